@@ -1,0 +1,1 @@
+"""Model packs and their onnxruntime runtime (no torch needed)."""

@@ -1,0 +1,168 @@
+"""Model packs: a folder with ``model.onnx``, ``manifest.json`` and a model card.
+
+The manifest says what the model needs (whole image and/or face crop, size,
+normalisation, test-time crops), what it outputs (direction, range), what it
+was trained on, its licence and its measured figures, and the sha256 of every
+file of the pack.  ``load_pack`` refuses a pack whose files do not match.
+
+No torch here: packs are written by ``training.export`` and read by the app.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+PACK_FORMAT = 1
+
+
+class PackError(Exception):
+    """A model pack that cannot be used; the message is user-facing."""
+
+
+@dataclass
+class PackInput:
+    name: str  # the ONNX graph input name
+    kind: str  # "image" (whole frame) or "face" (aligned face crop)
+    size: tuple[int, int]  # (height, width) fed to the model
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    crops: str = "full"  # test-time crops: "full" (resize), "center", "grid5", "mosaic:N" (global+local)
+    dtype: str = "float32"  # "float16" for fp16 packs
+
+
+@dataclass
+class PackOutput:
+    name: str = "score"
+    direction: str = "higher_is_better"  # or "lower_is_better"
+    range: tuple[float, float] | None = None  # typical range, for mapping to a 0..1 quality
+
+
+@dataclass
+class Manifest:
+    name: str
+    version: str
+    architecture: str
+    inputs: list[PackInput]
+    output: PackOutput = field(default_factory=PackOutput)
+    description: str = ""
+    training_data: str = ""
+    licence: str = "Apache-2.0"
+    commercial_use: bool = True
+    metrics: dict[str, Any] = field(default_factory=dict)  # {"protocol": ..., "srcc": ...}
+    files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
+    format: int = PACK_FORMAT
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        try:
+            inputs = [
+                PackInput(
+                    **{**i, "size": tuple(i["size"]), "mean": tuple(i.get("mean", PackInput.mean)), "std": tuple(i.get("std", PackInput.std))}
+                )
+                for i in d["inputs"]
+            ]
+            out = d.get("output") or {}
+            output = PackOutput(**{**out, "range": tuple(out["range"]) if out.get("range") else None})
+            known = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k not in ("inputs", "output")}
+            return cls(inputs=inputs, output=output, **known)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PackError(f"malformed manifest: {exc}") from exc
+
+    @property
+    def needs_faces(self) -> bool:
+        return any(i.kind == "face" for i in self.inputs)
+
+    @property
+    def needs_image(self) -> bool:
+        return any(i.kind == "image" for i in self.inputs)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_pack(out_dir: str | os.PathLike[str], manifest: Manifest, files: dict[str, str | os.PathLike[str] | bytes]) -> Path:
+    """Write a pack atomically: ``files`` maps names in the pack to a path or bytes.
+
+    ``model.onnx`` is required.  The sha256 of each file is recorded in the
+    manifest.  An existing pack at ``out_dir`` is replaced only once the new one
+    is complete.
+    """
+    out = Path(out_dir)
+    if "model.onnx" not in files:
+        raise PackError("a pack needs a model.onnx")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for name, src in files.items():
+            if "/" in name or name in ("", ".", "..", MANIFEST):
+                raise PackError(f"invalid file name in pack: {name!r}")
+            if isinstance(src, bytes):
+                (tmp / name).write_bytes(src)
+            else:
+                shutil.copyfile(src, tmp / name)
+        manifest.files = {name: sha256_file(tmp / name) for name in sorted(files)}
+        (tmp / MANIFEST).write_text(manifest.to_json())
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def read_manifest(pack_dir: str | os.PathLike[str]) -> Manifest:
+    path = Path(pack_dir) / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PackError(f"{pack_dir} is not a model pack (no {MANIFEST})") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PackError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PackError(f"{path}: manifest must be a JSON object")
+    if int(data.get("format", 0)) > PACK_FORMAT:
+        raise PackError(f"{pack_dir}: pack format {data.get('format')} is newer than this portrait-culler reads ({PACK_FORMAT})")
+    return Manifest.from_dict(data)
+
+
+def verify_pack(pack_dir: str | os.PathLike[str]) -> Manifest:
+    """Read the manifest and check the sha256 of every listed file; raise PackError on any mismatch."""
+    pack = Path(pack_dir)
+    m = read_manifest(pack)
+    if "model.onnx" not in m.files:
+        raise PackError(f"{pack}: the manifest lists no model.onnx checksum")
+    for name, expected in m.files.items():
+        f = pack / name
+        if not f.is_file():
+            raise PackError(f"{pack}: {name} is missing")
+        got = sha256_file(f)
+        if got != expected:
+            raise PackError(
+                f"{pack}: checksum mismatch for {name} (expected sha256 {expected[:16]}..., got {got[:16]}...); "
+                "the pack is damaged or was modified: reinstall it"
+            )
+    return m

@@ -1,0 +1,109 @@
+"""The quality-member interface.
+
+A *member* judges one aspect of a shot (sharpness of the eyes, noise, a deep
+portrait quality model, ...).  It declares what it needs (the whole reduced
+image, the aligned face crops, or both) and returns a raw ``value`` in its own
+units plus a ``quality`` in (0, 1], higher is better.  The fusion
+(:mod:`engine.quality.fusion`) turns any number of members into one score per
+shot; ranks are taken within each scene group.
+
+Members are built once per worker process and must be picklable-free to build:
+``create_member(name, **kwargs)`` from :mod:`engine.quality.registry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar
+
+import numpy as np
+
+IMAGE = "image"
+FACES = "faces"
+
+
+@dataclass
+class FaceInput:
+    """One detected face, as members see it."""
+
+    box: tuple[float, float, float, float]  # x, y, w, h in pixels of ShotInput.image
+    landmarks: np.ndarray  # (5, 2) pixels of ShotInput.image: eye R, eye L, nose, mouth R, mouth L
+    det_score: float
+    crop: np.ndarray  # aligned, padded RGB uint8 crop (CROP_SIZE square)
+    signals: dict[str, float] = field(default_factory=dict)  # per-face signals (faces.py)
+
+    @property
+    def area(self) -> float:
+        return float(self.box[2] * self.box[3])
+
+
+@dataclass
+class ShotInput:
+    """What members get for one shot: the reduced RGB image and its faces."""
+
+    image: np.ndarray  # RGB uint8, long side <= analysis size
+    faces: list[FaceInput] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def gray(self) -> np.ndarray:
+        """Luminance in [0, 1], float32."""
+        img = self.image.astype(np.float32)
+        return (0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2]) / 255.0
+
+    def important_faces(self, min_rel: float = 0.25) -> list[FaceInput]:
+        """Faces at least ``min_rel`` of the largest face's area (background faces don't count)."""
+        if not self.faces:
+            return []
+        top = max(f.area for f in self.faces)
+        return [f for f in self.faces if f.area >= min_rel * top]
+
+
+@dataclass
+class MemberScore:
+    value: float  # raw signal in the member's own units
+    quality: float  # in (0, 1], higher is better
+    per_face: list[float] | None = None  # quality of each face, when the member looks at faces
+
+
+class QualityMember:
+    """Base class of quality members.
+
+    Subclasses set ``name``, ``needs``, ``higher_is_better`` (direction of
+    ``value``), ``weight`` (default fusion weight) and implement ``score``.
+    ``score`` returns ``None`` when the member does not apply to the shot (a
+    face member on a shot with no face): the fusion then ignores it.
+    """
+
+    name: ClassVar[str] = "member"
+    needs: ClassVar[frozenset[str]] = frozenset({IMAGE})
+    higher_is_better: ClassVar[bool] = True
+    weight: float = 1.0
+    description: ClassVar[str] = ""
+    licence: ClassVar[str] = "Apache-2.0"
+
+    def score(self, shot: ShotInput) -> MemberScore | None:
+        raise NotImplementedError
+
+    def score_batch(self, shots: Sequence[ShotInput]) -> list[MemberScore | None]:
+        """Score several shots; batched members (deep models) override this."""
+        return [self.score(s) for s in shots]
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "needs": sorted(self.needs),
+            "higher_is_better": self.higher_is_better,
+            "weight": self.weight,
+            "description": self.description,
+            "licence": self.licence,
+        }
+
+
+def clamp_quality(q: float, eps: float = 1e-3) -> float:
+    """Keep a quality in [eps, 1] (the fusion takes logs)."""
+    if not np.isfinite(q):
+        return eps
+    return float(min(1.0, max(eps, q)))
