@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS shots (
     score REAL,
     n_faces INTEGER,
     suggested TEXT,                 -- 'pick' / 'reject' from the ranking
+    explain TEXT,                   -- JSON {member: {quality, weight, contribution}} of the rank
     seen_at REAL
 );
 CREATE TABLE IF NOT EXISTS metadata (
@@ -379,16 +380,17 @@ class Catalog:
     def write_groups(self, assignments: list[dict[str, Any]], groups: list[dict[str, Any]]) -> None:
         """Replace grouping and ranking in one transaction.
 
-        ``assignments``: rows with key, group_id, rank, score, suggested.
+        ``assignments``: rows with key, group_id, rank, score, suggested (and explain).
         """
         with self.transaction() as c:
             c.execute("DELETE FROM groups")
-            c.execute("UPDATE shots SET group_id = NULL, rank = NULL, suggested = NULL")
+            c.execute("UPDATE shots SET group_id = NULL, rank = NULL, suggested = NULL, explain = NULL")
             if groups:
                 self.db["groups"].insert_all(groups, pk="id")
             c.executemany(
-                "UPDATE shots SET group_id = :group_id, rank = :rank, score = :score, suggested = :suggested WHERE key = :key",
-                assignments,
+                "UPDATE shots SET group_id = :group_id, rank = :rank, score = :score, "
+                "suggested = :suggested, explain = :explain WHERE key = :key",
+                [{"explain": None, **a} for a in assignments],
             )
 
     def groups(self) -> list[dict[str, Any]]:

@@ -83,6 +83,13 @@ class QualityMember:
     weight: float = 1.0
     description: ClassVar[str] = ""
     licence: ClassVar[str] = "Apache-2.0"
+    # How the fusion compares a shot with the rest of its group, on top of ``quality``:
+    # None (absolute only), "best" (ratio to the best value of the group, to the power
+    # ``relative_scale``: the sharpest frame of a burst sets the bar) or "median"
+    # (Gaussian penalty on the distance to the group median, ``relative_scale`` in the
+    # member's units: the burst's consensus exposure).
+    relative: ClassVar[str | None] = None
+    relative_scale: ClassVar[float] = 1.0
 
     def score(self, shot: ShotInput) -> MemberScore | None:
         raise NotImplementedError
@@ -99,6 +106,7 @@ class QualityMember:
             "weight": self.weight,
             "description": self.description,
             "licence": self.licence,
+            "relative": self.relative,
         }
 
 

@@ -1,0 +1,171 @@
+"""``culler check``: verify a session catalog (after a crash, a power cut, a copy...)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+NAME = "check"
+HELP = "verify a session catalog: SQLite integrity, WAL, schema, consistency"
+DESCRIPTION = """\
+Checks a catalog without changing anything in it: SQLite's own integrity check,
+journal mode (WAL) and pending write-ahead log, schema version, the catalog's
+consistency rules, and which catalogued files are missing from the folder.
+
+  culler check ~/Pictures/shoot              the catalog beside the folder
+  culler check --catalog shoot.culler.sqlite
+
+Exit status: 0 healthy, 1 problems found, 2 no usable catalog.
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("folder", metavar="DIR", nargs="?", default=None, help="the session folder")
+    p.add_argument("--catalog", metavar="PATH", default=None, help="the catalog file")
+    p.add_argument("--json", action="store_true", help="machine-readable report")
+
+
+def check_catalog(cat_path: Path, folder: Path | None = None) -> dict[str, Any]:
+    """Report on a catalog; never modifies it.  ``report["problems"]`` empty means healthy;
+    ``report["fatal"]`` set means it is not a usable catalog at all."""
+    from engine.catalog import SCHEMA_VERSION
+
+    rep: dict[str, Any] = {"catalog": str(cat_path), "problems": [], "fatal": None}
+    wal = Path(str(cat_path) + "-wal")
+    rep["wal_bytes"] = wal.stat().st_size if wal.exists() else 0
+    with open(cat_path, "rb") as f:
+        head = f.read(16)
+    if head != b"SQLite format 3\x00":
+        rep["fatal"] = f"{cat_path} is not an SQLite database (not a portrait-culler catalog)"
+        return rep
+    try:
+        # mode=rw: never create; a pending WAL is read (and, as SQLite does, recovered) on open
+        conn = sqlite3.connect(f"file:{cat_path}?mode=rw", uri=True, timeout=30)
+    except sqlite3.Error as exc:
+        try:
+            conn = sqlite3.connect(f"file:{cat_path}?mode=ro", uri=True, timeout=30)
+            rep["problems"].append(f"opened read-only ({exc}); a pending WAL may not be visible")
+        except sqlite3.Error as exc2:
+            rep["fatal"] = f"cannot open {cat_path}: {exc2}"
+            return rep
+    try:
+        conn.execute("PRAGMA query_only = ON")
+        rep["journal_mode"] = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if rep["journal_mode"].lower() != "wal":
+            rep["problems"].append(f"journal mode is {rep['journal_mode']}, expected wal")
+        rep["integrity"] = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
+        if rep["integrity"] != ["ok"]:
+            rep["problems"] += [f"sqlite: {m}" for m in rep["integrity"][:20]]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        needed = {"meta", "files", "shots", "decisions", "groups", "analysis"}
+        if not needed <= tables:
+            rep["fatal"] = f"{cat_path} is an SQLite file but not a portrait-culler catalog (missing tables {sorted(needed - tables)})"
+            return rep
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        rep["schema_version"] = meta.get("schema_version")
+        rep["root"] = meta.get("root")
+        if rep["schema_version"] is not None and int(rep["schema_version"]) > SCHEMA_VERSION:
+            rep["fatal"] = (
+                f"written by a newer portrait-culler (schema {rep['schema_version']}, this version "
+                f"reads up to {SCHEMA_VERSION})"
+            )
+            return rep
+
+        def count(sql: str) -> int:
+            return int(conn.execute(sql).fetchone()[0])
+
+        rep["counts"] = {
+            "shots": count("SELECT count(*) FROM shots"),
+            "analysed": count("SELECT count(*) FROM shots WHERE status = 'ok'"),
+            "files": count("SELECT count(*) FROM files"),
+            "groups": count("SELECT count(*) FROM groups"),
+            "decisions": count(
+                "SELECT count(*) FROM decisions WHERE flag IS NOT NULL OR stars > 0 OR label IS NOT NULL"
+            ),
+        }
+        orphan = count(
+            "SELECT count(*) FROM shots WHERE status = 'ok' AND hash NOT IN (SELECT hash FROM analysis)"
+        )
+        if orphan:
+            rep["problems"].append(f"{orphan} analysed shot(s) have no analysis row")
+        bad = count(
+            "SELECT count(*) FROM decisions WHERE (flag IS NOT NULL AND flag NOT IN ('pick','reject')) "
+            "OR stars < 0 OR stars > 5 "
+            "OR (label IS NOT NULL AND label NOT IN ('Red','Yellow','Green','Blue','Purple'))"
+        )
+        if bad:
+            rep["problems"].append(f"{bad} decision(s) hold invalid values")
+        dangling = count("SELECT count(*) FROM files WHERE shot IS NOT NULL AND shot NOT IN (SELECT key FROM shots)")
+        if dangling:
+            rep["problems"].append(f"{dangling} file row(s) point to no shot")
+        rep["decisions_without_shot"] = count(
+            "SELECT count(*) FROM decisions WHERE shot NOT IN (SELECT key FROM shots)"
+        )
+        base = folder or (Path(rep["root"]) if rep["root"] else None)
+        if base is not None and base.is_dir():
+            missing = [
+                r[0] for r in conn.execute("SELECT key FROM shots ORDER BY key")
+                if not (base / PurePosixPath(r[0])).exists()
+            ]  # fmt: skip
+            rep["missing_files"] = missing
+        elif base is not None:
+            rep["missing_files"] = None
+            rep["folder_missing"] = str(base)
+    except sqlite3.DatabaseError as exc:
+        rep["fatal"] = f"{cat_path} is damaged: {exc}"
+    finally:
+        conn.close()
+    return rep
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.catalog import default_catalog_path
+
+    folder = Path(args.folder).expanduser().resolve() if args.folder else None
+    if args.catalog:
+        cat = Path(args.catalog).expanduser()
+    elif folder is not None:
+        cat = default_catalog_path(folder)
+    else:
+        print("culler check: give a session folder or --catalog PATH", file=sys.stderr)
+        return 2
+    if folder is not None and not folder.is_dir():
+        print(f"culler check: {folder} is not a folder", file=sys.stderr)
+        return 2
+    if not cat.is_file():
+        print(f"culler check: no catalog at {cat}", file=sys.stderr)
+        return 2
+    try:
+        rep = check_catalog(cat, folder)
+    except OSError as exc:
+        print(f"culler check: cannot read {cat}: {exc.strerror}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(rep, indent=2))
+    else:
+        print(f"catalog: {cat}")
+        if rep["fatal"]:
+            print(f"NOT USABLE: {rep['fatal']}")
+        else:
+            c = rep.get("counts", {})
+            print(f"schema {rep.get('schema_version')}, journal {rep.get('journal_mode')}, "
+                  f"pending WAL {rep['wal_bytes']} bytes, root {rep.get('root')}")
+            print(f"{c.get('shots', 0)} shots ({c.get('analysed', 0)} analysed), {c.get('files', 0)} files, "
+                  f"{c.get('groups', 0)} groups, {c.get('decisions', 0)} decisions")
+            if rep.get("decisions_without_shot"):
+                print(f"{rep['decisions_without_shot']} decision(s) kept for shots no longer in the folder")
+            missing = rep.get("missing_files")
+            if missing:
+                print(f"{len(missing)} catalogued shot(s) missing from the folder, e.g. {missing[0]}")
+            if rep.get("folder_missing"):
+                print(f"the folder {rep['folder_missing']} is not there (moved?)")
+            for p in rep["problems"]:
+                print(f"problem: {p}")
+            print("OK" if not rep["problems"] else f"{len(rep['problems'])} problem(s)")
+    if rep["fatal"]:
+        return 2
+    return 1 if rep["problems"] else 0

@@ -1,0 +1,271 @@
+"""``culler models``: list, inspect, verify and install model packs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+NAME = "models"
+HELP = "list, inspect, verify and install deep model packs"
+DESCRIPTION = """\
+Model packs are folders with model.onnx, manifest.json (inputs, output, training
+data, licence, measured figures, sha256 of every file) and MODEL_CARD.md.
+
+Search path (first match wins): CULLER_MODELS_PATH, the user's models folder
+(where `install` puts packs), then resources/models of the installation.
+
+  culler models list                      installed packs (and whether they verify)
+  culler models list --architectures      model architectures the training module can build
+  culler models info portrait-lite-synth  manifest, files, figures, member settings
+  culler models verify                    check the sha256 of every installed pack
+  culler models install pack.zip          verify, then copy into the user's models folder
+  culler models install https://example.org/pack.zip --sha256 HEX
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="models_command", metavar="ACTION")
+    ls = sub.add_parser("list", help="installed packs")
+    ls.add_argument("--architectures", action="store_true", help="also list the architectures of the training registry")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    info = sub.add_parser("info", help="details of one pack")
+    info.add_argument("pack", metavar="NAME|PATH")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.add_argument("--device", default=None, help="also open the pack on this device (auto, cpu, cuda, ...) and report the provider")
+    ver = sub.add_parser("verify", help="check the checksums of a pack (all installed packs without PATH)")
+    ver.add_argument("paths", nargs="*", metavar="PATH|NAME")
+    inst = sub.add_parser("install", help="install a pack from a folder, .zip/.tar.gz or https URL")
+    inst.add_argument("source", metavar="PATH_OR_URL")
+    inst.add_argument("--sha256", default=None, metavar="HEX", help="expected sha256 of the archive (required for URLs)")
+    inst.add_argument("--force", action="store_true", help="replace an installed pack of the same name")
+    inst.add_argument("--dest", default=None, metavar="DIR", help="install into DIR instead of the user's models folder")
+    rm = sub.add_parser("remove", help="remove a pack installed in the user's models folder")
+    rm.add_argument("name")
+    rm.add_argument("--dest", default=None, metavar="DIR", help="the folder it was installed into")
+    p.set_defaults(_parser=p)
+
+
+def _err(msg: str) -> int:
+    print(f"culler models: {msg}", file=sys.stderr)
+    return 1
+
+
+def architectures() -> tuple[list[str], str | None]:
+    """Architecture names from the training registry, or ([], reason) when it is not importable."""
+    import importlib
+
+    errors = []
+    for modname in ("training.registry", "training.models", "training"):
+        try:
+            mod = importlib.import_module(modname)
+        except ImportError as exc:
+            errors.append(f"{modname}: {exc}")
+            continue
+        for attr in ("list_models", "available_models", "model_names", "list_architectures"):
+            fn = getattr(mod, attr, None)
+            if callable(fn):
+                try:
+                    return sorted(str(n) for n in fn()), None
+                except Exception as exc:  # a broken registry must not crash `models list`
+                    return [], f"the training registry failed: {exc}"
+    reason = errors[0] if errors else "the training module has no model registry"
+    return [], (
+        "architectures need the training extra (torch, timm): pip install 'portrait-culler[train]' "
+        f"({reason})"
+    )
+
+
+def _pack_row(fp: Any, sizes: bool = True) -> dict[str, Any]:
+    from engine.models.search import pack_size
+
+    m = fp.manifest
+    row: dict[str, Any] = {"name": fp.name, "path": str(fp.path), "ok": fp.ok, "error": fp.error}
+    if m is not None:
+        row.update(
+            version=m.version,
+            architecture=m.architecture,
+            inputs=[f"{i.kind} {i.size[0]}x{i.size[1]} {i.crops}" for i in m.inputs],
+            licence=m.licence,
+            commercial_use=m.commercial_use,
+        )
+    if sizes:
+        row["bytes"] = pack_size(fp.path)
+    return row
+
+
+def _list(args: argparse.Namespace) -> int:
+    from engine.models.ensemble import load_config
+    from engine.models.search import find_packs, search_path
+
+    packs = find_packs(verify=True)
+    cfg = load_config()
+    default = set(cfg.default or [])
+    rows = [_pack_row(fp) | {"default": fp.name in default} for fp in packs]
+    archs, note = architectures() if args.architectures else ([], None)
+    if args.json:
+        out: dict[str, Any] = {"packs": rows, "search_path": [str(p) for p in search_path()]}
+        if args.architectures:
+            out["architectures"] = archs
+            out["note"] = note
+        print(json.dumps(out, indent=2))
+        return 0
+    if not rows:
+        print("no model packs installed; search path:")
+        for p in search_path():
+            print(f"  {p}")
+    for r in rows:
+        status = "ok" if r["ok"] else "FAILED"
+        if r["ok"]:
+            use = "" if r["commercial_use"] else "  [non-commercial]"
+            dflt = "  [default]" if r["default"] else ""
+            print(f"{r['name']:<28} {r['version']:<8} {r['architecture']:<24} {r['bytes'] / 1e6:6.1f} MB  {status}{dflt}{use}")
+            print(f"  {r['path']}  inputs: {'; '.join(r['inputs'])}  licence: {r['licence']}")
+        else:
+            print(f"{r['name']:<28} {status}: {r['error']}")
+    if args.architectures:
+        print()
+        if archs:
+            print("architectures (training registry): " + ", ".join(archs))
+        else:
+            print(f"architectures: not available: {note}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from engine.models.ensemble import load_config, pack_member_config
+    from engine.models.pack import PackError, read_manifest, verify_pack
+    from engine.models.search import pack_size, resolve_pack
+
+    try:
+        path = resolve_pack(args.pack)
+        m = read_manifest(path)
+    except PackError as exc:
+        return _err(str(exc))
+    error = None
+    try:
+        verify_pack(path)
+    except PackError as exc:
+        error = str(exc)
+    try:
+        member = pack_member_config(path, m.extra).merged(load_config().member(m.name))
+    except PackError as exc:
+        member = None
+        error = error or str(exc)
+    runtime = None
+    if args.device is not None and error is None:
+        from engine.models.runtime import PackRuntime
+
+        try:
+            rt = PackRuntime(path, device=args.device, verify=False, manifest=m)
+            runtime = rt.info()
+        except (PackError, ValueError) as exc:
+            return _err(str(exc))
+    d = asdict(m)
+    d.update(path=str(path), bytes=pack_size(path), verified=error is None, error=error)
+    d["member"] = asdict(member) if member else None
+    if runtime:
+        d["runtime"] = runtime
+    if args.json:
+        print(json.dumps(d, indent=2, default=str))
+        return 0 if error is None else 1
+    print(f"{m.name} {m.version}  ({m.architecture})")
+    print(f"  path:        {path}  ({d['bytes'] / 1e6:.1f} MB)")
+    print(f"  checksums:   {'ok' if error is None else 'FAILED: ' + error}")
+    if m.description:
+        print(f"  description: {m.description}")
+    for i in m.inputs:
+        print(f"  input:       {i.name}: {i.kind} {i.size[0]}x{i.size[1]} crops={i.crops} {i.dtype} mean={i.mean} std={i.std}")
+    o = m.output
+    print(f"  output:      {o.name}: {o.direction}, typical range {o.range}")
+    print(f"  licence:     {m.licence}{'' if m.commercial_use else ' (non-commercial use only)'}")
+    if m.training_data:
+        print(f"  trained on:  {m.training_data}")
+    for k, v in m.metrics.items():
+        print(f"  metric:      {k}: {v}")
+    if member:
+        print(f"  member:      pack:{m.name} weight={member.weight} targets={member.targets} face_weight={member.face_weight} map={member.map}")
+    if runtime:
+        print(f"  runtime:     {runtime['device']} ({', '.join(runtime['providers'])})")
+        if runtime["message"]:
+            print(f"  note:        {runtime['message']}")
+    card = path / "MODEL_CARD.md"
+    if card.is_file():
+        print(f"  model card:  {card}")
+    return 0 if error is None else 1
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from engine.models.pack import PackError, verify_pack
+    from engine.models.search import find_packs, resolve_pack
+
+    failures = 0
+    if args.paths:
+        for p in args.paths:
+            try:
+                path = resolve_pack(p)
+                m = verify_pack(path)
+            except PackError as exc:
+                print(f"FAILED {p}: {exc}")
+                failures += 1
+                continue
+            print(f"ok     {m.name} {m.version}: {len(m.files)} files match ({path})")
+    else:
+        packs = find_packs(verify=True)
+        if not packs:
+            print("no model packs installed")
+        for fp in packs:
+            if fp.ok:
+                assert fp.manifest is not None
+                print(f"ok     {fp.name} {fp.manifest.version}: {len(fp.manifest.files)} files match ({fp.path})")
+            else:
+                print(f"FAILED {fp.name}: {fp.error}")
+                failures += 1
+    if failures:
+        print(f"{failures} pack(s) failed verification", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _install(args: argparse.Namespace) -> int:
+    from engine.models.pack import PackError
+    from engine.models.search import install_pack
+
+    try:
+        fp = install_pack(args.source, args.dest, sha256=args.sha256, force=args.force)
+    except PackError as exc:
+        return _err(f"not installed: {exc}")
+    except OSError as exc:
+        return _err(f"not installed: {exc}")
+    m = fp.manifest
+    assert m is not None
+    print(f"installed {m.name} {m.version} ({m.architecture}) into {fp.path}; checksums verified")
+    if not m.commercial_use:
+        print(f"note: {m.name} is for non-commercial use only ({m.licence}); set CULLER_ALLOW_NONCOMMERCIAL=1 to rank with it")
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from engine.models.pack import PackError
+    from engine.models.search import uninstall_pack
+
+    try:
+        path = uninstall_pack(args.name, args.dest)
+    except (PackError, OSError) as exc:
+        return _err(str(exc))
+    print(f"removed {path}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    actions = {"list": _list, "info": _info, "verify": _verify, "install": _install, "remove": _remove}
+    action = getattr(args, "models_command", None)
+    if action is None:
+        args._parser.print_help()
+        return 2
+    try:
+        return actions[action](args)
+    except ValueError as exc:
+        return _err(str(exc))

@@ -1,0 +1,75 @@
+"""``culler rank``: analyse, group and rank a folder; write CSV/JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+NAME = "rank"
+HELP = "analyse a folder of bursts, group it into scenes and rank every group best-first"
+DESCRIPTION = """\
+Analyse every photo of DIR (JPEG, PNG, TIFF, HEIC, camera RAW through its
+embedded preview), find and judge the faces, group the shots into scenes by
+capture time and content, and rank each group best-first.
+
+Results go to the session catalog (default: DIR.culler.sqlite beside DIR);
+a second run only analyses new or changed files, and a run that was killed
+resumes where it stopped.  With -o, a CSV or JSON file gets one row per shot:
+file, group, rank (1 = best in its group), score (higher is better), faces,
+then one column per quality member.
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", metavar="DIR", type=Path, help="folder of photos")
+    p.add_argument("-o", "--output", type=Path, help="write ranks to this .csv or .json file")
+    p.add_argument("--catalog", type=Path, help="session catalog (default: DIR.culler.sqlite beside DIR)")
+    p.add_argument("-r", "--recursive", action="store_true", help="include sub-folders")
+    p.add_argument("-j", "--workers", type=int, default=None, help="parallel workers (default: one per CPU core)")
+    p.add_argument(
+        "-s", "--sensitivity", type=float, default=0.5,
+        help="grouping sensitivity 0..1: higher splits scenes more readily (default 0.5)",
+    )  # fmt: skip
+    p.add_argument("--members", help="comma-separated quality members (default: all default members; see `culler models list`)")
+    p.add_argument("--faces", default="retinaface", choices=["retinaface", "insightface"], help="face detector backend (insightface: opt-in, non-commercial model packs you already have)")
+    p.add_argument("--device", default="auto", help="deep members: auto, cpu, cuda, ... (default auto)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.pipeline import PipelineError, RankOptions, rank_folder
+    from engine.report import ProgressBar, print_summary, write_ranks
+
+    if not 0.0 <= args.sensitivity <= 1.0:
+        print("culler rank: --sensitivity must be between 0 and 1", file=sys.stderr)
+        return 2
+    if args.workers is not None and args.workers < 1:
+        print("culler rank: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.output and args.output.suffix.lower() not in (".csv", ".json"):
+        print("culler rank: -o must end in .csv or .json", file=sys.stderr)
+        return 2
+    opts = RankOptions(
+        root=args.dir, catalog=args.catalog, recursive=args.recursive, workers=args.workers,
+        sensitivity=args.sensitivity, members=[m.strip() for m in args.members.split(",")] if args.members else None,
+        face_backend=args.faces, device=args.device,
+    )  # fmt: skip
+    bar = ProgressBar(enabled=not args.quiet and sys.stderr.isatty())
+    try:
+        summary = rank_folder(opts, progress=bar.update)
+    except PipelineError as exc:
+        bar.close()
+        print(f"culler rank: {exc}", file=sys.stderr)
+        return 1
+    bar.close()
+    if args.output:
+        try:
+            write_ranks(summary.catalog_path, args.output)
+        except OSError as exc:
+            print(f"culler rank: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+    print_summary(summary, args.output)
+    if summary.n_shots == 0:
+        return 1
+    return 0

@@ -1,0 +1,131 @@
+"""Which shots an export touches, with what rating and label; and the report of what happened."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from engine.catalog import Catalog
+from engine.export.formats import kind
+from engine.export.mapping import Mapping
+from engine.safeio import SafeIOError
+
+
+@dataclass
+class ExportItem:
+    key: str
+    primary: Path
+    files: list[Path]  # every file of the shot, primary first (sidecars excluded)
+    flag: str | None
+    stars: int
+    label: str | None
+    source: str  # 'user' (the photographer decided), 'suggested' (the engine's suggestion)
+    rating: int  # xmp:Rating to write
+    xmp_label: str | None  # xmp:Label to write (None: no label)
+    shot: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def raw(self) -> Path | None:
+        return next((f for f in self.files if kind(f) == "raw"), None)
+
+
+def _abs(root: Path, value: str | None) -> Path | None:
+    if not value:
+        return None
+    p = Path(value)
+    return p if p.is_absolute() else root / PurePosixPath(value)
+
+
+def shot_files(catalog: Catalog, root: Path, shot: dict[str, Any]) -> list[Path]:
+    key = shot["key"]
+    primary = _abs(root, shot.get("primary_path")) or root / PurePosixPath(key)
+    files = [primary]
+    for row in catalog.files_of(key):
+        p = _abs(root, row["path"])
+        if p is not None and p not in files and kind(p) != "xmp":
+            files.append(p)
+    raw = _abs(root, shot.get("raw_path"))
+    if raw is not None and raw not in files:
+        files.append(raw)
+    return files
+
+
+def undecided(flag: str | None, stars: int, label: str | None) -> bool:
+    return flag is None and not stars and not label
+
+
+def collect(
+    catalog: Catalog, root: Path, *, suggested: bool, mapping: Mapping, decided_only: bool = True
+) -> list[ExportItem]:
+    """The shots to export: those the photographer decided and, with ``suggested``, the engine's
+    suggestion for the shots the photographer left undecided (never overriding a decision)."""
+    decisions = catalog.decisions()
+    items: list[ExportItem] = []
+    for shot in catalog.shots():
+        d = decisions.get(shot["key"])
+        flag, stars, label = (d.flag, d.stars, d.label) if d else (None, 0, None)
+        source = "user"
+        if undecided(flag, stars, label):
+            if suggested and shot.get("suggested") in ("pick", "reject"):
+                flag, source = shot["suggested"], "suggested"
+            elif decided_only:
+                continue
+            else:
+                source = "none"
+        rating, xmp_label = mapping.resolve(flag, stars, label)
+        files = shot_files(catalog, root, shot)
+        items.append(
+            ExportItem(shot["key"], files[0], files, flag, stars, label, source, rating, xmp_label, shot)
+        )
+    return items
+
+
+@dataclass
+class ExportReport:
+    written: list[Path] = field(default_factory=list)
+    unchanged: list[Path] = field(default_factory=list)
+    backups: list[Path] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (what, message)
+    notes: list[str] = field(default_factory=list)
+    stopped: str | None = None
+    cleaned: list[Path] = field(default_factory=list)
+
+    def problem(self, what: str | Path, exc: Exception | str) -> None:
+        self.problems.append((str(what), str(exc)))
+        if isinstance(exc, SafeIOError) and exc.fatal:
+            self.stopped = str(exc)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.stopped is None
+
+    def lines(self, verbose: bool = False) -> list[str]:
+        out = [
+            f"{len(self.written)} file(s) written, {len(self.unchanged)} already up to date"
+            + (f", {len(self.backups)} previous sidecar(s) backed up" if self.backups else "")
+        ]
+        if verbose:
+            out += [f"  wrote {p}" for p in self.written]
+        if self.cleaned:
+            out.append(f"removed {len(self.cleaned)} temporary file(s) left by an interrupted run")
+        # Group identical causes (a write-protected card fails every file the same way).
+        by_msg: dict[str, list[str]] = defaultdict(list)
+        for what, msg in self.problems:
+            by_msg[msg].append(what)
+        for msg, whats in by_msg.items():
+            if len(whats) > 1:
+                out.append(f"problem: {msg} ({len(whats)} files, first {whats[0]})")
+            elif whats[0] in msg or Path(whats[0]).name in msg:
+                out.append(f"problem: {msg}")
+            else:
+                out.append(f"problem: {whats[0]}: {msg}")
+        out += [f"note: {n}" for n in self.notes]
+        if self.stopped:
+            out.append(f"stopped: {self.stopped}; nothing was replaced by a partial file")
+        return out

@@ -1,0 +1,240 @@
+"""Opening photographs: JPEG, PNG, TIFF, HEIC/HEIF and camera RAW (through the embedded preview).
+
+Analysis never needs 24 MP: JPEGs are decoded with libjpeg's DCT scaling
+(Pillow's ``draft``) to the smallest scale that still covers the requested
+size, RAW files through their embedded JPEG preview.  EXIF orientation is
+applied.  Every failure is an :class:`ImageError` with a short, user-facing
+reason; originals are only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+JPEG_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif"}
+IMAGE_EXTENSIONS = JPEG_EXTENSIONS | {".png", ".tif", ".tiff", ".heic", ".heif", ".hif"}
+RAW_EXTENSIONS = {
+    ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2",
+    ".dng", ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".kdc", ".mrw", ".rwl",
+}  # fmt: skip
+SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS | RAW_EXTENSIONS
+
+# Anything larger is refused as a decompression bomb (the largest medium-format sensors are ~150 MP).
+MAX_PIXELS = 250_000_000
+
+
+class ImageError(Exception):
+    """An image that cannot be read; ``str(err)`` is the reason shown to the user."""
+
+
+@dataclass
+class Decoded:
+    """A decoded image and how it was obtained."""
+
+    rgb: np.ndarray  # H x W x 3 uint8, orientation applied
+    full_size: tuple[int, int]  # (width, height) of the full image, orientation applied
+    scale: float  # decoded size / full size
+    jpeg_block: float | None  # JPEG block period in pixels of ``rgb`` when it is visible, else None
+    source: str  # "jpeg", "png", "tiff", "heif", "raw-preview", ...
+
+
+_heif_registered = False
+
+
+def _register_heif() -> None:
+    global _heif_registered
+    if not _heif_registered:
+        try:
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
+        except ImportError:  # pragma: no cover - a dependency
+            pass
+        _heif_registered = True
+
+
+def is_raw(path: str | os.PathLike[str]) -> bool:
+    return Path(path).suffix.lower() in RAW_EXTENSIONS
+
+
+def _orient(im, orientation: int | None = None):  # type: ignore[no-untyped-def]
+    from PIL import ImageOps
+
+    if orientation is None:
+        return ImageOps.exif_transpose(im)
+    ops = {2: [0], 3: [3], 4: [1], 5: [4], 6: [5], 7: [6], 8: [2]}  # PIL Transpose codes
+    from PIL import Image
+
+    for op in ops.get(orientation, []):
+        im = im.transpose(Image.Transpose(op))
+    return im
+
+
+def _to_rgb_array(im) -> np.ndarray:  # type: ignore[no-untyped-def]
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, dtype=np.float32)
+        top = 65535.0 if arr.max() > 255 else 255.0
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if im.mode != "RGB":
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            from PIL import Image
+
+            im = im.convert("RGBA")
+            bg = Image.new("RGB", im.size, (255, 255, 255))
+            bg.paste(im, mask=im.getchannel("A"))
+            im = bg
+        else:
+            im = im.convert("RGB")
+    return np.asarray(im, dtype=np.uint8).copy()
+
+
+def _decode_pil(data: bytes | str | os.PathLike[str], max_side: int | None, min_side: int | None, source: str, orientation: int | None = None) -> Decoded:
+    from PIL import Image, UnidentifiedImageError
+
+    _register_heif()
+    try:
+        fp = io.BytesIO(data) if isinstance(data, bytes) else open(data, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise ImageError(f"cannot open: {exc.strerror or exc}") from exc
+    with fp:
+        try:
+            with Image.open(fp) as im:
+                w, h = im.size
+                if w * h > MAX_PIXELS:
+                    raise ImageError(f"refused: {w}x{h} pixels looks like a decompression bomb")
+                fmt = (im.format or "").lower()
+                jpeg_block: float | None = None
+                target = min_side or max_side
+                if fmt == "jpeg":
+                    jpeg_block = 8.0
+                    if target and max(w, h) > target:
+                        s = target / max(w, h)
+                        im.draft("RGB", (max(1, int(w * s + 0.999)), max(1, int(h * s + 0.999))))
+                        jpeg_block = 8.0 * im.size[0] / w
+                im.load()
+                if orientation is None and fmt not in ("jpeg", "tiff", "heif", "png", "mpo"):
+                    orientation = 1
+                before = im.size
+                im = _orient(im, orientation)
+                swapped = before != im.size
+                fw, fh = (h, w) if swapped else (w, h)
+                if max_side and max(im.size) > max_side:
+                    factor = max(im.size) / max_side
+                    if factor >= 2:
+                        im = im.reduce(int(factor))
+                    if max(im.size) > max_side:
+                        s = max_side / max(im.size)
+                        im = im.resize((max(1, round(im.size[0] * s)), max(1, round(im.size[1] * s))), Image.Resampling.BILINEAR, reducing_gap=2.0)
+                    jpeg_block = None
+                rgb = _to_rgb_array(im)
+        except ImageError:
+            raise
+        except Image.DecompressionBombError as exc:
+            raise ImageError(f"refused as a decompression bomb: {exc}") from exc
+        except UnidentifiedImageError:
+            raise ImageError("not an image Pillow can read (wrong extension or corrupt file)") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            msg = str(exc)
+            if "truncated" in msg:
+                raise ImageError("truncated file (image data ends early)") from exc
+            raise ImageError(f"corrupt image data: {msg}") from exc
+        except MemoryError as exc:
+            raise ImageError("image too large to decode") from exc
+    if jpeg_block is not None and jpeg_block < 4:
+        jpeg_block = None
+    return Decoded(rgb, (fw, fh), rgb.shape[1] / max(1, fw), jpeg_block, source)
+
+
+def _raw_preview(path: Path, max_side: int | None, min_side: int | None) -> Decoded:
+    try:
+        import rawpy
+    except ImportError as exc:  # pragma: no cover - a dependency
+        raise ImageError("rawpy is not installed, camera RAW files cannot be read") from exc
+    try:
+        with rawpy.imread(str(path)) as raw:
+            flip = int(getattr(raw.sizes, "flip", 0) or 0)
+            try:
+                thumb = raw.extract_thumb()
+            except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
+                thumb = None
+            if thumb is not None and thumb.format == rawpy.ThumbFormat.JPEG:
+                data = bytes(thumb.data)
+                # LibRaw's flip: 0 none, 3 = 180, 5 = 90 CCW, 6 = 90 CW; EXIF inside the preview wins.
+                orient = {0: None, 3: 3, 5: 8, 6: 6}.get(flip)
+                dec = _decode_pil(data, max_side, min_side, "raw-preview", orientation=orient if orient else None)
+                dec.source = "raw-preview"
+                return dec
+            if thumb is not None and thumb.format == rawpy.ThumbFormat.BITMAP:
+                arr = np.asarray(thumb.data, dtype=np.uint8)
+            else:
+                arr = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
+    except ImageError:
+        raise
+    except Exception as exc:  # rawpy raises many LibRaw* errors
+        name = type(exc).__name__
+        if "FileUnsupported" in name:
+            raise ImageError("not a RAW file LibRaw can read (unsupported or corrupt)") from exc
+        if "IO" in name or isinstance(exc, OSError):
+            raise ImageError(f"cannot read RAW file: {exc}") from exc
+        raise ImageError(f"corrupt RAW file ({name})") from exc
+    from PIL import Image
+
+    im = Image.fromarray(arr)
+    im = _orient(im, {3: 3, 5: 8, 6: 6}.get(flip, 1))
+    full = im.size
+    if max_side and max(im.size) > max_side:
+        im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    rgb = _to_rgb_array(im)
+    return Decoded(rgb, full, rgb.shape[1] / full[0], None, "raw-preview")
+
+
+def decode(path: str | os.PathLike[str], max_side: int | None = None, min_side: int | None = None) -> Decoded:
+    """Decode ``path`` so that its long side is at most ``max_side``.
+
+    ``min_side`` lets JPEG DCT scaling stop at a coarser scale (long side >=
+    ``min_side``) without a further resize, which keeps JPEG block boundaries
+    on a known grid.
+    """
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as exc:
+        raise ImageError(f"cannot read: {exc.strerror or exc}") from exc
+    if not p.is_file():
+        raise ImageError("not a regular file")
+    if st.st_size == 0:
+        raise ImageError("empty file (0 bytes)")
+    if not os.access(p, os.R_OK):
+        raise ImageError("permission denied")
+    if p.suffix.lower() in RAW_EXTENSIONS:
+        if p.suffix.lower() == ".dng":
+            try:
+                return _raw_preview(p, max_side, min_side)
+            except ImageError:
+                return _decode_pil(str(p), max_side, min_side, "dng")
+        return _raw_preview(p, max_side, min_side)
+    return _decode_pil(str(p), max_side, min_side, p.suffix.lower().lstrip("."))
+
+
+def open_image(path: str | os.PathLike[str], max_side: int | None = None) -> np.ndarray:
+    """RGB uint8 array of ``path`` with orientation applied, long side <= ``max_side``."""
+    return decode(path, max_side=max_side).rgb
+
+
+def load_thumbnail(path: str | os.PathLike[str], max_side: int = 320) -> np.ndarray:
+    """A small RGB preview, as fast as possible (embedded previews for RAW, DCT scaling for JPEG)."""
+    return decode(path, max_side=max_side).rgb
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 88) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()

@@ -1,0 +1,143 @@
+"""Capture metadata from EXIF (``exifread``), with a marked fallback to file time."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Metadata:
+    capture_time: str | None = None  # ISO 8601 (with offset when EXIF gives one)
+    capture_ts: float | None = None  # seconds since the epoch; UTC when the offset is known
+    time_source: str = "file"  # "exif" or "file"
+    subsec: str | None = None
+    utc_offset: str | None = None
+    make: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    lens: str | None = None
+    exposure_time: float | None = None
+    fnumber: float | None = None
+    iso: float | None = None
+    focal_length: float | None = None
+    orientation: int | None = None
+    width: int | None = None
+    height: int | None = None
+    warning: str | None = None  # e.g. a broken EXIF block
+
+    def as_row(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("warning")
+        return d
+
+    @property
+    def camera(self) -> str:
+        """Identifies one camera body (serial when known)."""
+        return "|".join(x or "" for x in (self.make, self.model, self.serial))
+
+
+def _ratio(v: Any) -> float | None:
+    try:
+        val = v.values[0] if hasattr(v, "values") else v
+        if hasattr(val, "num"):
+            return float(val.num) / float(val.den) if val.den else None
+        return float(val)
+    except (TypeError, ValueError, IndexError, ZeroDivisionError):
+        return None
+
+
+def _text(v: Any) -> str | None:
+    if v is None:
+        return None
+    s = str(v.printable if hasattr(v, "printable") else v).strip().strip("\x00").strip()
+    return s or None
+
+
+def _parse_offset(s: str | None) -> timezone | None:
+    if not s:
+        return None
+    s = s.strip()
+    try:
+        sign = -1 if s[0] == "-" else 1
+        hh, mm = s.lstrip("+-").split(":")[:2]
+        return timezone(sign * timedelta(hours=int(hh), minutes=int(mm)))
+    except (ValueError, IndexError):
+        return None
+
+
+def parse_exif_time(dt: str | None, subsec: str | None = None, offset: str | None = None) -> datetime | None:
+    if not dt:
+        return None
+    dt = dt.strip().replace("\x00", "")
+    try:
+        t = datetime.strptime(dt[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    if subsec:
+        digits = "".join(ch for ch in subsec if ch.isdigit())
+        if digits:
+            t = t.replace(microsecond=int((digits + "000000")[:6]))
+    tz = _parse_offset(offset)
+    if tz is not None:
+        t = t.replace(tzinfo=tz)
+    return t
+
+
+def read_metadata(path: str | os.PathLike[str]) -> Metadata:
+    """EXIF of ``path``; never raises for bad EXIF (falls back to file time, with ``warning``)."""
+    p = Path(path)
+    md = Metadata()
+    tags: dict[str, Any] = {}
+    try:
+        import exifread
+
+        with open(p, "rb") as f:
+            tags = exifread.process_file(f, details=False, extract_thumbnail=False)
+    except Exception as exc:  # exifread raises anything on a broken block
+        md.warning = f"unreadable EXIF ({type(exc).__name__})"
+        tags = {}
+
+    def tag(*names: str) -> Any:
+        for n in names:
+            if n in tags:
+                return tags[n]
+        return None
+
+    t = parse_exif_time(
+        _text(tag("EXIF DateTimeOriginal", "EXIF DateTimeDigitized", "Image DateTime")),
+        _text(tag("EXIF SubSecTimeOriginal", "EXIF SubSecTime")),
+        _text(tag("EXIF OffsetTimeOriginal", "EXIF OffsetTime")),
+    )
+    if t is not None:
+        md.time_source = "exif"
+        md.capture_time = t.isoformat()
+        # Naive times are taken as UTC: consistent within one camera, which is all grouping needs.
+        md.capture_ts = (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+        md.subsec = _text(tag("EXIF SubSecTimeOriginal", "EXIF SubSecTime"))
+        md.utc_offset = _text(tag("EXIF OffsetTimeOriginal", "EXIF OffsetTime"))
+    else:
+        try:
+            mtime = p.stat().st_mtime
+        except OSError:
+            mtime = 0.0
+        md.capture_ts = mtime
+        md.capture_time = datetime.fromtimestamp(mtime, timezone.utc).isoformat()
+        md.time_source = "file"
+    md.make = _text(tag("Image Make"))
+    md.model = _text(tag("Image Model"))
+    md.serial = _text(tag("EXIF BodySerialNumber", "MakerNote SerialNumber", "MakerNote InternalSerialNumber"))
+    md.lens = _text(tag("EXIF LensModel", "MakerNote LensModel", "MakerNote LensType"))
+    md.exposure_time = _ratio(tag("EXIF ExposureTime"))
+    md.fnumber = _ratio(tag("EXIF FNumber"))
+    md.iso = _ratio(tag("EXIF ISOSpeedRatings", "EXIF PhotographicSensitivity"))
+    md.focal_length = _ratio(tag("EXIF FocalLength"))
+    o = _ratio(tag("Image Orientation"))
+    md.orientation = int(o) if o else None
+    w, h = _ratio(tag("EXIF ExifImageWidth")), _ratio(tag("EXIF ExifImageLength"))
+    md.width = int(w) if w else None
+    md.height = int(h) if h else None
+    return md

@@ -1,0 +1,278 @@
+"""The deep ensemble: which packs run, their fusion weights and how raw outputs map to quality.
+
+Configuration is TOML (or JSON) and comes from three places, highest priority first:
+
+1. ``ensemble.toml`` files on the model search path (``CULLER_MODELS_PATH``, the
+   user's models folder, then ``resources/models/ensemble.toml`` which ships
+   the default ensemble);
+2. a pack's own ``member.toml`` / ``member.json`` (checksummed with the pack), or
+   ``extra.member`` in its manifest;
+3. built-in defaults.
+
+Example (``resources/models/ensemble.toml``)::
+
+    [ensemble]
+    default = ["portrait-lite-synth"]   # packs that `culler rank` runs by default
+
+    [members."portrait-lite-synth"]
+    weight = 1.0                         # fusion weight beside the technical members
+    targets = ["image", "faces"]         # score the full frame and each face crop
+    face_weight = 0.5                    # share of the weakest important face in the quality
+    map = "logistic"                     # raw output -> quality: "logistic" or "linear"
+
+An image-only pack can score face crops too (``targets`` with ``"faces"``); a
+face-input pack scores face crops; a two-input pack (image + face) scores
+each (frame, face) pair.  On multi-face shots the weakest *important* face
+(``ShotInput.important_faces()``) counts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.models.pack import PackError, PackOutput
+from engine.quality.base import MemberScore, QualityMember, ShotInput, clamp_quality
+
+log = logging.getLogger("engine.models")
+
+TARGETS = ("image", "faces")
+MAPS = ("logistic", "linear")
+PACK_CONFIG_FILES = ("member.toml", "member.json")
+
+
+@dataclass
+class MemberConfig:
+    weight: float | None = None
+    targets: tuple[str, ...] | None = None
+    face_weight: float | None = None
+    map: str | None = None
+
+    def merged(self, other: MemberConfig) -> MemberConfig:
+        """Fields of ``self`` where set, else those of ``other``."""
+        return MemberConfig(
+            weight=self.weight if self.weight is not None else other.weight,
+            targets=self.targets if self.targets is not None else other.targets,
+            face_weight=self.face_weight if self.face_weight is not None else other.face_weight,
+            map=self.map if self.map is not None else other.map,
+        )
+
+    @classmethod
+    def from_mapping(cls, d: Mapping[str, Any], where: str) -> MemberConfig:
+        unknown = set(d) - {"weight", "targets", "face_weight", "map"}
+        if unknown:
+            raise PackError(f"{where}: unknown member settings {sorted(unknown)} (weight, targets, face_weight, map)")
+        cfg = cls()
+        try:
+            if "weight" in d:
+                cfg.weight = float(d["weight"])
+                if not cfg.weight >= 0:
+                    raise ValueError("weight must be >= 0")
+            if "targets" in d:
+                t = d["targets"]
+                t = [t] if isinstance(t, str) else list(t)
+                bad = [x for x in t if x not in TARGETS]
+                if bad or not t:
+                    raise ValueError(f"targets must be a non-empty list of {TARGETS}, got {t}")
+                cfg.targets = tuple(t)
+            if "face_weight" in d:
+                cfg.face_weight = float(d["face_weight"])
+                if not 0.0 <= cfg.face_weight <= 1.0:
+                    raise ValueError("face_weight must be within [0, 1]")
+            if "map" in d:
+                if d["map"] not in MAPS:
+                    raise ValueError(f"map must be one of {MAPS}, got {d['map']!r}")
+                cfg.map = str(d["map"])
+        except (TypeError, ValueError) as exc:
+            raise PackError(f"{where}: {exc}") from exc
+        return cfg
+
+
+@dataclass
+class EnsembleConfig:
+    default: list[str] | None = None  # pack names in the default ensemble
+    members: dict[str, MemberConfig] = field(default_factory=dict)
+    sources: list[Path] = field(default_factory=list)
+
+    def member(self, name: str) -> MemberConfig:
+        return self.members.get(name, MemberConfig())
+
+
+def read_config_file(path: str | os.PathLike[str]) -> EnsembleConfig:
+    p = Path(path)
+    try:
+        text = p.read_text()
+        data = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
+    except (OSError, ValueError) as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+        raise PackError(f"cannot read the ensemble config {p}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PackError(f"{p}: the ensemble config must be a table / object")
+    cfg = EnsembleConfig(sources=[p])
+    ens = data.get("ensemble", {})
+    if not isinstance(ens, dict):
+        raise PackError(f"{p}: [ensemble] must be a table")
+    if "default" in ens:
+        d = ens["default"]
+        if not isinstance(d, list) or not all(isinstance(x, str) for x in d):
+            raise PackError(f"{p}: ensemble.default must be a list of pack names")
+        cfg.default = list(d)
+    members = data.get("members", {})
+    if not isinstance(members, dict):
+        raise PackError(f"{p}: [members] must be a table of pack names")
+    for name, m in members.items():
+        if not isinstance(m, dict):
+            raise PackError(f"{p}: members.{name} must be a table")
+        cfg.members[name] = MemberConfig.from_mapping(m, f"{p}: members.{name}")
+    return cfg
+
+
+def load_config(files: Iterable[str | os.PathLike[str]] | None = None) -> EnsembleConfig:
+    """Merge the ensemble configs (first file has priority); unreadable files are warned about and skipped."""
+    if files is None:
+        from engine.models.search import config_files
+
+        files = config_files()
+    merged = EnsembleConfig()
+    for f in files:
+        try:
+            cfg = read_config_file(f)
+        except PackError as exc:
+            log.warning("%s; ignoring it", exc)
+            continue
+        merged.sources.append(Path(f))
+        if merged.default is None and cfg.default is not None:
+            merged.default = cfg.default
+        for name, m in cfg.members.items():
+            merged.members[name] = merged.members[name].merged(m) if name in merged.members else m
+    return merged
+
+
+def pack_member_config(pack_dir: Path, extra: Mapping[str, Any] | None) -> MemberConfig:
+    """A pack's own member settings (``member.toml`` / ``member.json`` or ``extra.member``)."""
+    for fname in PACK_CONFIG_FILES:
+        f = pack_dir / fname
+        if f.is_file():
+            try:
+                text = f.read_text()
+                data = json.loads(text) if fname.endswith(".json") else tomllib.loads(text)
+            except (OSError, ValueError) as exc:
+                raise PackError(f"cannot read {f}: {exc}") from exc
+            data = data.get("member", data) if isinstance(data, dict) else data
+            if not isinstance(data, dict):
+                raise PackError(f"{f}: member settings must be a table")
+            return MemberConfig.from_mapping(data, str(f))
+    if extra and isinstance(extra.get("member"), dict):
+        return MemberConfig.from_mapping(extra["member"], f"{pack_dir}: manifest extra.member")
+    return MemberConfig()
+
+
+# ------------------------------------------------------------------------------------ quality map
+
+
+def quality_of(raw: float, output: PackOutput, mode: str = "logistic") -> float:
+    """Map a raw model output to a quality in (0, 1].
+
+    With a declared ``range`` (lo, hi) — the typical span of the output —
+    ``linear`` maps lo..hi to 0..1 and clamps; ``logistic`` centres a sigmoid on
+    the middle of the range with lo -> 0.12 and hi -> 0.88 (never saturates, so
+    shots beyond the range still rank).  Without a range the output is taken as a
+    logit.  ``lower_is_better`` outputs are flipped first.
+    """
+    v = float(raw)
+    if not math.isfinite(v):
+        return clamp_quality(float("nan"))
+    lower = output.direction == "lower_is_better"
+    if output.range is not None:
+        lo, hi = float(output.range[0]), float(output.range[1])
+        if hi <= lo:
+            raise PackError(f"output range {output.range} must be increasing")
+        if lower:
+            v = lo + hi - v
+        if mode == "linear":
+            return clamp_quality((v - lo) / (hi - lo))
+        z = (v - 0.5 * (lo + hi)) / (0.25 * (hi - lo))
+    else:
+        z = -v if lower else v
+        if mode == "linear":
+            return clamp_quality(v)
+    z = max(-50.0, min(50.0, z))
+    return clamp_quality(1.0 / (1.0 + math.exp(-z)))
+
+
+# -------------------------------------------------------------------------------------- ensemble
+
+
+@dataclass
+class EnsembleResult:
+    score: float | None  # 0..100, None when no member applied
+    members: dict[str, MemberScore | None]
+
+
+class Ensemble:
+    """Members (technical and deep) fused into one 0..100 score per shot.
+
+    The fusion is the engine's contract (weighted geometric mean of the members'
+    qualities); members returning ``None`` for a shot are left out of it.
+    """
+
+    def __init__(self, members: Sequence[QualityMember], weights: Mapping[str, float] | None = None) -> None:
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = list(members)
+        self.weights = {m.name: float((weights or {}).get(m.name, m.weight)) for m in self.members}
+
+    @classmethod
+    def from_names(cls, names: Sequence[str] | None = None, **member_kwargs: Any) -> Ensemble:
+        from engine.quality.registry import create_member, default_member_names
+
+        chosen = list(names) if names else default_member_names()
+        return cls([create_member(n, **member_kwargs) if n.startswith("pack:") else create_member(n) for n in chosen])
+
+    def fuse(self, scores: Mapping[str, MemberScore | None]) -> float | None:
+        num = den = 0.0
+        for name, s in scores.items():
+            w = self.weights.get(name, 0.0)
+            if s is None or w <= 0:
+                continue
+            num += w * math.log(clamp_quality(s.quality))
+            den += w
+        return None if den == 0 else 100.0 * math.exp(num / den)
+
+    def score_batch(self, shots: Sequence[ShotInput]) -> list[EnsembleResult]:
+        """Absolute scores: each shot on its own (no comparison with a group)."""
+        per_member = {m.name: m.score_batch(shots) for m in self.members}
+        out = []
+        for i in range(len(shots)):
+            scores = {name: res[i] for name, res in per_member.items()}
+            out.append(EnsembleResult(self.fuse(scores), scores))
+        return out
+
+    def rank_group(self, shots: Sequence[ShotInput]) -> tuple[list[float], list[int]]:
+        """Scores and ranks (1 = best) of the shots of one scene group, as ``culler rank`` does
+        (the engine's fusion, with the members' group comparisons)."""
+        from engine.quality.fusion import MemberSpec, rank_group
+
+        specs = {
+            m.name: MemberSpec(
+                m.name,
+                self.weights[m.name],
+                bool(m.higher_is_better),
+                getattr(m, "relative", None),
+                float(getattr(m, "relative_scale", 1.0)),
+            )
+            for m in self.members
+        }
+        per_member = {m.name: m.score_batch(shots) for m in self.members}
+        group = [
+            {n: (r[i].value, r[i].quality) for n, r in per_member.items() if r[i] is not None}  # type: ignore[union-attr]
+            for i in range(len(shots))
+        ]
+        scores, ranks, _ = rank_group(group, specs)
+        return scores, ranks

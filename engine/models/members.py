@@ -1,0 +1,264 @@
+"""Model packs as quality members: ``pack:<name>`` in the member registry.
+
+:func:`register_installed_packs` (called by :mod:`engine.quality.registry` when
+it loads) registers every verified pack on the search path that allows
+commercial use (set ``CULLER_ALLOW_NONCOMMERCIAL=1`` to also register
+research-only packs, e.g. ones fine-tuned on PIQ23).  Packs named in the
+ensemble config's ``default`` list run by default in ``culler rank``.  A pack
+that fails verification is skipped with one warning; ranking goes on without it.
+
+Member options (``create_member("pack:NAME", device=..., threads=..., batch_size=...)``)
+override the config; the onnxruntime session is made on first use, so building
+a member is cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from engine.models.ensemble import (
+    EnsembleConfig,
+    MemberConfig,
+    load_config,
+    pack_member_config,
+    quality_of,
+)
+from engine.models.pack import Manifest, PackError, verify_pack
+from engine.models.runtime import PackRuntime
+from engine.models.search import FoundPack, find_packs
+from engine.quality.base import FACES, IMAGE, MemberScore, QualityMember, ShotInput, clamp_quality
+
+log = logging.getLogger("engine.models")
+
+ENV_NONCOMMERCIAL = "CULLER_ALLOW_NONCOMMERCIAL"
+_ENV_WARNED = "_CULLER_PACK_WARNINGS_SHOWN"  # inherited by worker processes: warn once per session
+
+DEFAULTS = MemberConfig(weight=1.0, face_weight=0.5, map="logistic")
+
+
+def member_name(pack_name: str) -> str:
+    return f"pack:{pack_name}"
+
+
+class PackMember(QualityMember):
+    """A deep quality member backed by a model pack.
+
+    Scores the full frame and/or each face crop (``targets``).  The raw output
+    maps to a quality through the manifest's output range and direction; with
+    faces, the weakest important face's quality counts, mixed with the frame's
+    as ``q_image ** (1 - face_weight) * q_face ** face_weight``.
+    """
+
+    name: ClassVar[str] = "pack"
+    pack_dir: ClassVar[Path]
+    manifest: ClassVar[Manifest]
+    config: ClassVar[MemberConfig]
+
+    def __init__(
+        self,
+        *,
+        device: str | None = None,
+        threads: int | None = None,
+        batch_size: int = 8,
+        weight: float | None = None,
+        targets: Sequence[str] | None = None,
+        face_weight: float | None = None,
+        map: str | None = None,
+        **unused: Any,
+    ) -> None:
+        override = MemberConfig.from_mapping(
+            {
+                k: v
+                for k, v in {"weight": weight, "targets": targets, "face_weight": face_weight, "map": map}.items()
+                if v is not None
+            },
+            self.name,
+        )
+        cfg = override.merged(self.config).merged(DEFAULTS)
+        self.weight = float(cfg.weight if cfg.weight is not None else 1.0)
+        self.face_weight = float(cfg.face_weight if cfg.face_weight is not None else 0.5)
+        self.map = cfg.map or "logistic"
+        kinds = {i.kind for i in self.manifest.inputs}
+        self.pair = kinds == {"image", "face"}
+        if self.pair or kinds == {"face"}:
+            self.targets: tuple[str, ...] = ("faces",)
+        else:
+            self.targets = tuple(cfg.targets) if cfg.targets else ("image",)
+        self.device = device
+        self.threads = threads
+        self.batch_size = batch_size
+        if unused:
+            log.debug("%s: ignoring options %s", self.name, sorted(unused))
+        self._runtime: PackRuntime | None = None
+        self._broken: str | None = None
+
+    @property
+    def runtime(self) -> PackRuntime:
+        if self._runtime is None:
+            self._runtime = PackRuntime(
+                self.pack_dir,
+                device=self.device,
+                threads=self.threads,
+                batch_size=self.batch_size,
+                verify=False,
+                manifest=self.manifest,
+            )
+        return self._runtime
+
+    def _q(self, raw: float) -> float:
+        return quality_of(raw, self.manifest.output, self.map)
+
+    def score(self, shot: ShotInput) -> MemberScore | None:
+        return self.score_batch([shot])[0]
+
+    def score_batch(self, shots: Sequence[ShotInput]) -> list[MemberScore | None]:
+        if not shots:
+            return []
+        if self._broken is not None:
+            return [None] * len(shots)
+        try:
+            rt = self.runtime
+        except (PackError, OSError) as exc:  # ranking goes on without this member
+            self._broken = str(exc)
+            _warn_once(f"runtime {self.pack_dir}", f"model pack {self.manifest.name!r} cannot run and is skipped: {exc}")
+            return [None] * len(shots)
+        image_raw: np.ndarray | None = None
+        if "image" in self.targets:
+            image_raw = rt.score_images([s.image for s in shots])
+        face_raw: list[np.ndarray] = []
+        if "faces" in self.targets:
+            samples: list[dict[str, np.ndarray]] = []
+            owner: list[int] = []
+            for i, s in enumerate(shots):
+                for f in s.faces:
+                    if self.pair:
+                        samples.append({"image": s.image, "face": f.crop})
+                    else:
+                        samples.append({rt.inputs[0].kind: f.crop})
+                    owner.append(i)
+            flat = rt.score(samples) if samples else np.zeros(0, np.float32)
+            own = np.asarray(owner, int)
+            face_raw = [flat[own == i] for i in range(len(shots))]
+        out: list[MemberScore | None] = []
+        for i, s in enumerate(shots):
+            q_img = raw_img = None
+            if image_raw is not None:
+                raw_img = float(image_raw[i])
+                q_img = self._q(raw_img)
+            per_face: list[float] | None = None
+            q_face = raw_face = None
+            if face_raw and len(face_raw[i]):
+                pf = [self._q(float(r)) for r in face_raw[i]]
+                important = {id(f) for f in s.important_faces()}
+                idx = [j for j, f in enumerate(s.faces) if id(f) in important] or list(range(len(s.faces)))
+                worst = min(idx, key=lambda j: pf[j])
+                per_face, q_face, raw_face = pf, pf[worst], float(face_raw[i][worst])
+            if q_img is not None and raw_img is not None:
+                value = raw_img
+                q = q_img if q_face is None else q_img ** (1.0 - self.face_weight) * q_face**self.face_weight
+            elif q_face is not None and raw_face is not None:
+                value, q = raw_face, q_face
+            else:
+                out.append(None)
+                continue
+            out.append(MemberScore(value=value, quality=clamp_quality(q), per_face=per_face))
+        return out
+
+    def info(self) -> dict[str, Any]:
+        d = super().info()
+        d.update(
+            pack=str(self.pack_dir),
+            version=self.manifest.version,
+            architecture=self.manifest.architecture,
+            targets=list(self.targets),
+            face_weight=self.face_weight,
+            map=self.map,
+        )
+        return d
+
+
+def member_class(pack_dir: str | os.PathLike[str], manifest: Manifest, config: MemberConfig | None = None) -> type[PackMember]:
+    """A ``PackMember`` subclass bound to one pack (its name, needs and direction as class attributes)."""
+    pdir = Path(pack_dir)
+    cfg = (config or MemberConfig()).merged(pack_member_config(pdir, manifest.extra))
+    kinds = {i.kind for i in manifest.inputs}
+    faces = "face" in kinds or "faces" in (cfg.targets or ())
+    needs = frozenset({IMAGE, FACES} if faces else {IMAGE})
+    attrs = {
+        "name": member_name(manifest.name),
+        "pack_dir": pdir,
+        "manifest": manifest,
+        "config": cfg,
+        "needs": needs,
+        "higher_is_better": manifest.output.direction != "lower_is_better",
+        "description": manifest.description or f"deep quality model {manifest.architecture}",
+        "licence": manifest.licence,
+    }
+    cls = type(f"PackMember_{manifest.name.replace('-', '_')}", (PackMember,), attrs)
+    return cls
+
+
+def _warn_once(key: str, msg: str) -> None:
+    shown = set(filter(None, os.environ.get(_ENV_WARNED, "").split("\n")))
+    if key in shown:
+        return
+    log.warning("%s", msg)
+    shown.add(key)
+    os.environ[_ENV_WARNED] = "\n".join(sorted(shown))
+
+
+def allow_noncommercial() -> bool:
+    return os.environ.get(ENV_NONCOMMERCIAL, "").strip().lower() in ("1", "true", "yes")
+
+
+def register_pack(
+    pack_dir: str | os.PathLike[str], *, default: bool = False, config: EnsembleConfig | None = None
+) -> str:
+    """Verify one pack folder and register it as ``pack:<name>``; PackError if it fails."""
+    from engine.quality.registry import register_member
+
+    m = verify_pack(pack_dir)
+    cfg = config if config is not None else load_config()
+    cls = member_class(pack_dir, m, cfg.member(m.name))
+    register_member(cls.name, cls, default=default)
+    return cls.name
+
+
+def register_installed_packs(extra: Iterable[str | os.PathLike[str]] = ()) -> list[FoundPack]:
+    """Register every verified, commercial-use pack on the search path; returns the registered ones."""
+    from engine.quality.registry import register_member
+
+    try:
+        cfg = load_config()
+    except PackError as exc:  # pragma: no cover - load_config already warns per file
+        log.warning("%s", exc)
+        cfg = EnsembleConfig()
+    default = set(cfg.default or [])
+    registered = []
+    for fp in find_packs(extra, verify=True):
+        if not fp.ok:
+            _warn_once(str(fp.path), f"model pack {fp.name!r} skipped: {fp.error}")
+            continue
+        m = fp.manifest
+        assert m is not None
+        if not m.commercial_use and not allow_noncommercial():
+            _warn_once(
+                f"non-commercial {fp.path}",
+                f"model pack {fp.name!r} is for non-commercial use only ({m.licence}); not used "
+                f"(set {ENV_NONCOMMERCIAL}=1 to use it)",
+            )
+            continue
+        try:
+            cls = member_class(fp.path, m, cfg.member(m.name))
+        except (PackError, OSError) as exc:
+            _warn_once(str(fp.path), f"model pack {fp.name!r} skipped: {exc}")
+            continue
+        register_member(cls.name, cls, default=m.name in default)
+        registered.append(fp)
+    return registered

@@ -1,0 +1,180 @@
+"""Technical quality members: sharpness (frame and faces), noise, exposure, clipping,
+eyes closed, motion blur and JPEG artefacts.
+
+Each maps its raw signal to a quality in (0, 1] with a smooth, monotone curve;
+curves have a plateau where a signal is "good enough" so that, for example, a
+defocused frame (which reads as less noisy) gains nothing on the noise member.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine.quality import signals
+from engine.quality.base import FACES, IMAGE, MemberScore, QualityMember, ShotInput, clamp_quality
+from engine.quality.registry import register_member
+
+
+def _sigma(shot: ShotInput) -> float:
+    s = shot.meta.get("_noise_sigma")
+    if s is None:
+        s = signals.noise_sigma(shot.gray)
+        shot.meta["_noise_sigma"] = s
+    return float(s)
+
+
+def _face_region(shot: ShotInput, face) -> np.ndarray:  # type: ignore[no-untyped-def]
+    x, y, w, h = face.box
+    H, W = shot.gray.shape
+    x0, y0 = max(0, int(x)), max(0, int(y))
+    x1, y1 = min(W, int(x + w)), min(H, int(y + h))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return shot.gray
+    return shot.gray[y0:y1, x0:x1]
+
+
+def sharpness_quality(s: float, s0: float = 40.0) -> float:
+    return clamp_quality(s / (s + s0))
+
+
+class FrameSharpness(QualityMember):
+    name = "sharpness"
+    needs = frozenset({IMAGE})
+    description = "Sharpness of the sharpest part of the frame, corrected for noise and brightness"
+    weight = 2.0
+    relative = "best"
+    relative_scale = 1.5
+
+    def score(self, shot: ShotInput) -> MemberScore:
+        s = signals.sharpness(shot.gray, _sigma(shot))
+        return MemberScore(s, sharpness_quality(s))
+
+
+class FaceSharpness(QualityMember):
+    name = "face_sharpness"
+    needs = frozenset({FACES})
+    description = "Sharpness of the eyes of the weakest important face (noise-corrected)"
+    weight = 3.0
+    relative = "best"
+    relative_scale = 1.5
+
+    def score(self, shot: ShotInput) -> MemberScore | None:
+        faces = shot.important_faces()
+        if not faces:
+            return None
+        per = []
+        for f in faces:
+            s = f.signals.get("eye_sharpness")
+            if s is None:
+                s = signals.sharpness(_face_region(shot, f), _sigma(shot), top=0.3, tile=16)
+            per.append(float(s))
+        worst = min(per)
+        return MemberScore(worst, sharpness_quality(worst, 30.0), [sharpness_quality(p, 30.0) for p in per])
+
+
+class Noise(QualityMember):
+    name = "noise"
+    needs = frozenset({IMAGE})
+    higher_is_better = False
+    description = "Noise standard deviation (8-bit units) in the flattest parts of the frame"
+    weight = 2.0
+
+    def score(self, shot: ShotInput) -> MemberScore:
+        sigma = _sigma(shot)
+        excess = max(0.0, sigma - 0.8) / 2.5
+        return MemberScore(sigma, clamp_quality(1.0 / (1.0 + excess * excess)))
+
+
+class Exposure(QualityMember):
+    """Exposure of the faces (or the frame) in EV from middle grey.
+
+    A wide plateau (faces from about -2.3 to +1.2 EV are fine: low-key and
+    high-key portraits are deliberate); the fusion also compares each shot
+    with the consensus exposure of its group (``relative_scale``).
+    """
+
+    name = "exposure"
+    needs = frozenset({IMAGE})
+    description = "Exposure of the faces (or frame) in EV from middle grey, and deviation from the burst"
+    weight = 1.5
+    relative = "median"
+    relative_scale = 0.6  # EV
+
+    def score(self, shot: ShotInput) -> MemberScore:
+        faces = shot.important_faces()
+        if faces:
+            ev = float(np.mean([signals.exposure_ev(_face_region(shot, f)) for f in faces]))
+            lo, hi = -2.3, 1.2
+        else:
+            ev = signals.exposure_ev(shot.gray)
+            lo, hi = -3.0, 1.0
+        out = max(0.0, lo - ev, ev - hi)
+        return MemberScore(ev, clamp_quality(math.exp(-out * out / 1.0)))
+
+
+class Clipping(QualityMember):
+    name = "clipping"
+    needs = frozenset({IMAGE})
+    higher_is_better = False
+    description = "Clipped highlights and shadows (faces weigh most)"
+    weight = 1.0
+
+    def score(self, shot: ShotInput) -> MemberScore:
+        hi, lo = signals.clipping(shot.gray)
+        faces = shot.important_faces()
+        if faces:
+            fh, fl = zip(*(signals.clipping(_face_region(shot, f), pool=2) for f in faces))
+            hi, lo = 0.3 * hi + 0.7 * max(fh), 0.3 * lo + 0.7 * max(fl)
+        value = hi + 0.5 * lo
+        return MemberScore(value, clamp_quality(math.exp(-max(0.0, value - 0.01) / 0.08)))
+
+
+class EyesOpen(QualityMember):
+    name = "eyes_open"
+    needs = frozenset({FACES})
+    description = "Eyes open on every important face (blinks rank last)"
+    weight = 2.0
+
+    def score(self, shot: ShotInput) -> MemberScore | None:
+        faces = [f for f in shot.important_faces() if "eyes_open" in f.signals]
+        # Profiles and tiny faces don't show their eyes reliably.
+        faces = [f for f in faces if abs(f.signals.get("yaw", 0.0)) < 45 and f.signals.get("face_size", 1.0) > 0.05]
+        if not faces:
+            return None
+        per = [float(f.signals["eyes_open"]) for f in faces]
+        worst = min(per)
+        return MemberScore(worst, clamp_quality(0.15 + 0.85 * worst), per)
+
+
+class MotionBlur(QualityMember):
+    name = "motion_blur"
+    needs = frozenset({IMAGE})
+    higher_is_better = False
+    description = "Directional (camera or subject motion) blur: coherence of the gradient directions"
+    weight = 1.0
+
+    def score(self, shot: ShotInput) -> MemberScore:
+        c = signals.motion_blur(shot.gray)
+        excess = max(0.0, c - 0.25)
+        return MemberScore(c, clamp_quality(math.exp(-excess / 0.25)))
+
+
+class JpegArtefacts(QualityMember):
+    name = "jpeg_artefacts"
+    needs = frozenset({IMAGE})
+    higher_is_better = False
+    description = "JPEG blocking on the 8x8 grid (only when the grid is visible at analysis scale)"
+    weight = 1.5
+
+    def score(self, shot: ShotInput) -> MemberScore | None:
+        b = signals.blockiness(shot.gray, shot.meta.get("jpeg_block"))
+        if b is None:
+            return None
+        excess = max(0.0, b - 1.5)  # phone JPEGs of dim scenes read up to ~1.4
+        return MemberScore(b, clamp_quality(1.0 / (1.0 + excess)))
+
+
+for _cls in (FaceSharpness, FrameSharpness, EyesOpen, Noise, Exposure, Clipping, MotionBlur, JpegArtefacts):
+    register_member(_cls.name, _cls, default=True)

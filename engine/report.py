@@ -1,0 +1,135 @@
+"""Terminal progress, the one-screen summary, and rank files (CSV/JSON)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.catalog import Catalog
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (silent when not a terminal)."""
+
+    def __init__(self, enabled: bool = True, width: int = 30) -> None:
+        self.enabled = enabled
+        self.width = width
+        self.t0 = time.perf_counter()
+        self._last = 0.0
+        self._shown = False
+
+    def update(self, ev: Any) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if ev.phase == "analyse" and ev.total and now - self._last < 0.1 and ev.done < ev.total:
+            return
+        self._last = now
+        if ev.phase == "analyse" and ev.total:
+            frac = ev.done / ev.total
+            fill = int(frac * self.width)
+            rate = ev.done / max(now - self.t0, 1e-6)
+            eta = (ev.total - ev.done) / rate if rate > 0 else 0
+            line = f"analysing [{'#' * fill}{'.' * (self.width - fill)}] {ev.done}/{ev.total}  ETA {eta:4.0f}s"
+        else:
+            line = ev.message or ev.phase
+        sys.stderr.write("\r\x1b[2K" + line[:120])
+        sys.stderr.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self.enabled and self._shown:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+
+
+def print_summary(summary: Any, output: Path | None = None, file: Any = None) -> None:
+    out = file or sys.stdout
+    rate = summary.analysed / summary.seconds if summary.seconds and summary.analysed else 0.0
+    print(
+        f"{summary.n_groups} group(s), {summary.n_shots} shot(s), {summary.n_faces} face(s) in {summary.seconds:.1f}s "
+        f"({summary.analysed} analysed{f' at {rate:.1f}/s' if rate else ''}, {summary.reused} cached)",
+        file=out,
+    )
+    if summary.cancelled:
+        print("cancelled: finished shots are kept; run again to resume", file=out)
+    with Catalog(summary.catalog_path, readonly=True) as cat:
+        rows = cat.shots("status = 'ok'")
+        groups = cat.groups()
+    by_group: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_group.setdefault(r["group_id"], []).append(r)
+    shown = 0
+    for g in groups:
+        members = sorted(by_group.get(g["id"], []), key=lambda r: r["rank"])
+        best = members[0] if members else None
+        if best is None:
+            continue
+        if shown < 12:
+            rest = f", then {members[1]['key']} ({members[1]['score']:.0f})" if len(members) > 1 else ""
+            print(f"  group {g['id']:>3}: {len(members):>3} shot(s); best {best['key']} (score {best['score']:.0f}){rest}", file=out)
+        shown += 1
+    if shown > 12:
+        print(f"  ... and {shown - 12} more group(s)", file=out)
+    if summary.skipped:
+        print(f"skipped {len(summary.skipped)} file(s):", file=out)
+        for path, reason in summary.skipped[:20]:
+            print(f"  {path}: {reason}", file=out)
+        if len(summary.skipped) > 20:
+            print(f"  ... and {len(summary.skipped) - 20} more (see the catalog)", file=out)
+    print(f"catalog: {summary.catalog_path}", file=out)
+    if output:
+        print(f"ranks: {output}", file=out)
+
+
+def rank_rows(catalog_path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """One dict per analysed shot, ordered by group and rank, and the member names."""
+    with Catalog(catalog_path, readonly=True) as cat:
+        rows = cat.conn.execute(
+            "SELECT s.key, s.group_id, s.rank, s.score, s.n_faces, s.suggested, s.hash, s.raw_path, "
+            "m.capture_time, m.time_source, m.make, m.model FROM shots s LEFT JOIN metadata m ON m.shot = s.key "
+            "WHERE s.status = 'ok' ORDER BY s.group_id, s.rank, s.key"
+        ).fetchall()
+        scores: dict[str, dict[str, tuple[float, float]]] = {}
+        for h, member, value, quality in cat.conn.execute("SELECT hash, member, value, quality FROM scores"):
+            scores.setdefault(h, {})[member] = (value, quality)
+    members = sorted({m for s in scores.values() for m in s})
+    out = []
+    for key, gid, rank, score, nf, sugg, h, raw, ct, ts, make, model in rows:
+        sc = scores.get(h, {})
+        out.append(
+            {
+                "file": key, "group": gid, "rank": rank, "score": score, "faces": nf or 0,
+                "suggested": sugg, "raw": raw, "capture_time": ct, "time_source": ts,
+                "camera": " ".join(x for x in (make, model) if x) or None,
+                "members": {m: {"value": sc[m][0], "quality": sc[m][1]} for m in members if m in sc},
+            }
+        )  # fmt: skip
+    return out, members
+
+
+def write_ranks(catalog_path: Path, output: Path) -> None:
+    """Write the ranks as CSV (one column per member signal) or JSON, atomically."""
+    rows, members = rank_rows(catalog_path)
+    if output.suffix.lower() == ".json":
+        text = json.dumps({"members": members, "shots": rows}, indent=1)
+    else:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["file", "group", "rank", "score", "faces", *members, "suggested", "raw", "capture_time", "time_source", "camera"])
+        for r in rows:
+            vals = [
+                f"{r['members'][m]['value']:.6g}" if m in r["members"] else "" for m in members
+            ]
+            w.writerow([r["file"], r["group"], r["rank"], f"{r['score']:.3f}", r["faces"], *vals, r["suggested"], r["raw"] or "", r["capture_time"] or "", r["time_source"] or "", r["camera"] or ""])
+        text = buf.getvalue()
+    output = Path(output)
+    tmp = output.with_name(f".{output.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, output)
