@@ -106,7 +106,7 @@ def analyse_path(path: Path, members: list[Any], detector: Any) -> dict[str, Any
     t0 = time.perf_counter()
     dec = decode(path, max_side=ANALYSIS_MAX_SIDE, min_side=ANALYSIS_MIN_SIDE)
     rgb = dec.rgb
-    faces = analyse_faces(rgb, detector)
+    faces = analyse_faces(rgb, detector, min_score=0.75)
     shot = ShotInput(rgb, faces, {"jpeg_block": dec.jpeg_block})
     scores: dict[str, tuple[float, float]] = {}
     for m in members:

@@ -49,6 +49,7 @@ def effective_qualities(group: Sequence[Scores], specs: Mapping[str, MemberSpec]
         elif spec.relative == "median" and len(idx) > 2:
             med = float(np.median(vals))
             factor = np.exp(-0.5 * ((vals - med) / spec.relative_scale) ** 2)
+
         for i, f in zip(idx, factor):
             q = float(group[i][name][1])
             out[i][name] = max(1e-3, min(1.0, q * float(f)))

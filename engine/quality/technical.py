@@ -68,10 +68,10 @@ class FaceSharpness(QualityMember):
         for f in faces:
             s = f.signals.get("eye_sharpness")
             if s is None:
-                s = signals.sharpness(_face_region(shot, f), _sigma(shot), top=0.3, tile=16)
+                s = signals.sharpness(_face_region(shot, f), _sigma(shot), top=0.3, tile=16) / 1000.0
             per.append(float(s))
         worst = min(per)
-        return MemberScore(worst, sharpness_quality(worst, 30.0), [sharpness_quality(p, 30.0) for p in per])
+        return MemberScore(worst, sharpness_quality(worst, 0.1), [sharpness_quality(p, 0.1) for p in per])
 
 
 class Noise(QualityMember):
@@ -131,6 +131,16 @@ class Clipping(QualityMember):
         return MemberScore(value, clamp_quality(math.exp(-max(0.0, value - 0.01) / 0.08)))
 
 
+def _eyes_quality(p: float) -> float:
+    """A blink (p near 0) costs a lot; anything clearly open is fine.
+
+    The ramp sits low (0.05..0.25) so that the jitter of the eye-state model on
+    squinting or hard faces (p around 0.2-0.3 on every frame) does not reorder a burst.
+    """
+    t = min(1.0, max(0.0, (p - 0.05) / 0.2))
+    return clamp_quality(0.3 + 0.7 * t * t * (3 - 2 * t))
+
+
 class EyesOpen(QualityMember):
     name = "eyes_open"
     needs = frozenset({FACES})
@@ -145,7 +155,7 @@ class EyesOpen(QualityMember):
             return None
         per = [float(f.signals["eyes_open"]) for f in faces]
         worst = min(per)
-        return MemberScore(worst, clamp_quality(0.15 + 0.85 * worst), per)
+        return MemberScore(worst, _eyes_quality(worst), [_eyes_quality(p) for p in per])
 
 
 class MotionBlur(QualityMember):
@@ -172,7 +182,7 @@ class JpegArtefacts(QualityMember):
         b = signals.blockiness(shot.gray, shot.meta.get("jpeg_block"))
         if b is None:
             return None
-        excess = max(0.0, b - 1.5)  # phone JPEGs of dim scenes read up to ~1.4
+        excess = max(0.0, b - 1.3)  # phone JPEGs of dim scenes read up to ~1.2
         return MemberScore(b, clamp_quality(1.0 / (1.0 + excess)))
 
 

@@ -1,0 +1,434 @@
+"""The ranked thumbnail grid and the groups side list (views and their delegates)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from PySide6.QtCore import (
+    QModelIndex,
+    QPersistentModelIndex,
+    QPointF,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+    QTimer,
+)
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QImage,
+    QPainter,
+    QPainterPath,
+    QPalette,
+    QPen,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
+
+from app import theme
+from app import warnings as W
+from app.models import GROUP_ROLE, RECORD_ROLE, GroupListModel, ShotListModel
+from app.session import PENDING_GROUP, GroupRecord, Session, ShotRecord
+from app.thumbs import ImageCache
+
+_Index = QModelIndex | QPersistentModelIndex
+CAPTION_H = 38
+PAD = 6
+
+
+def _pill(p: QPainter, x: float, y: float, text: str, bg: QColor, fg: QColor, font: QFont,
+          right_align: bool = False) -> float:
+    """Draw a rounded label at (x, y) (top-left, or top-right when right_align); returns its width."""
+    fm = QFontMetrics(font)
+    w = fm.horizontalAdvance(text) + 10
+    h = fm.height() + 2
+    r = QRectF(x - w if right_align else x, y, w, h)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(bg)
+    p.drawRoundedRect(r, h / 2, h / 2)
+    p.setPen(fg)
+    p.setFont(font)
+    p.drawText(r, Qt.AlignmentFlag.AlignCenter, text)
+    return w
+
+
+def draw_face_icon(p: QPainter, x: float, y: float, size: float, color: QColor) -> None:
+    p.save()
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(color)
+    p.drawEllipse(QRectF(x + size * 0.3, y, size * 0.4, size * 0.4))
+    path = QPainterPath()
+    path.moveTo(x + size * 0.08, y + size)
+    path.cubicTo(x + size * 0.1, y + size * 0.45, x + size * 0.9, y + size * 0.45, x + size * 0.92, y + size)
+    path.closeSubpath()
+    p.drawPath(path)
+    p.restore()
+
+
+def draw_flag(p: QPainter, center: QPointF, r: float, flag: str | None) -> None:
+    if flag not in ("pick", "reject"):
+        return
+    p.save()
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(theme.PICK if flag == "pick" else theme.REJECT)
+    p.drawEllipse(center, r, r)
+    pen = QPen(QColor(255, 255, 255), max(1.5, r * 0.28))
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    p.setPen(pen)
+    if flag == "pick":
+        p.drawPolyline([QPointF(center.x() - r * 0.45, center.y() + r * 0.02),
+                        QPointF(center.x() - r * 0.1, center.y() + r * 0.38),
+                        QPointF(center.x() + r * 0.48, center.y() - r * 0.35)])
+    else:
+        d = r * 0.38
+        p.drawLine(QPointF(center.x() - d, center.y() - d), QPointF(center.x() + d, center.y() + d))
+        p.drawLine(QPointF(center.x() - d, center.y() + d), QPointF(center.x() + d, center.y() - d))
+    p.restore()
+
+
+def draw_stars(p: QPainter, x: float, y: float, stars: int, font: QFont, color: QColor,
+               dim: QColor) -> float:
+    p.setFont(font)
+    fm = QFontMetrics(font)
+    w = 0.0
+    for i in range(5):
+        p.setPen(color if i < stars else dim)
+        ch = "★" if i < stars else "·"
+        p.drawText(QPointF(x + w, y + fm.ascent()), ch)
+        w += fm.horizontalAdvance("★")
+    return w
+
+
+def fit_rect(img_w: int, img_h: int, box: QRectF) -> QRectF:
+    if img_w <= 0 or img_h <= 0:
+        return box
+    s = min(box.width() / img_w, box.height() / img_h)
+    w, h = img_w * s, img_h * s
+    return QRectF(box.x() + (box.width() - w) / 2, box.y() + (box.height() - h) / 2, w, h)
+
+
+class ShotDelegate(QStyledItemDelegate):
+    """A thumbnail tile: image, rank/score badge, face count, warnings, best-shot mark, decision."""
+
+    def __init__(self, cache: ImageCache, parent: Any = None):
+        super().__init__(parent)
+        self.cache = cache
+        self.thumb = 180
+        self._scaled: OrderedDict[str, tuple[int, QImage, QImage]] = OrderedDict()
+        self.small = QFont()
+        self.small.setPointSizeF(max(7.0, self.small.pointSizeF() * 0.8))
+        self.bold = QFont(self.small)
+        self.bold.setBold(True)
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        return QSize(self.thumb + 2 * PAD, self.thumb + CAPTION_H + 2 * PAD)
+
+    def _scaled_image(self, key: str, img: QImage, target: QRectF) -> QImage:
+        """The thumbnail scaled once to the tile (smooth), then blitted on every repaint."""
+        w, h = max(1, round(target.width())), max(1, round(target.height()))
+        hit = self._scaled.get(key)
+        if hit is not None and hit[1] is img and hit[2].width() == w and hit[2].height() == h:
+            self._scaled.move_to_end(key)
+            return hit[2]
+        scaled = img.scaled(w, h, Qt.AspectRatioMode.IgnoreAspectRatio,
+                            Qt.TransformationMode.SmoothTransformation)
+        self._scaled[key] = (0, img, scaled)
+        while len(self._scaled) > 600:
+            self._scaled.popitem(last=False)
+        return scaled
+
+    def paint(self, p: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
+        s: ShotRecord | None = index.data(RECORD_ROLE)
+        if s is None:
+            return
+        pal = option.palette  # type: ignore[attr-defined]
+        rect = QRectF(option.rect).adjusted(3, 3, -3, -3)  # type: ignore[attr-defined]
+        state = option.state  # type: ignore[attr-defined]
+        selected = bool(state & QStyle.StateFlag.State_Selected)
+        current = bool(state & QStyle.StateFlag.State_HasFocus)
+        dark = theme.is_dark()
+        p.save()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        bg = pal.color(QPalette.ColorRole.AlternateBase)
+        if selected:
+            bg = QColor(bg).lighter(135) if dark else QColor(bg).darker(112)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(bg)
+        p.drawRoundedRect(rect, 6, 6)
+        if s.is_best:
+            p.setPen(QPen(theme.GOLD, 2))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRoundedRect(rect.adjusted(1, 1, -1, -1), 6, 6)
+        if selected or current:
+            p.setPen(QPen(pal.color(QPalette.ColorRole.Highlight), 2.5))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRoundedRect(rect.adjusted(1, 1, -1, -1), 6, 6)
+
+        box = QRectF(rect.x() + PAD - 3, rect.y() + PAD - 3, rect.width() - 2 * PAD + 6,
+                     rect.height() - CAPTION_H - 2 * PAD + 6)
+        img: QImage | None = self.cache.get(s.key)
+        if img is None and not s.missing:
+            err = self.cache.error(s.key)
+            if err is None:
+                self.cache.request(s.key, s.path)
+        if img is not None:
+            target = fit_rect(img.width(), img.height(), box)
+            if s.mark.flag == "reject":
+                p.setOpacity(0.35)
+            p.drawImage(target.topLeft(), self._scaled_image(s.key, img, target))
+            p.setOpacity(1.0)
+            img_rect = target
+        else:
+            img_rect = fit_rect(3, 2, box)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(pal.color(QPalette.ColorRole.Base))
+            p.drawRoundedRect(img_rect, 3, 3)
+            msg = ""
+            if s.missing or "no longer on disk" in (self.cache.error(s.key) or ""):
+                msg = "File missing"
+            elif self.cache.error(s.key):
+                msg = "Cannot read"
+            if msg:
+                p.setPen(theme.REJECT)
+                p.setFont(self.bold)
+                p.drawText(img_rect, Qt.AlignmentFlag.AlignCenter, msg)
+
+        # badges on the image
+        white = QColor(255, 255, 255)
+        x0, y0 = img_rect.x() + 4, img_rect.y() + 4
+        if s.rank is not None:
+            if s.is_best:
+                text = "BEST" + (f" {s.score:.0f}" if s.score is not None else "")
+                _pill(p, x0, y0, text, theme.GOLD, QColor(30, 24, 0), self.bold)
+            else:
+                text = f"#{s.rank}" + (f" · {s.score:.0f}" if s.score is not None else "")
+                _pill(p, x0, y0, text, QColor(0, 0, 0, 165), white, self.bold)
+        elif s.status == "pending":
+            _pill(p, x0, y0, "analysing…", QColor(0, 0, 0, 140), white, self.small)
+        if s.n_faces:
+            fm = QFontMetrics(self.bold)
+            text = str(s.n_faces)
+            w = fm.horizontalAdvance(text) + 24
+            r = QRectF(img_rect.right() - 4 - w, y0, w, fm.height() + 2)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QColor(0, 0, 0, 165))
+            p.drawRoundedRect(r, r.height() / 2, r.height() / 2)
+            draw_face_icon(p, r.x() + 5, r.y() + 2, r.height() - 4, white)
+            p.setPen(white)
+            p.setFont(self.bold)
+            p.drawText(r.adjusted(16, 0, -4, 0), Qt.AlignmentFlag.AlignCenter, text)
+        wy = img_rect.bottom() - QFontMetrics(self.bold).height() - 6
+        wx = img_rect.x() + 4
+        for wtext in s.warnings:
+            color = theme.REJECT if wtext in (W.EYES_CLOSED, W.SOFT, W.MISSING, W.UNREADABLE) else theme.WARN
+            wx += _pill(p, wx, wy, W.SHORT.get(wtext, wtext), color, white, self.bold) + 3
+            if wx > img_rect.right() - 30:
+                break
+
+        # caption: name, decision
+        cap = QRectF(rect.x() + PAD, rect.bottom() - CAPTION_H + 2, rect.width() - 2 * PAD, CAPTION_H - 6)
+        fm = QFontMetrics(self.small)
+        line1 = QRectF(cap.x(), cap.y() - 1, cap.width() - 22, fm.height() + 3)
+        p.setFont(self.small)
+        p.setPen(pal.color(QPalette.ColorRole.Text))
+        p.drawText(line1, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                   fm.elidedText(s.name, Qt.TextElideMode.ElideMiddle, int(line1.width())))
+        draw_flag(p, QPointF(cap.right() - 8, cap.y() + fm.height() / 2 + 1), 8, s.mark.flag)
+        y2 = cap.y() + fm.height() + 2
+        dim = pal.color(QPalette.ColorRole.PlaceholderText)
+        draw_stars(p, cap.x(), y2, s.mark.stars, self.small, theme.GOLD, dim)
+        if s.mark.label:
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(theme.LABEL_COLORS.get(s.mark.label, QColor(128, 128, 128)))
+            p.drawRoundedRect(QRectF(cap.right() - 28, y2 + 2, 28, fm.height() - 4), 3, 3)
+        p.restore()
+
+
+class ShotGrid(QListView):
+    """QListView in IconMode showing the ranked shots; repaints tiles as thumbnails arrive."""
+
+    def __init__(self, model: ShotListModel, cache: ImageCache, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.cache = cache
+        self.delegate = ShotDelegate(cache, self)
+        self.setModel(model)
+        self.setItemDelegate(self.delegate)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setSpacing(2)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setMouseTracking(False)
+        self.setWordWrap(False)
+        self.setFrameShape(QListView.Shape.NoFrame)
+        self._ready_keys: set[str] = set()
+        self._ready_timer = QTimer(self)
+        self._ready_timer.setSingleShot(True)
+        self._ready_timer.setInterval(25)
+        self._ready_timer.timeout.connect(self._repaint_ready)
+        cache.ready.connect(self._on_ready)
+
+    def shot_model(self) -> ShotListModel:
+        m = self.model()
+        assert isinstance(m, ShotListModel)
+        return m
+
+    def set_thumb_size(self, px: int) -> None:
+        self.delegate.thumb = px
+        self.setGridSize(QSize())  # let uniform sizes recompute
+        self.scheduleDelayedItemsLayout()
+
+    def keyboardSearch(self, search: str) -> None:  # letters are culling keys, not type-ahead
+        return
+
+    def _on_ready(self, key: str) -> None:
+        """Thumbnails arrive one by one; repaint their tiles together a moment later."""
+        self._ready_keys.add(key)
+        if not self._ready_timer.isActive():
+            self._ready_timer.start()
+
+    def _repaint_ready(self) -> None:
+        keys, self._ready_keys = self._ready_keys, set()
+        m = self.shot_model()
+        vp = self.viewport().rect()
+        for key in keys:
+            row = m.row_of(key)
+            if row >= 0:
+                r = self.visualRect(m.index(row))
+                if r.intersects(vp):
+                    self.viewport().update(r)
+
+
+class GroupDelegate(QStyledItemDelegate):
+    """A row of the groups list: the best shot's thumbnail, title, counts, problem mark."""
+
+    H = 64
+
+    def __init__(self, cache: ImageCache, session_getter: Any, parent: Any = None):
+        super().__init__(parent)
+        self.cache = cache
+        self.session_getter = session_getter
+        self.small = QFont()
+        self.small.setPointSizeF(max(7.0, self.small.pointSizeF() * 0.85))
+        self.title = QFont()
+        self.title.setBold(True)
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        return QSize(200, self.H)
+
+    def paint(self, p: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
+        g: GroupRecord | None = index.data(GROUP_ROLE)
+        session: Session | None = self.session_getter()
+        if g is None or session is None:
+            return
+        pal = option.palette  # type: ignore[attr-defined]
+        rect = QRectF(option.rect).adjusted(4, 2, -4, -2)  # type: ignore[attr-defined]
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)  # type: ignore[attr-defined]
+        p.save()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        if selected:
+            hl = QColor(pal.color(QPalette.ColorRole.Highlight))
+            hl.setAlpha(90)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(hl)
+            p.drawRoundedRect(rect, 6, 6)
+        thumb_box = QRectF(rect.x() + 4, rect.y() + 4, rect.height() - 8, rect.height() - 8)
+        best_key = g.best or (g.keys[0] if g.keys else None)
+        if g.id == GroupListModel.ALL:
+            counts = session.counts()
+            p.setPen(pal.color(QPalette.ColorRole.Text))
+            p.setFont(self.title)
+            p.drawText(QRectF(rect.x() + 10, rect.y() + 6, rect.width() - 20, 20),
+                       Qt.AlignmentFlag.AlignLeft, g.title)
+            p.setFont(self.small)
+            p.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
+            n_groups = sum(1 for x in session.groups if x.id >= 0)
+            p.drawText(QRectF(rect.x() + 10, rect.y() + 28, rect.width() - 20, 30),
+                       Qt.AlignmentFlag.AlignLeft,
+                       f"{n_groups} scenes · {counts['pick']} picks · {counts['reject']} rejects")
+            p.restore()
+            return
+        img = self.cache.get(best_key) if best_key else None
+        if best_key and img is None and self.cache.error(best_key) is None:
+            s = session.shots.get(best_key)
+            if s is not None:
+                self.cache.request(best_key, s.path)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(pal.color(QPalette.ColorRole.Base))
+        p.drawRoundedRect(thumb_box, 4, 4)
+        if img is not None:
+            # centre-crop to a square
+            side = min(img.width(), img.height())
+            src = QRect((img.width() - side) // 2, (img.height() - side) // 2, side, side)
+            clip = QPainterPath()
+            clip.addRoundedRect(thumb_box, 4, 4)
+            p.setClipPath(clip)
+            p.drawImage(thumb_box, img, QRectF(src))
+            p.setClipping(False)
+        tx = thumb_box.right() + 10
+        p.setPen(pal.color(QPalette.ColorRole.Text))
+        p.setFont(self.title)
+        p.drawText(QRectF(tx, rect.y() + 6, rect.right() - tx - 24, 20), Qt.AlignmentFlag.AlignLeft, g.title)
+        picks, undecided = session.group_counts(g) if g.id >= 0 else (0, 0)
+        line = f"{len(g.keys)} shots"
+        if g.start_time and g.id >= 0:
+            t = g.start_time
+            line += " · " + (t[11:16] if len(t) >= 16 else t)
+        p.setFont(self.small)
+        p.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
+        p.drawText(QRectF(tx, rect.y() + 26, rect.right() - tx - 4, 18), Qt.AlignmentFlag.AlignLeft, line)
+        if g.id >= 0:
+            status = "done" if undecided == 0 else f"{picks} picked · {undecided} to do"
+            p.setPen(theme.PICK if undecided == 0 else pal.color(QPalette.ColorRole.PlaceholderText))
+            p.drawText(QRectF(tx, rect.y() + 42, rect.right() - tx - 4, 18), Qt.AlignmentFlag.AlignLeft, status)
+        elif g.id == PENDING_GROUP:
+            p.setPen(theme.ACCENT)
+            p.drawText(QRectF(tx, rect.y() + 42, rect.right() - tx - 4, 18), Qt.AlignmentFlag.AlignLeft,
+                       "analysis running…")
+        if g.problem:
+            c = QPointF(rect.right() - 14, rect.y() + 16)
+            tri = QPainterPath()
+            tri.moveTo(c.x(), c.y() - 8)
+            tri.lineTo(c.x() + 8, c.y() + 6)
+            tri.lineTo(c.x() - 8, c.y() + 6)
+            tri.closeSubpath()
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(theme.WARN)
+            p.drawPath(tri)
+            p.setPen(QColor(0, 0, 0))
+            p.setFont(self.title)
+            p.drawText(QRectF(c.x() - 8, c.y() - 6, 16, 13), Qt.AlignmentFlag.AlignCenter, "!")
+        p.restore()
+
+
+class GroupList(QListView):
+    def __init__(self, model: GroupListModel, delegate: GroupDelegate, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setModel(model)
+        self.setItemDelegate(delegate)
+        self.setUniformItemSizes(True)
+        self.setFrameShape(QListView.Shape.NoFrame)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(60)
+        self._timer.timeout.connect(self.viewport().update)
+        delegate.cache.ready.connect(lambda _k: self._timer.isActive() or self._timer.start())
+
+    def keyboardSearch(self, search: str) -> None:
+        return

@@ -1,0 +1,450 @@
+"""A culling session: the catalog of one folder, held in memory for the views.
+
+Plain Python (no Qt): the item models in :mod:`app.models` sit on top of it.  Every decision is
+written to the catalog at once; when a write fails (disk full, catalog locked) the decision is
+kept in memory, queued, and retried, so nothing the photographer did is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from app import warnings as W
+
+PENDING_GROUP = -1  # shots not analysed yet
+SKIPPED_GROUP = -2  # unreadable files
+
+
+class SessionError(Exception):
+    """A folder or catalog that cannot be opened; the message is user-facing."""
+
+
+class DecisionWriteError(Exception):
+    """Decisions could not be written to the catalog (kept in memory and retried)."""
+
+
+class Mark(NamedTuple):
+    flag: str | None = None
+    stars: int = 0
+    label: str | None = None
+
+
+@dataclass
+class ShotRecord:
+    key: str
+    file: str  # absolute path of the primary file (a str: 2,000 Path objects cost ~50 ms)
+    raw_path: Path | None = None
+    hash: str | None = None
+    status: str = "pending"
+    reason: str | None = None
+    group_id: int | None = None
+    rank: int | None = None
+    score: float | None = None
+    n_faces: int | None = None
+    suggested: str | None = None
+    capture_ts: float | None = None
+    capture_time: str | None = None
+    width: int | None = None
+    height: int | None = None
+    explain: str | None = None  # the engine's JSON record of the rank (member contributions)
+    mark: Mark = field(default_factory=Mark)
+    warnings: list[str] = field(default_factory=list)
+    missing: bool = False
+    sharpness: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+    @property
+    def path(self) -> Path:
+        return Path(self.file)
+
+    @property
+    def is_best(self) -> bool:
+        return self.rank == 1 and self.group_id is not None and self.group_id >= 0
+
+
+@dataclass
+class GroupRecord:
+    id: int
+    keys: list[str]
+    title: str
+    start_time: str | None = None
+    best: str | None = None
+    problem: bool = False
+
+
+def quick_listing(root: Path, recursive: bool) -> dict[str, tuple[Path, Path | None]]:
+    """Shots found by a fast directory walk (no hashing, no decoding), before the engine's
+    analysis has written them: key -> (primary path, raw path).  Uses the engine's scanner, so
+    keys and RAW+JPEG pairing are the catalog's."""
+    from engine.scan import scan_folder
+
+    res = scan_folder(root, recursive=recursive)
+    if not res.shots and res.skipped and res.skipped[0][0] in (".", ""):
+        raise PermissionError(res.skipped[0][1])
+    out: dict[str, tuple[Path, Path | None]] = {}
+    for sh in res.shots:
+        raw = sh.raw if (sh.raw is not None and sh.raw != sh.primary) else None
+        out[sh.key] = (sh.primary, raw)
+    return out
+
+
+def check_folder(folder: Path) -> Path:
+    """The resolved folder, or SessionError with a clear reason."""
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        raise SessionError(f"The folder {folder} does not exist.")
+    if not folder.is_dir():
+        raise SessionError(f"{folder} is a file, not a folder. Choose the folder that holds the photos.")
+    try:
+        with os.scandir(folder) as it:
+            next(it, None)
+    except PermissionError:
+        raise SessionError(
+            f"The folder {folder} cannot be read (permission denied). "
+            "Check its permissions or choose another folder."
+        ) from None
+    except OSError as exc:
+        raise SessionError(f"The folder {folder} cannot be read: {exc.strerror or exc}.") from None
+    return folder.resolve()
+
+
+class Session:
+    """One folder and its catalog."""
+
+    def __init__(self, root: Path, catalog_path: Path, recursive: bool = False):
+        from engine.catalog import Catalog, CatalogError
+
+        self.root = root
+        self.catalog_path = catalog_path
+        self.recursive = recursive
+        try:
+            self.catalog = Catalog(catalog_path, root)
+        except CatalogError as exc:
+            raise SessionError(str(exc)) from None
+        except sqlite3.OperationalError as exc:
+            raise SessionError(f"The catalog {catalog_path} cannot be opened: {exc}") from None
+        self.shots: dict[str, ShotRecord] = {}
+        self.groups: list[GroupRecord] = []
+        self.pending_writes: dict[str, Mark] = {}
+        self.listing: dict[str, tuple[Path, Path | None]] = {}
+        self.listed = False  # True once the directory listing is known
+        self.missing: set[str] = set()  # files found gone during the session
+        self.version = 0  # bumped on every change of marks (caches key on it)
+        self._counts: tuple[int, dict[str, int]] | None = None
+        self._group_counts: dict[int, tuple[int, int, int]] = {}
+        self._sharp_by_group: dict[int, float] = {}
+
+    @classmethod
+    def open(cls, folder: Path, catalog_path: Path | None = None, recursive: bool = False,
+             listing: bool = True) -> Session:
+        """Open the folder's catalog.  ``listing=False`` leaves the directory listing to the
+        caller (the GUI lists in a worker thread and calls :meth:`set_listing`)."""
+        from engine.catalog import default_catalog_path
+
+        root = check_folder(folder)
+        cat = Path(catalog_path) if catalog_path else default_catalog_path(root)
+        s = cls(root, cat, recursive)
+        try:
+            if listing:
+                s.listing = quick_listing(root, recursive)
+                s.listed = True
+            s.reload()
+        except sqlite3.DatabaseError as exc:
+            s.close()
+            raise SessionError(f"The catalog {cat} cannot be read: {exc}") from None
+        except OSError as exc:
+            s.close()
+            raise SessionError(f"The folder {root} cannot be read: {exc.strerror or exc}.") from None
+        return s
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    # -- loading ------------------------------------------------------------------
+    def needs_analysis(self) -> bool:
+        """True when some file on disk is not in the catalog or some shot is not analysed yet."""
+        if not self.listed:
+            return False
+        known = {r[0] for r in self.catalog.conn.execute("SELECT path FROM files")}
+        if any(k not in known for k in self.listing):
+            return True
+        return any(s.status == "pending" for s in self.shots.values()) or not self.groups_analysed()
+
+    def groups_analysed(self) -> bool:
+        return any(g.id >= 0 for g in self.groups) or not self.shots
+
+    def _abs(self, p: str | None) -> Path | None:
+        if not p:
+            return None
+        q = Path(p)
+        return q if q.is_absolute() else self.root / q
+
+    def reload(self) -> None:
+        """Read everything from the catalog (falls back to the directory listing before a scan)."""
+        conn = self.catalog.conn
+        cols = {r[1] for r in conn.execute("PRAGMA table_info(shots)")}
+        explain = "s.explain" if "explain" in cols else "NULL"
+        rows = conn.execute(
+            "SELECT s.key, s.primary_path, s.raw_path, s.hash, s.status, s.reason, s.group_id, "
+            "s.rank, s.score, s.n_faces, s.suggested, m.capture_ts, m.capture_time, m.width, m.height, "
+            f"{explain} FROM shots s LEFT JOIN metadata m ON m.shot = s.key"
+        ).fetchall()
+        decisions = self.catalog.decisions()
+        shots: dict[str, ShotRecord] = {}
+        root = str(self.root)
+        for (key, pp, rp, h, status, reason, gid, rank, score, nf, sug, cts, ctime, w, hh, ex) in rows:
+            if not pp or pp == key:
+                file = f"{root}/{key}"  # the common case, without pathlib
+            else:
+                file = str(self._abs(pp) or f"{root}/{key}")
+            shots[key] = ShotRecord(
+                key=key, file=file, raw_path=self._abs(rp) if rp else None, hash=h,
+                status=status or "pending", reason=reason, group_id=gid, rank=rank, score=score,
+                n_faces=nf, suggested=sug, capture_ts=cts, capture_time=ctime, width=w, height=hh,
+                explain=ex,
+            )
+        if not shots:
+            for key, (primary, raw) in self.listing.items():
+                shots[key] = ShotRecord(key=key, file=str(primary), raw_path=raw)
+        for key, d in decisions.items():
+            if key in shots:
+                shots[key].mark = Mark(d.flag, d.stars, d.label)
+        for key, mark in self.pending_writes.items():
+            if key in shots:
+                shots[key].mark = mark
+        for key in self.missing:
+            if key in shots:
+                shots[key].missing = True
+        self.shots = shots
+        self.version += 1
+        self._load_faces(list(shots.values()))
+        self._build_groups()
+
+    _SIGNALS = ("eye_sharpness", "eyes_open", "face_exposure", "face_clip_low", "face_clip_high")
+
+    def _faces_by_hash(self, hashes: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """Face boxes and the signals the warnings need (extracted by SQLite, not by Python's json)."""
+        hs = [h for h in set(hashes) if h]
+        out: dict[str, list[dict[str, Any]]] = {}
+        sig_cols = ", ".join(f"json_extract(signals, '$.{k}')" for k in self._SIGNALS)
+        for i in range(0, len(hs), 900):
+            chunk = hs[i:i + 900]
+            q = ",".join("?" * len(chunk))
+            try:
+                rows = self.catalog.conn.execute(
+                    f"SELECT hash, w, h, {sig_cols} FROM faces WHERE hash IN ({q}) ORDER BY hash, idx", chunk
+                ).fetchall()
+            except sqlite3.OperationalError:  # malformed JSON in a row: skip the signals
+                rows = [(*r, *([None] * len(self._SIGNALS))) for r in self.catalog.conn.execute(
+                    f"SELECT hash, w, h FROM faces WHERE hash IN ({q}) ORDER BY hash, idx", chunk)]
+            for h, w, hh, *vals in rows:
+                signals = {k: v for k, v in zip(self._SIGNALS, vals) if v is not None}
+                out.setdefault(h, []).append({"w": w, "h": hh, "signals": signals})
+        return out
+
+    def _load_faces(self, shots: list[ShotRecord]) -> None:
+        faces = self._faces_by_hash(s.hash for s in shots if s.hash)
+        for s in shots:
+            s.sharpness = W.shot_sharpness(faces.get(s.hash or "", []))
+            s._faces = faces.get(s.hash or "", [])  # type: ignore[attr-defined]
+
+    def _compute_warnings(self) -> None:
+        best: dict[int, float] = {}
+        for s in self.shots.values():
+            if s.group_id is not None and s.sharpness is not None:
+                best[s.group_id] = max(best.get(s.group_id, 0.0), s.sharpness)
+        self._sharp_by_group = best
+        for s in self.shots.values():
+            self._warn(s)
+
+    def _warn(self, s: ShotRecord) -> None:
+        ws = W.face_warnings(getattr(s, "_faces", []), self._sharp_by_group.get(s.group_id or 0))
+        if s.status == "skipped":
+            ws.insert(0, W.UNREADABLE)
+        if s.missing:
+            ws.insert(0, W.MISSING)
+        s.warnings = ws
+
+    def _build_groups(self) -> None:
+        self._compute_warnings()
+        meta = {g["id"]: g for g in self.catalog.groups()}
+        by_gid: dict[int, list[ShotRecord]] = {}
+        for s in self.shots.values():
+            if s.status == "skipped":
+                gid = SKIPPED_GROUP
+            elif s.group_id is None:
+                gid = PENDING_GROUP
+            else:
+                gid = int(s.group_id)
+            by_gid.setdefault(gid, []).append(s)
+        groups: list[GroupRecord] = []
+        real = sorted((g for g in by_gid if g >= 0),
+                      key=lambda g: (min((s.capture_ts or 0.0) for s in by_gid[g]), g))
+        for n, gid in enumerate(real, 1):
+            members = sorted(by_gid[gid], key=lambda s: (s.rank if s.rank is not None else 1 << 30, s.key))
+            m = meta.get(gid, {})
+            best = m.get("best") or (members[0].key if members else None)
+            start = m.get("start_time") or members[0].capture_time
+            b = self.shots.get(best) if best else None
+            problem = bool(b and b.warnings) or any(s.missing for s in members)
+            groups.append(GroupRecord(gid, [s.key for s in members], f"Scene {n}", start, best, problem))
+        if PENDING_GROUP in by_gid:
+            keys = sorted(s.key for s in by_gid[PENDING_GROUP])
+            groups.append(GroupRecord(PENDING_GROUP, keys, "Not analysed yet"))
+        if SKIPPED_GROUP in by_gid:
+            keys = sorted(s.key for s in by_gid[SKIPPED_GROUP])
+            groups.append(GroupRecord(SKIPPED_GROUP, keys, "Unreadable files", problem=True))
+        self.groups = groups
+
+    def refresh_shots(self, keys: Iterable[str]) -> list[str]:
+        """Re-read some shots' analysis (during a run); returns the keys that changed."""
+        keys = [k for k in keys if k]
+        if not keys:
+            return []
+        changed: list[str] = []
+        q = ",".join("?" * len(keys))
+        rows = self.catalog.conn.execute(
+            f"SELECT key, hash, status, reason, n_faces FROM shots WHERE key IN ({q})", keys
+        ).fetchall()
+        touched: list[ShotRecord] = []
+        for key, h, status, reason, nf in rows:
+            s = self.shots.get(key)
+            if s is None:
+                continue
+            s.hash, s.status, s.reason, s.n_faces = h, status or s.status, reason, nf
+            touched.append(s)
+            changed.append(key)
+        self._load_faces(touched)
+        for s in touched:
+            self._warn(s)
+        return changed
+
+    def group(self, gid: int) -> GroupRecord | None:
+        for g in self.groups:
+            if g.id == gid:
+                return g
+        return None
+
+    def set_listing(self, listing: dict[str, tuple[Path, Path | None]]) -> bool:
+        """Take the directory listing; returns True when the shots shown changed (no catalog yet)."""
+        self.listing = listing
+        self.listed = True
+        if any(s.hash for s in self.shots.values()) or set(self.shots) == set(listing):
+            return False
+        self.reload()
+        return True
+
+    def mark_missing(self, key: str) -> bool:
+        s = self.shots.get(key)
+        if s is None or s.missing:
+            return False
+        s.missing = True
+        self.missing.add(key)
+        self._warn(s)
+        for g in self.groups:
+            if key in g.keys:
+                g.problem = True
+        return True
+
+    # -- details ----------------------------------------------------------------------
+    def faces(self, key: str) -> list[dict[str, Any]]:
+        s = self.shots.get(key)
+        if s is None or not s.hash:
+            return []
+        return self.catalog.faces_of(s.hash)
+
+    def scores(self, key: str) -> dict[str, tuple[float, float]]:
+        s = self.shots.get(key)
+        if s is None or not s.hash:
+            return {}
+        return self.catalog.scores_of(s.hash)
+
+    def explain(self, key: str) -> dict[str, dict[str, float]] | None:
+        import json
+
+        s = self.shots.get(key)
+        if s is None or not s.explain:
+            return None
+        try:
+            d = json.loads(s.explain)
+        except ValueError:
+            return None
+        return d if isinstance(d, dict) else None
+
+    def full_size(self, key: str) -> tuple[int, int] | None:
+        s = self.shots.get(key)
+        if s is None:
+            return None
+        if s.hash:
+            row = self.catalog.conn.execute(
+                "SELECT full_width, full_height FROM analysis WHERE hash = ?", (s.hash,)
+            ).fetchone()
+            if row and row[0] and row[1]:
+                return int(row[0]), int(row[1])
+        if s.width and s.height:
+            return int(s.width), int(s.height)
+        return None
+
+    # -- decisions ------------------------------------------------------------------------
+    def set_marks(self, changes: dict[str, Mark]) -> None:
+        """Apply decisions in memory and write them to the catalog in one transaction.
+
+        On a write error the decisions stay applied in memory and queued for a retry, and
+        :class:`DecisionWriteError` is raised with a user-facing message.
+        """
+        for key, mark in changes.items():
+            if key in self.shots:
+                self.shots[key].mark = mark
+        self.version += 1
+        self.pending_writes.update(changes)
+        self.flush_pending()
+
+    def flush_pending(self) -> None:
+        if not self.pending_writes:
+            return
+        todo = dict(self.pending_writes)
+        try:
+            with self.catalog.transaction():
+                for key, m in todo.items():
+                    self.catalog.set_decision(key, flag=m.flag, stars=m.stars, label=m.label)
+        except sqlite3.Error as exc:
+            n = len(self.pending_writes)
+            reason = str(exc)
+            hint = " The disk holding the catalog is full: free some space." if "full" in reason else ""
+            raise DecisionWriteError(
+                f"{n} decision(s) could not be saved to the catalog {self.catalog_path} "
+                f"({reason}).{hint} They are kept in memory and saved as soon as writing works again."
+            ) from None
+        for key, m in todo.items():
+            if self.pending_writes.get(key) == m:
+                del self.pending_writes[key]
+
+    def counts(self) -> dict[str, int]:
+        if self._counts is not None and self._counts[0] == self.version:
+            return self._counts[1]
+        c = {"pick": 0, "reject": 0, "unflagged": 0, "total": len(self.shots)}
+        for s in self.shots.values():
+            c[s.mark.flag or "unflagged"] += 1
+        self._counts = (self.version, c)
+        return c
+
+    def group_counts(self, g: GroupRecord) -> tuple[int, int]:
+        """(picks, undecided) of a group, cached until the next change of marks."""
+        hit = self._group_counts.get(g.id)
+        if hit is not None and hit[0] == self.version:
+            return hit[1], hit[2]
+        picks = undecided = 0
+        for k in g.keys:
+            f = self.shots[k].mark.flag
+            picks += f == "pick"
+            undecided += f is None
+        self._group_counts[g.id] = (self.version, picks, undecided)
+        return picks, undecided

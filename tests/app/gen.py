@@ -1,0 +1,119 @@
+"""Generated sessions for the GUI tests and benchmark: bursts of a public-domain portrait
+(scikit-image's astronaut) with known defects, and a catalog filled the way the engine fills it."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+
+def portrait(max_side: int = 480) -> np.ndarray:
+    from PIL import Image
+    from skimage import data
+
+    img = Image.fromarray(data.astronaut())
+    s = max_side / max(img.size)
+    img = img.resize((round(img.size[0] * s), round(img.size[1] * s)), Image.Resampling.LANCZOS)
+    return np.asarray(img.convert("RGB"))
+
+
+def make_session(out: Path, n_bursts: int = 3, per_burst: int = 4, max_side: int = 480,
+                 plan: list[tuple[str, int]] | None = None) -> list[str]:
+    """JPEG bursts with EXIF times, 30 s apart; returns the file names written."""
+    from engine.demo import write_burst
+
+    rgb = portrait(max_side)
+    plan = plan or [("clean", 0), ("defocus", 2), ("under", 2), ("motion", 1), ("noise", 2),
+                    ("over", 2), ("jpeg", 2), ("defocus", 3)][:per_burst]
+    names = []
+    start = datetime(2026, 11, 28, 14, 0, 0)
+    for b in range(n_bursts):
+        frames = write_burst(out, rgb, f"B{b + 1}", start + timedelta(seconds=30 * b), plan=plan,
+                             shuffle_seed=b)
+        names += [f.name for f in frames]
+    return names
+
+
+def fill_catalog(root: Path, catalog_path: Path, per_group: int, progress=None, cancel=None,
+                 delay: float = 0.0) -> dict:
+    """A catalog as the engine writes it (shots, metadata, analysis, faces, scores, groups), with
+    made-up but consistent numbers, shot by shot with ``ProgressEvent``-like callbacks: stands in
+    for the engine where the real pipeline is not the thing under test (fast, deterministic).
+    Frame ``i`` of a group ranks ``i + 1``; the 4th frame of a group has its eyes closed."""
+    from types import SimpleNamespace as NS
+
+    from engine.catalog import Catalog
+    from engine.images import encode_jpeg
+
+    files = sorted(p for p in root.iterdir() if p.suffix.lower() == ".jpg")
+    crop = encode_jpeg(np.full((64, 64, 3), 128, np.uint8))
+    cat = Catalog(catalog_path, root)
+    emit = progress or (lambda ev: None)
+    emit(NS(phase="scan", done=0, total=len(files), path=None, message=""))
+    for i, p in enumerate(files):
+        key = p.name
+        cat.upsert_file({"path": key, "shot": key, "role": "primary", "size": p.stat().st_size,
+                         "mtime_ns": p.stat().st_mtime_ns, "hash": f"h{i:05d}", "status": "ok",
+                         "reason": None})
+        if cat.shot(key) is None:
+            cat.upsert_shot({"key": key, "primary_path": key, "raw_path": None, "hash": f"h{i:05d}",
+                             "status": "pending", "reason": None, "seen_at": time.time()})
+    rows = []
+    for i, p in enumerate(files):
+        if cancel is not None and cancel.is_set():
+            cat.close()
+            return {"cancelled": True}
+        key = p.name
+        h = f"h{i:05d}"
+        j = i % per_group
+        q1 = 0.9 * 0.88 ** j
+        q2 = 0.8 * 0.95 ** j
+        if not cat.has_analysis(h, "test"):
+            if delay:
+                time.sleep(delay)
+            cat.store_analysis(h, {"engine_version": "test", "width": 480, "height": 480,
+                                   "full_width": 480, "full_height": 480, "n_faces": 1,
+                                   "analysed_at": time.time(), "seconds": 0.1},
+                               [{"x": 0.35, "y": 0.1, "w": 0.25, "h": 0.3, "det_score": 0.99,
+                                 "landmarks": json.dumps([[0.4, 0.2]] * 5),
+                                 "signals": {"eye_sharpness": 10.0 * q1,
+                                             "eyes_open": 0.1 if j == 3 else 0.95,
+                                             "face_exposure": 0.5, "face_size": 0.3, "yaw": 2.0,
+                                             "pitch": 1.0, "roll": 0.0},
+                                 "crop": crop}],
+                               {"face_sharpness": (10 * q1, q1), "exposure": (0.5, q2)})
+            cat.upsert_shot({"key": key, "status": "ok", "n_faces": 1})
+        emit(NS(phase="analyse", done=i + 1, total=len(files), path=key, message=""))
+        score = 100 * math.exp((math.log(q1) + math.log(q2)) / 2)
+        explain = {"face_sharpness": {"quality": q1, "weight": 1.0, "contribution": math.log(q1) / 2},
+                   "exposure": {"quality": q2, "weight": 1.0, "contribution": math.log(q2) / 2}}
+        rows.append({"key": key, "group_id": i // per_group, "rank": j + 1, "score": score,
+                     "suggested": "pick" if j == 0 else "reject", "explain": json.dumps(explain)})
+    emit(NS(phase="group", done=0, total=len(files), path=None, message=""))
+    groups = [{"id": g, "n_shots": min(per_group, len(files) - g * per_group),
+               "best": files[g * per_group].name, "start_time": None}
+              for g in range(math.ceil(len(files) / per_group))]
+    cat.write_groups(rows, groups)
+    cat.close()
+    emit(NS(phase="done", done=len(files), total=len(files), path=None, message=""))
+    return {"n_shots": len(files), "n_groups": len(groups)}
+
+
+def fake_rank(per_group: int, delay: float = 0.0):
+    """A ``rank_fn`` for :class:`app.mainwindow.MainWindow` built on :func:`fill_catalog`."""
+    from types import SimpleNamespace as NS
+
+    def rank(root, catalog, progress, cancel):
+        t0 = time.monotonic()
+        out = fill_catalog(Path(root), Path(catalog), per_group, progress, cancel, delay)
+        if out.get("cancelled"):
+            return NS(n_shots=0, n_groups=0, skipped=[], seconds=time.monotonic() - t0)
+        return NS(n_shots=out["n_shots"], n_groups=out["n_groups"], skipped=[],
+                  seconds=time.monotonic() - t0)
+
+    return rank

@@ -1,0 +1,486 @@
+"""The culling app on the offscreen platform: import, keyboard culling, undo, filters, reopen,
+loupe/compare, and the bad-input cases (unreadable folder, newer catalog, full disk, vanished
+file).  The engine's analysis is replaced here by :func:`gen.fake_rank`, which writes the
+catalog exactly as the engine does, shot by shot; test_pipeline.py runs the real one."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gen  # noqa: E402
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+
+from app.mainwindow import MainWindow  # noqa: E402
+from app.settings import AppSettings  # noqa: E402
+from engine.catalog import Catalog  # noqa: E402
+
+PER_GROUP = 4
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("src") / "shoot"
+    d.mkdir()
+    gen.make_session(d, n_bursts=3, per_burst=PER_GROUP, max_side=360)
+    return d
+
+
+@pytest.fixture
+def folder(source: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    d = tmp_path / "shoot"
+    shutil.copytree(source, d)
+    return d
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> AppSettings:
+    return AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+
+
+def make_window(qtbot, settings: AppSettings, rank_fn=None) -> MainWindow:  # type: ignore[no-untyped-def]
+    w = MainWindow(settings, rank_fn=rank_fn or gen.fake_rank(PER_GROUP))
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
+    return w
+
+
+def open_and_wait(qtbot, w: MainWindow, folder: Path) -> None:  # type: ignore[no-untyped-def]
+    assert w.open_folder(folder), w.messages
+    qtbot.waitUntil(lambda: not w.busy(), timeout=60000)
+    qtbot.waitUntil(lambda: w.shots_model.rowCount() > 0 and w.current_key is not None)
+
+
+def catalog_decisions(folder: Path) -> dict[str, tuple[str | None, int, str | None]]:
+    cat = Catalog(folder.parent / f"{folder.name}.culler.sqlite", readonly=True)
+    try:
+        return {k: (d.flag, d.stars, d.label) for k, d in cat.decisions().items()}
+    finally:
+        cat.close()
+
+
+def key(qtbot, w: MainWindow, k: str | Qt.Key, mod=Qt.KeyboardModifier.NoModifier) -> None:  # type: ignore[no-untyped-def]
+    target = w.stack.currentWidget()
+    qtbot.keyClick(target, k, mod)
+
+
+def test_import_analysis_and_groups(qtbot, settings: AppSettings, folder: Path) -> None:
+    w = make_window(qtbot, settings, gen.fake_rank(PER_GROUP, delay=0.05))
+    t0 = time.monotonic()
+    assert w.open_folder(folder)
+    # the shots are listed at once (in a worker thread), before the analysis has written anything
+    qtbot.waitUntil(lambda: w.session is not None and len(w.session.shots) == 3 * PER_GROUP, timeout=5000)
+    assert w.analysis_running() and w.progress.isVisible()
+    # thumbnails arrive while the analysis still runs
+    qtbot.waitUntil(lambda: w.first_thumb_at is not None, timeout=10000)
+    assert w.first_thumb_at - t0 < 5
+    qtbot.waitUntil(lambda: not w.busy(), timeout=60000)
+    assert not w.progress.isVisible()
+    # three scenes (+ "All shots"), each ranked best-first, the best marked
+    assert w.groups_model.rowCount() == 4
+    assert [g.title for g in w.session.groups] == ["Scene 1", "Scene 2", "Scene 3"]
+    w._select_group_row(1)
+    ranks = [w.shots_model.record(r).rank for r in range(w.shots_model.rowCount())]  # type: ignore[union-attr]
+    assert ranks == [1, 2, 3, 4]
+    first = w.shots_model.record(0)
+    assert first is not None and first.is_best and first.score is not None
+    # the 4th frame has its eyes closed: a warning on the thumbnail; problem scenes need a bad best
+    assert "eyes closed" in w.shots_model.record(3).warnings  # type: ignore[union-attr]
+    assert not any(g.problem for g in w.session.groups)
+    # inspector shows faces and the explanation of the rank
+    assert len(w.inspector.face_cards) == 1
+    assert [c.member for c in w.inspector.chart.items] and w.inspector.chart.score == pytest.approx(first.score)
+
+
+def test_keyboard_culling_undo_redo(qtbot, settings: AppSettings, folder: Path) -> None:
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    w._select_group_row(1)
+    keys = list(w.shots_model.keys)
+    assert w.act_auto.isChecked()  # auto-advance on by default
+    key(qtbot, w, Qt.Key.Key_P)
+    assert catalog_decisions(folder)[keys[0]][0] == "pick"
+    assert w.current_key == keys[1]  # auto-advanced
+    key(qtbot, w, Qt.Key.Key_X)
+    assert catalog_decisions(folder)[keys[1]][0] == "reject"
+    assert w.current_key == keys[2]
+    w.act_auto.setChecked(False)
+    key(qtbot, w, Qt.Key.Key_3)
+    key(qtbot, w, Qt.Key.Key_6)
+    assert catalog_decisions(folder)[keys[2]] == (None, 3, "Red")
+    key(qtbot, w, Qt.Key.Key_6)  # same label again removes it
+    assert catalog_decisions(folder)[keys[2]] == (None, 3, None)
+    key(qtbot, w, Qt.Key.Key_9)
+    assert catalog_decisions(folder)[keys[2]] == (None, 3, "Blue")
+    # undo: Blue, the removal of Red, Red, the stars; then redo the stars
+    ctrl, shift = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
+    key(qtbot, w, Qt.Key.Key_Z, ctrl)
+    assert catalog_decisions(folder)[keys[2]] == (None, 3, None)
+    key(qtbot, w, Qt.Key.Key_Z, ctrl)
+    assert catalog_decisions(folder)[keys[2]] == (None, 3, "Red")
+    key(qtbot, w, Qt.Key.Key_Z, ctrl)
+    key(qtbot, w, Qt.Key.Key_Z, ctrl)
+    assert catalog_decisions(folder)[keys[2]] == (None, 0, None)
+    key(qtbot, w, Qt.Key.Key_Z, ctrl | shift)
+    assert catalog_decisions(folder)[keys[2]] == (None, 3, None)
+    # U unflags; arrows move
+    key(qtbot, w, Qt.Key.Key_Left)
+    key(qtbot, w, Qt.Key.Key_Left)
+    assert w.current_key == keys[0]
+    key(qtbot, w, Qt.Key.Key_U)
+    assert catalog_decisions(folder)[keys[0]][0] is None
+    # accept the suggestion for this scene: best picked, the rest rejected (one undo step)
+    key(qtbot, w, Qt.Key.Key_A)
+    d = catalog_decisions(folder)
+    assert [d[k][0] for k in keys] == ["pick", "reject", "reject", "reject"]
+    key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    d = catalog_decisions(folder)
+    assert [d[k][0] for k in keys] == [None, "reject", None, None]
+    # accept for all: only undecided shots change
+    key(qtbot, w, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
+    d = catalog_decisions(folder)
+    assert len(d) == 3 * PER_GROUP
+    assert sum(1 for v in d.values() if v[0] == "pick") == 3
+    assert d[keys[1]][0] == "reject"
+    # selection of several shots: one key decides them all
+    w.grid.selectAll()
+    key(qtbot, w, Qt.Key.Key_5)
+    d = catalog_decisions(folder)
+    assert [d[k][1] for k in keys] == [5, 5, 5, 5]
+    assert sum(1 for v in d.values() if v[1] == 5) == 4
+    assert w.counts_label.text().startswith("12 shots")
+
+
+def test_filters_sort_and_problem_scenes(qtbot, settings: AppSettings, folder: Path) -> None:
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    w._select_group_row(0)  # all shots
+    assert w.shots_model.rowCount() == 12
+    w.act_auto.setChecked(False)
+    first, second = w.shots_model.keys[0], w.shots_model.keys[1]
+    key(qtbot, w, Qt.Key.Key_P)
+    key(qtbot, w, Qt.Key.Key_4)
+    key(qtbot, w, Qt.Key.Key_8)
+    w.select_key(second)
+    key(qtbot, w, Qt.Key.Key_X)
+    w.flag_filter.setCurrentIndex(1)  # picks
+    assert w.shots_model.keys == [first]
+    w.flag_filter.setCurrentIndex(2)  # rejects
+    assert w.shots_model.keys == [second]
+    w.flag_filter.setCurrentIndex(3)  # unflagged
+    assert w.shots_model.rowCount() == 10
+    w.flag_filter.setCurrentIndex(0)
+    w.star_filter.setCurrentIndex(4)  # 4+
+    assert w.shots_model.keys == [first]
+    w.star_filter.setCurrentIndex(0)
+    w.label_filter.setCurrentIndex(3)  # Green
+    assert w.shots_model.keys == [first]
+    w.label_filter.setCurrentIndex(0)
+    w.sort_combo.setCurrentIndex(2)  # name
+    assert w.shots_model.keys == sorted(w.shots_model.keys, key=str.lower)
+    w.sort_combo.setCurrentIndex(1)  # time
+    ts = [w.session.shots[k].capture_ts for k in w.shots_model.keys]  # type: ignore[union-attr]
+    assert all(t is None for t in ts) or ts == sorted(ts)
+    # a problem scene: its best shot has closed eyes
+    assert w.session is not None
+    cat = w.session.catalog
+    g = w.session.groups[1]
+    cat.conn.execute("UPDATE faces SET signals = json_set(signals, '$.eyes_open', 0.05) WHERE hash = ?",
+                     (w.session.shots[g.best].hash,))  # type: ignore[index]
+    w._reload_keep_selection()
+    w.problem_filter.setChecked(True)
+    assert [r.title for r in w.groups_model.rows] == ["All shots (12)", g.title]
+
+
+def test_reopen_is_instant_and_keeps_decisions(qtbot, settings: AppSettings, folder: Path) -> None:
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    w._select_group_row(1)
+    k0 = w.current_key
+    key(qtbot, w, Qt.Key.Key_P)
+    w.act_auto.setChecked(False)
+    w.close()
+    calls = []
+
+    def no_rank(*a):  # type: ignore[no-untyped-def]
+        calls.append(a)
+        raise AssertionError("reopening must not re-analyse")
+
+    w2 = make_window(qtbot, settings, no_rank)
+    assert not w2.act_auto.isChecked()  # remembered
+    t0 = time.monotonic()
+    assert w2.open_folder(folder)
+    assert time.monotonic() - t0 < 1.0
+    assert w2.groups_model.rowCount() == 4  # the catalog is on screen at once
+    qtbot.waitUntil(lambda: not w2.busy(), timeout=10000)
+    assert not calls and w2.last_summary is None
+    assert w2.session is not None and w2.session.shots[k0].mark.flag == "pick"  # type: ignore[index]
+    assert w2.groups_model.rowCount() == 4
+    # a new file in the folder: the analysis resumes
+    import shutil
+
+    src = sorted(folder.glob("*.jpg"))[0]
+    shutil.copy(src, folder / "ZZ_new.jpg")
+    w2.close()
+    w3 = make_window(qtbot, settings, gen.fake_rank(PER_GROUP))
+    assert w3.open_folder(folder)
+    qtbot.waitUntil(lambda: not w3.busy(), timeout=60000)
+    assert w3.last_summary is not None  # analysed again (only the new file is new)
+    assert w3.session is not None and "ZZ_new.jpg" in w3.session.shots
+
+
+def test_cancel_keeps_finished_work(qtbot, settings: AppSettings, folder: Path) -> None:
+    w = make_window(qtbot, settings, gen.fake_rank(PER_GROUP, delay=0.15))
+    assert w.open_folder(folder)
+    qtbot.waitUntil(lambda: w.analysis_running(), timeout=5000)
+    qtbot.waitUntil(lambda: w.progress.maximum() > 0 and w.progress.value() >= 2, timeout=20000)
+    w.cancel_btn.click()
+    qtbot.waitUntil(lambda: not w.analysis_running(), timeout=20000)
+    assert "cancelled" in w.statusBar().currentMessage()
+    assert w.session is not None
+    done = [s for s in w.session.shots.values() if s.status == "ok"]
+    assert 2 <= len(done) < 12
+    assert w.groups_model.rows[-1].title == "Not analysed yet"
+    # resume
+    w.start_analysis()
+    qtbot.waitUntil(lambda: not w.busy(), timeout=60000)
+    assert all(s.status == "ok" for s in w.session.shots.values())
+
+
+def test_loupe_prefetch_compare_and_zoom(qtbot, settings: AppSettings, folder: Path) -> None:
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    w._select_group_row(1)
+    keys = list(w.shots_model.keys)
+    key(qtbot, w, Qt.Key.Key_E)
+    assert w.stack.currentIndex() == w.PAGE_LOUPE
+    qtbot.waitUntil(lambda: w.loupe.pix is not None and w.loupe.key == keys[0], timeout=10000)
+    qtbot.waitUntil(lambda: all(w.previews.has(k) for k in keys[1:4]), timeout=10000)  # prefetched
+    key(qtbot, w, Qt.Key.Key_Right)
+    assert w.current_key == keys[1] and w.loupe.key == keys[1] and w.loupe.pix is not None
+    key(qtbot, w, Qt.Key.Key_Z)  # 100% on the face
+    assert not w.loupe.fit and w.loupe.zoom == pytest.approx(1.0)
+    fx, fy, fw, fh = w.loupe.faces[0]
+    assert (w.loupe.cx, w.loupe.cy) == pytest.approx((fx + fw / 2, fy + fh / 2))
+    key(qtbot, w, Qt.Key.Key_Escape)
+    assert w.stack.currentIndex() == w.PAGE_GRID
+    # compare the best with the current shot; zoom and pan are synchronised
+    key(qtbot, w, Qt.Key.Key_C)
+    assert w.stack.currentIndex() == w.PAGE_COMPARE and w.compare_keys == [keys[0], keys[1]]
+    v0, v1 = w.compare.visible_views()
+    qtbot.waitUntil(lambda: v0.pix is not None and v1.pix is not None, timeout=10000)
+    v0.set_zoom(False, 2.0)
+    assert not v1.fit and v1.zoom == pytest.approx(2.0)
+    c1 = (v1.cx, v1.cy)
+    v0.pan_by(24.0, -12.0)
+    assert (v1.cx, v1.cy) != c1
+    # a decision in compare applies to the active pane
+    w.act_auto.setChecked(False)
+    key(qtbot, w, Qt.Key.Key_Right)
+    assert w.compare.active == 1
+    key(qtbot, w, Qt.Key.Key_X)
+    assert catalog_decisions(folder)[keys[1]][0] == "reject"
+
+
+def test_bad_folders(qtbot, settings: AppSettings, folder: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    w = make_window(qtbot, settings)
+    assert not w.open_folder(tmp_path / "nope")
+    assert "does not exist" in w.messages[-1][1]
+    f = tmp_path / "a.jpg"
+    f.write_bytes(b"x")
+    assert not w.open_folder(f)
+    assert "is a file" in w.messages[-1][1]
+    import os
+
+    real = os.scandir
+
+    def denied(p):  # type: ignore[no-untyped-def]
+        if Path(p) == folder:
+            raise PermissionError(13, "Permission denied")
+        return real(p)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    assert not w.open_folder(folder)
+    assert "permission denied" in w.messages[-1][1]
+    assert w.session is None
+    monkeypatch.undo()
+    # a catalog written by a newer version: refused with a clear message, left untouched
+    cat_path = folder.parent / f"{folder.name}.culler.sqlite"
+    c = Catalog(cat_path, folder)
+    c.set_decision("x.jpg", flag="pick")
+    c.set_meta("schema_version", "99")
+    c.close()
+    before = hashlib.sha256(cat_path.read_bytes()).hexdigest()
+    assert not w.open_folder(folder)
+    assert "newer portrait-culler" in w.messages[-1][1]
+    assert hashlib.sha256(cat_path.read_bytes()).hexdigest() == before
+    assert w.session is None
+
+
+def test_full_disk_loses_nothing(qtbot, settings: AppSettings, folder: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    w._select_group_row(1)
+    w.act_auto.setChecked(False)
+    keys = list(w.shots_model.keys)
+    real = Catalog.set_decision
+
+    def full(self, *a, **kw):  # type: ignore[no-untyped-def]
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Catalog, "set_decision", full)
+    key(qtbot, w, Qt.Key.Key_P)
+    assert w.messages and "full" in w.messages[-1][1] and "kept in memory" in w.messages[-1][1]
+    n_msgs = len(w.messages)
+    w.select_key(keys[1])
+    key(qtbot, w, Qt.Key.Key_X)
+    assert len(w.messages) == n_msgs  # one message, not one per key press
+    assert w.session is not None and len(w.session.pending_writes) == 2
+    assert "NOT SAVED" in w.counts_label.text()
+    assert w.session.shots[keys[0]].mark.flag == "pick"  # the UI keeps the decision
+    assert keys[0] not in catalog_decisions(folder)
+    monkeypatch.setattr(Catalog, "set_decision", real)
+    w._retry_writes()  # what the retry timer does every few seconds
+    d = catalog_decisions(folder)
+    assert d[keys[0]][0] == "pick" and d[keys[1]][0] == "reject"
+    assert not w.session.pending_writes and "NOT SAVED" not in w.counts_label.text()
+
+
+def test_vanished_file(qtbot, settings: AppSettings, folder: Path) -> None:
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    w._select_group_row(2)
+    k = w.shots_model.keys[1]
+    w.thumbs.clear()
+    w.previews.clear()
+    (folder / k).unlink()
+    w.select_key(k)
+    key(qtbot, w, Qt.Key.Key_E)
+    qtbot.waitUntil(lambda: any("vanished" in m[1] for m in w.messages), timeout=10000)
+    assert w.session is not None and w.session.shots[k].missing
+    assert "file missing" in w.session.shots[k].warnings
+    assert "no longer on disk" in w.loupe.message
+    w.act_auto.setChecked(False)
+    key(qtbot, w, Qt.Key.Key_X)  # the decision is still recorded
+    assert catalog_decisions(folder)[k][0] == "reject"
+    g = next(g for g in w.session.groups if k in g.keys)
+    assert g.problem  # a scene with a missing file needs a look
+    w.problem_filter.setChecked(True)
+    assert g.title in [r.title for r in w.groups_model.rows]
+
+
+def test_explain_math_matches_fusion() -> None:
+    import math
+
+    from app.explain import contributions
+
+    scores = {"a": (1.0, 0.5), "b": (2.0, 0.8), "c": (0.0, 1.0)}
+    score, items = contributions(scores, {"a": 2.0, "b": 1.0, "c": 1.0})
+    want = 100 * math.exp((2 * math.log(0.5) + math.log(0.8) + 0.0) / 4)
+    assert score == pytest.approx(want)
+    assert [c.member for c in items] == ["a", "b", "c"]  # largest cost first
+    assert sum(c.log_c for c in items) == pytest.approx(math.log(want / 100))
+    assert items[-1].gain == pytest.approx(0.0)
+    assert items[0].gain == pytest.approx(100 * math.exp(math.log(0.8) / 4) - want)
+
+
+def test_settings_dialog_saves(qtbot, settings: AppSettings) -> None:
+    from app.settings import SettingsDialog
+
+    dlg = SettingsDialog(settings)
+    qtbot.addWidget(dlg)
+    dlg.sensitivity.setValue(0.8)
+    dlg.theme.setCurrentIndex(2)
+    dlg.save()
+    again = AppSettings(QSettings(settings.qs.fileName(), QSettings.Format.IniFormat))
+    assert again.get("sensitivity") == pytest.approx(0.8)
+    assert again.get("theme") == "dark"
+
+
+def test_export_dialog_copies_picks_and_writes_json(qtbot, settings: AppSettings, folder: Path,
+                                                   tmp_path: Path) -> None:
+    import json
+
+    from app.export_dialog import ExportDialog
+
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    w._select_group_row(1)
+    key(qtbot, w, Qt.Key.Key_A)  # best of scene 1 picked, the rest rejected
+    picked = [k for k, v in catalog_decisions(folder).items() if v[0] == "pick"]
+    assert len(picked) == 1
+    assert w.session is not None
+    dlg = ExportDialog(w.session.root, w.session.catalog_path, settings, w)
+    qtbot.addWidget(dlg)
+    out = tmp_path / "for-lightroom"
+    dlg.radios["copy"].setChecked(True)
+    dlg.out.setText(str(out))
+    dlg.start()
+    qtbot.waitUntil(lambda: dlg.result_ok is not None, timeout=30000)
+    assert dlg.result_ok, dlg.summary
+    assert sorted(p.name for p in out.rglob("*.jpg")) == picked
+    assert "Copied 1 pick(s)" in dlg.report.toPlainText()
+    # decisions as JSON, with the engine's suggestion for the undecided shots
+    dlg.radios["json"].setChecked(True)
+    dest = tmp_path / "decisions.json"
+    dlg.out.setText(str(dest))
+    dlg.suggested.setChecked(True)
+    dlg.result_ok = None
+    dlg.start()
+    qtbot.waitUntil(lambda: dlg.result_ok is not None, timeout=30000)
+    assert dlg.result_ok, dlg.summary
+    data = json.loads(dest.read_text())
+    flags = [s.get("flag") for s in data["shots"]]
+    assert flags.count("pick") == 3 and len(flags) == 12
+
+
+def test_screenshot_command_on_an_analysed_folder(folder: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from PIL import Image
+
+    gen.fill_catalog(folder, folder.parent / f"{folder.name}.culler.sqlite", PER_GROUP)
+    out = tmp_path / "shot.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-m", "engine", "gui", str(folder), "--screenshot", str(out)],
+                       cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with Image.open(out) as im:
+        assert im.size == (1440, 900)
+        assert len(np.unique(np.asarray(im.convert("L").resize((64, 40))))) > 20  # not a blank window
+    bad = subprocess.run([sys.executable, "-m", "engine", "gui", str(tmp_path / "missing"), "--screenshot",
+                          str(out)], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_drop_a_folder_opens_it(qtbot, settings: AppSettings, folder: Path) -> None:
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    w = make_window(qtbot, settings)
+    md = QMimeData()
+    md.setUrls([QUrl.fromLocalFile(str(folder))])
+    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, md,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    w.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, md, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    w.dropEvent(drop)
+    qtbot.waitUntil(lambda: not w.busy(), timeout=60000)
+    assert w.session is not None and w.session.root == folder.resolve()
+    assert len(w.session.shots) == 3 * PER_GROUP

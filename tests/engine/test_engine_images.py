@@ -1,0 +1,114 @@
+"""Opening images: formats, orientation, reduced decoding, and every kind of bad input."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.images import ImageError, decode, load_thumbnail, open_image
+
+
+def _rgb(w: int = 320, h: int = 200) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([(x * 255 // w), (y * 255 // h), ((x + y) % 256)], axis=2).astype(np.uint8)
+
+
+@pytest.mark.parametrize("ext,fmt", [(".jpg", "JPEG"), (".png", "PNG"), (".tif", "TIFF"), (".heic", "HEIF")])
+def test_formats_open_as_rgb(tmp_path: Path, ext: str, fmt: str) -> None:
+    if fmt == "HEIF":
+        pillow_heif = pytest.importorskip("pillow_heif")
+        pillow_heif.register_heif_opener()
+    p = tmp_path / f"a{ext}"
+    Image.fromarray(_rgb()).save(p, fmt)
+    img = open_image(p)
+    assert img.shape == (200, 320, 3) and img.dtype == np.uint8
+    assert abs(int(img[100, 160, 0]) - 127) < 12  # content survives
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    p = tmp_path / "rot.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW for display
+    Image.fromarray(_rgb(320, 200)).save(p, "JPEG", exif=exif.tobytes())
+    d = decode(p)
+    assert d.rgb.shape[:2] == (320, 200)
+    assert d.full_size == (200, 320)
+
+
+def test_jpeg_is_dct_scaled_not_fully_decoded(tmp_path: Path) -> None:
+    p = tmp_path / "big.jpg"
+    Image.fromarray(_rgb(4000, 3000)).save(p, "JPEG", quality=85)
+    d = decode(p, max_side=2000, min_side=1000)
+    assert d.rgb.shape[:2] == (750, 1000)  # libjpeg decoded at 1/4 scale: 12 MP never materialised
+    assert d.full_size == (4000, 3000)
+    assert d.jpeg_block is None  # 2-pixel blocks: too small to measure
+    p2 = tmp_path / "mid.jpg"
+    Image.fromarray(_rgb(2400, 1600)).save(p2, "JPEG", quality=85)
+    d2 = decode(p2, max_side=2000, min_side=1000)
+    assert d2.rgb.shape[:2] == (800, 1200) and d2.jpeg_block == pytest.approx(4.0)
+    t = load_thumbnail(p, 320)
+    assert max(t.shape[:2]) <= 320
+
+
+def test_png_with_alpha_and_16bit_tiff(tmp_path: Path) -> None:
+    a = np.zeros((50, 60, 4), np.uint8)
+    a[..., 0] = 200
+    a[..., 3] = 128
+    Image.fromarray(a, "RGBA").save(tmp_path / "a.png")
+    assert open_image(tmp_path / "a.png").shape == (50, 60, 3)
+    Image.fromarray((np.arange(50 * 60).reshape(50, 60) * 20).astype(np.uint16)).save(tmp_path / "b.tif")
+    assert open_image(tmp_path / "b.tif").shape == (50, 60, 3)
+
+
+def test_raw_extension_without_raw_data_is_a_clear_error(tmp_path: Path) -> None:
+    p = tmp_path / "IMG_0001.CR3"
+    p.write_bytes(b"not really a raw file" * 100)
+    with pytest.raises(ImageError, match="RAW|raw"):
+        decode(p)
+
+
+def test_dng_falls_back_to_its_tiff_image(tmp_path: Path) -> None:
+    p = tmp_path / "a.dng"
+    Image.fromarray(_rgb()).save(p, "TIFF")
+    assert open_image(p).shape == (200, 320, 3)
+
+
+@pytest.mark.parametrize(
+    "name,make,reason",
+    [
+        ("zero.jpg", lambda p: p.write_bytes(b""), "empty"),
+        ("text.jpg", lambda p: p.write_text("hello, I am not a photo\n" * 20), "not an image"),
+        ("folder.jpg", lambda p: p.mkdir(), "not a regular file"),
+    ],
+)
+def test_bad_files_raise_image_error(tmp_path: Path, name: str, make, reason: str) -> None:  # type: ignore[no-untyped-def]
+    p = tmp_path / name
+    make(p)
+    with pytest.raises(ImageError, match=reason):
+        decode(p)
+
+
+def test_truncated_jpeg(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    Image.fromarray(_rgb(800, 600)).save(buf, "JPEG")
+    p = tmp_path / "trunc.jpg"
+    p.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(ImageError, match="truncated"):
+        decode(p)
+
+
+def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(p)  # 400 MP in a few kB
+    assert p.stat().st_size < 1_000_000
+    with pytest.raises(ImageError, match="decompression bomb"):
+        decode(p)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match="cannot read"):
+        decode(tmp_path / "nope.jpg")

@@ -1,0 +1,106 @@
+"""The default deep pack that ships in resources/models: verified, in the default ensemble, and
+ranking the clean frame of a burst first for every defect type together with the technical members."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.models.ensemble import load_config
+from engine.models.pack import PackError, verify_pack
+from engine.models.search import builtin_models_dir
+
+NAME = "portrait-lite-synth"
+PACK = builtin_models_dir() / NAME
+
+
+def test_shipped_pack_verifies_and_is_small() -> None:
+    m = verify_pack(PACK)
+    assert m.name == NAME and m.commercial_use and m.licence == "Apache-2.0"
+    assert "PIQ23" not in m.training_data.replace("no PIQ23", "")
+    assert (PACK / "MODEL_CARD.md").is_file() and "MODEL_CARD.md" in m.files
+    assert sum(f.stat().st_size for f in PACK.iterdir()) < 20e6
+
+
+def test_shipped_pack_is_in_the_default_ensemble(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CULLER_USER_MODELS", str(tmp_path))
+    monkeypatch.delenv("CULLER_MODELS_PATH", raising=False)
+    assert NAME in (load_config().default or [])
+    from engine.models.members import register_installed_packs
+    from engine.quality import registry
+
+    registry._ensure_loaded()
+    monkeypatch.setattr(registry, "_FACTORIES", dict(registry._FACTORIES))
+    monkeypatch.setattr(registry, "_DEFAULTS", list(registry._DEFAULTS))
+    assert NAME in [p.name for p in register_installed_packs()]
+    assert f"pack:{NAME}" in registry.default_member_names()
+    tech = [n for n in registry.default_member_names() if not n.startswith("pack:")]
+    assert tech, "the technical members run beside the deep pack"
+
+
+def test_verify_cli_on_shipped_and_tampered_copy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
+
+    assert main(["models", "verify", str(PACK)]) == 0
+    copy = Path(shutil.copytree(PACK, tmp_path / NAME))
+    data = bytearray((copy / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (copy / "model.onnx").write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["models", "verify", str(copy)]) == 1
+    assert "checksum mismatch for model.onnx" in capsys.readouterr().out
+    with pytest.raises(PackError):
+        verify_pack(copy)
+
+
+@pytest.fixture(scope="module")
+def burst():  # type: ignore[no-untyped-def]
+    """The astronaut burst of the demo session (clean + 6 defects x 3 levels) as ShotInputs."""
+    from engine.demo import DEFECTS, LEVELS, apply_defect, demo_sources
+    from engine.quality.base import ShotInput
+
+    try:
+        from engine.faces import FaceDetector, analyse_faces
+
+        det = FaceDetector(threads=1)
+    except Exception:  # noqa: BLE001 - the frame-level check still runs without a detector
+        det = None
+    rgb = demo_sources(max_side=1000)["astronaut"]
+    shots = {}
+    for d, lv in [("clean", 0)] + [(d, lv) for d in DEFECTS for lv in LEVELS]:
+        img = apply_defect(rgb, d, lv)
+        faces = analyse_faces(img, det) if det is not None else []
+        shots[(d, lv)] = ShotInput(image=img, faces=faces)
+    return shots
+
+
+def _member():  # type: ignore[no-untyped-def]
+    from engine.models.members import member_class
+
+    return member_class(PACK, verify_pack(PACK), load_config().member(NAME))(device="cpu")
+
+
+def test_pack_alone_prefers_the_clean_frame_at_strong_defects(burst) -> None:  # type: ignore[no-untyped-def]
+    m = _member()
+    keys = list(burst)
+    res = dict(zip(keys, m.score_batch([burst[k] for k in keys])))
+    clean = res[("clean", 0)]
+    assert clean is not None and clean.per_face and len(clean.per_face) >= 1  # the astronaut's face was scored
+    for d in {k[0] for k in keys} - {"clean"}:
+        assert clean.quality > res[(d, 3)].quality, d
+
+
+def test_clean_frame_ranks_first_with_the_deep_pack_on(burst) -> None:  # type: ignore[no-untyped-def]
+    from engine.demo import DEFECTS
+    from engine.models.ensemble import Ensemble
+    from engine.quality.registry import create_member, default_member_names
+
+    tech = [create_member(n) for n in default_member_names() if not n.startswith("pack:")]
+    ens = Ensemble([*tech, _member()])
+    for d in DEFECTS:
+        group = [burst[("clean", 0)], *(burst[(d, lv)] for lv in (1, 2, 3))]
+        scores, ranks = ens.rank_group(group)
+        assert ranks[0] == 1, (d, np.round(scores, 2).tolist())

@@ -1,0 +1,165 @@
+"""Training runs on the tiny PIQ23-layout dataset: learning, every architecture end to end
+(train -> challenge metrics -> ONNX pack with parity), config files, resume, synthetic
+pretraining, the CLI and its error messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed (training extra)")
+pytest.importorskip("timm", reason="timm is not installed (training extra)")
+
+from engine.models.pack import verify_pack  # noqa: E402
+from training.cli import main as training_main  # noqa: E402
+from training.registry import tiny_overrides  # noqa: E402
+from training.train import TrainConfig, fit  # noqa: E402
+
+ARCHS = ["hyperiqa", "sem_hyperiqa", "fhiqa", "face_full", "global_local", "face_gate"]
+
+
+def _tiny_model(arch: str) -> dict[str, object]:
+    o = tiny_overrides(arch)
+    o.pop("scenes", None)  # SEM/FHIQA take their scenes from the training split
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in o.items()}
+
+
+def test_short_training_raises_scene_srcc(tiny_piq23: Path, tmp_path: Path) -> None:
+    """HyperIQA (packaged EfficientNet-Lite0, 64 px, input-side 70 % of the backbone frozen):
+    16 steps lift the per-scene SRCC on the held-out scenes above 0.3 from below it."""
+    cfg = TrainConfig(
+        arch="hyperiqa", model={"input_size": [64, 64]}, piq23=str(tiny_piq23), images=str(tiny_piq23 / "images"),
+        out=str(tmp_path / "run"), epochs=2, steps_per_epoch=8, scenes_per_batch=2, images_per_scene=8,
+        lr=1e-3, warmup_steps=2, freeze_backbone=0.7, eval_at_start=True, log_every=0,
+    )
+    res = fit(cfg, progress=lambda s: None)
+    srcc = [h["val"]["srcc"] for h in res["history"]]
+    threshold = 0.3
+    assert srcc[0] < threshold, f"untrained SRCC {srcc[0]} already above {threshold}"
+    assert res["best"]["srcc"] > threshold, f"SRCC per epoch {srcc}"
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_architecture_trains_and_exports(arch: str, tiny_piq23: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg_file = tmp_path / "run.json"
+    cfg_file.write_text(json.dumps({"arch": arch, "model": _tiny_model(arch), "epochs": 1, "steps_per_epoch": 2,
+                                    "scenes_per_batch": 2, "images_per_scene": 4, "log_every": 1}))
+    out = tmp_path / "run"
+    rc = training_main(["train", "--config", str(cfg_file), "--piq23", str(tiny_piq23), "--images",
+                        str(tiny_piq23 / "images"), "--out", str(out), "--json"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(res["best"]) >= {"srcc", "plcc", "krcc", "score", "scenes"}
+    assert len(res["best"]["scenes"]) == 2
+    for f in ("best.pt", "last.pt", "history.json", "learning_curve.png", "predictions_val.csv", "config.json"):
+        assert (out / f).is_file(), f
+    pack = tmp_path / "pack"
+    assert training_main(["export", str(out / "best.pt"), "--out", str(pack), "--parity-batch", "3"]) == 0
+    m = verify_pack(pack)
+    assert m.architecture == arch and not m.commercial_use and "non-commercial" in m.licence
+    assert [i.name for i in m.inputs] == [n for n in ("image", "face", "mosaic") if n in {i.name for i in m.inputs}] or arch == "global_local"
+    assert max(m.extra["parity_max_abs_diff"].values()) < 1e-4
+    assert m.metrics["srcc"] == pytest.approx(res["best"]["srcc"], abs=1e-6)
+    assert "PIQ23" in m.training_data and (pack / "MODEL_CARD.md").is_file()
+
+
+def test_config_file_resume_and_evaluate(tiny_piq23: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main as culler
+
+    cfg = tmp_path / "run.yaml"
+    model = _tiny_model("sem_hyperiqa")
+    cfg.write_text(
+        "arch: sem_hyperiqa\nepochs: 1\nsteps_per_epoch: 2\nscenes_per_batch: 2\nimages_per_scene: 4\nloss: ssi+0.5*fidelity\n"
+        f"model: {json.dumps(model)}\npiq23: {tiny_piq23}\nimages: {tiny_piq23 / 'images'}\nout: {tmp_path / 'run'}\n"
+    )
+    assert culler(["train", "train", "--config", str(cfg)]) == 0
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert ck["epoch"] == 1 and len(ck["model_config"]["scenes"]) == 6
+    # resume for a second epoch (command-line options override the file)
+    assert culler(["train", "train", "--config", str(cfg), "--epochs", "2", "--resume", str(tmp_path / "run" / "last.pt")]) == 0
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert ck["epoch"] == 2 and [h["epoch"] for h in ck["history"]] == [1, 2]
+    assert "resumed" in capsys.readouterr().out
+    # predictions of the checkpoint, scored by culler evaluate, match the training report
+    pred = tmp_path / "pred.csv"
+    assert training_main(["predict", str(tmp_path / "run" / "last.pt"), "--piq23", str(tiny_piq23), "--images",
+                          str(tiny_piq23 / "images"), "--out", str(pred), "--json"]) == 0
+    reported = json.loads(capsys.readouterr().out)
+    scores = tiny_piq23 / "splits" / "scene" / "SceneSplit_Test_Scores_Overall.csv"
+    assert culler(["evaluate", "--scores", str(scores), "--predictions", str(pred), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["score"] == pytest.approx(reported["score"])
+    assert evaluated["srcc"] == pytest.approx(ck["metrics"]["srcc"], abs=1e-5)
+
+
+def test_synthetic_pretraining_pack_runs_in_the_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """pretrain-synthetic -> export -> the engine's pack runtime gives the torch model's score."""
+    from engine.models.runtime import PackRuntime
+    from training.train import model_from_checkpoint
+
+    out = tmp_path / "pre"
+    rc = training_main(["pretrain-synthetic", "--arch", "hyperiqa", "--backbone", "test_efficientnet",
+                        "--model-opt", "pretrained=\"none\"", "--input-size", "64x64",
+                        "--model-opt", "lda_dims=[8,8,8,8]", "--model-opt", "target_dims=[16,8]",
+                        "--model-opt", "hyper_channels=16", "--epochs", "1", "--steps-per-epoch", "2",
+                        "--scenes-per-batch", "2", "--val-groups", "4", "--out", str(out)])
+    assert rc == 0
+    assert "best: SRCC" in capsys.readouterr().out
+    pack = tmp_path / "pack"
+    assert training_main(["export", str(out / "best.pt"), "--out", str(pack), "--name", "tiny-synthetic"]) == 0
+    m = verify_pack(pack)
+    assert m.commercial_use and m.licence == "Apache-2.0" and "astronaut" in m.training_data
+    assert m.output.range is not None and m.output.range[0] <= m.output.range[1]
+    from skimage import data as skdata
+
+    img = skdata.coffee()
+    rt = PackRuntime(pack, device="cpu")
+    got = rt.score_images([img])
+    model, _ = model_from_checkpoint(out / "best.pt")
+    from training.data import prepare_inputs, to_tensor
+
+    spec = model.config.inputs()[0]
+    x = to_tensor(prepare_inputs(img, [spec])["image"], spec)[None]
+    with torch.no_grad():
+        want = model({"image": x})["score"].numpy()
+    assert np.abs(got - want).max() < 1e-4
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["train", "--arch", "hyperiqa", "--out", "{tmp}/x"], "needs --piq23"),
+        (["train", "--arch", "nope", "--piq23", "{tiny}", "--images", "{tiny}/images", "--out", "{tmp}/x"], "unknown model"),
+        (["train", "--loss", "ssi+wat", "--piq23", "{tiny}", "--images", "{tiny}/images", "--out", "{tmp}/x",
+          "--backbone", "test_efficientnet", "--model-opt", "pretrained=\"none\""], "bad loss term"),
+        (["train", "--piq23", "{tmp}", "--images", "{tmp}", "--out", "{tmp}/x"], "no such split file"),
+        (["export", "{tmp}/missing.pt", "--out", "{tmp}/p"], "no such checkpoint"),
+        (["train", "--backbone-weights", "{tmp}/w.pth", "--piq23", "{tiny}", "--images", "{tiny}/images", "--out", "{tmp}/x"], "no such backbone weights file"),
+    ],
+)
+def test_cli_errors_are_one_line(argv: list[str], needle: str, tiny_piq23: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)).replace("{tiny}", str(tiny_piq23)) for a in argv]
+    assert training_main(args) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_bad_config_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("epochs = 1\nwings = 2\n")
+    with pytest.raises(SystemExit, match="unknown config key: wings"):
+        training_main(["train", "--config", str(cfg)])
+    cfg.write_text("epochs = [")
+    with pytest.raises(SystemExit, match="not valid toml"):
+        training_main(["train", "--config", str(cfg)])
+
+
+def test_culler_train_forwards(capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main as culler
+
+    assert culler(["train", "models"]) == 0
+    out = capsys.readouterr().out
+    assert all(a in out for a in ARCHS)

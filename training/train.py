@@ -1,0 +1,499 @@
+"""Training loops: PIQ23 fine-tuning (challenge protocol) and synthetic-defect pretraining.
+
+``fit(TrainConfig)`` trains, evaluates after every epoch with the challenge metrics (per-scene
+SRCC/PLCC/KRCC, medians, challenge score), and writes into ``out``:
+
+* ``last.pt`` (resume with ``resume=out/last.pt``) and ``best.pt`` (best challenge score),
+* ``history.json`` and ``learning_curve.png`` (loss and validation metrics per epoch),
+* ``config.json`` (the resolved configuration) and, for PIQ23, ``predictions_val.csv`` (NTIRE
+  format: ``culler evaluate`` scores it).
+
+Mixed precision (bf16 autocast) and multi-GPU DDP (launch with ``torchrun``) are used only where
+CUDA exists; on a CPU everything runs in fp32 in one process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from training.data import DataError, Piq23Dataset, SceneBatchSampler, collate
+from training.losses import LossSet
+from training.metrics import ChallengeMetrics, challenge_metrics
+from training.models import QualityModel
+from training.registry import ModelConfig, SceneHyperIQAConfig, config_from_dict, config_to_dict, model_config
+
+log = logging.getLogger("training")
+
+PIQ23_LICENCE = "PIQ23 terms: non-commercial research use only (CC BY-NC-SA 4.0)"
+
+
+@dataclass
+class TrainConfig:
+    mode: str = "piq23"  # "piq23" or "synthetic"
+    arch: str = "hyperiqa"
+    model: dict[str, Any] = field(default_factory=dict)  # overrides of the model config
+    backbone: str | None = None
+    backbone_weights: str | None = None  # file for large backbones (Swin-B, ViT-B/16, ConvNeXt)
+    init: str | None = None  # checkpoint whose matching weights start the model (pretrain -> fine-tune)
+    # PIQ23
+    piq23: str | None = None  # metadata folder (scores/, splits/)
+    images: str | None = None  # images root ({attribute}/{image})
+    split: str = "scene"
+    attribute: str = "Overall"
+    cache_dir: str | None = None  # prepared inputs and face crops (default: <out>/cache)
+    # synthetic pretraining
+    photos: list[str] = field(default_factory=list)  # extra folders of permissively licensed photos
+    no_skimage: bool = False
+    group_size: int = 4
+    val_groups: int = 48
+    # optimisation
+    loss: str = "ssi+fidelity"
+    scene_ce_weight: float = 0.1
+    epochs: int = 10
+    steps_per_epoch: int | None = None
+    scenes_per_batch: int = 4
+    images_per_scene: int = 4
+    lr: float = 3e-4
+    backbone_lr_mult: float = 0.1
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    freeze_backbone: float = 0.0  # fraction of the backbone's parameters (from the input side) frozen
+    grad_clip: float = 5.0
+    seed: int = 0
+    amp: bool = True  # bf16 autocast where CUDA exists
+    device: str = "auto"
+    threads: int | None = None  # torch CPU threads (1 is fastest on a busy 2-core machine)
+    workers: int = 0
+    eval_batch: int = 16
+    eval_at_start: bool = False
+    max_minutes: float | None = None
+    log_every: int = 10
+    out: str = "runs/train"
+    resume: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        bad = sorted(k for k in d if k not in known)
+        if bad:
+            raise DataError(f"unknown config key{'s' if len(bad) > 1 else ''}: {', '.join(bad)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _setup_distributed(device: torch.device) -> Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or not torch.distributed.is_available():
+        return Dist()
+    if device.type != "cuda":
+        raise DataError("multi-process training (torchrun) needs CUDA GPUs here")
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    torch.cuda.set_device(local)
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl")
+    return Dist(torch.distributed.get_rank(), world, local)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise DataError(f"device {name!r} requested but CUDA is not available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def build_model_config(cfg: TrainConfig, scenes: list[str] | None = None) -> ModelConfig:
+    over = dict(cfg.model)
+    if cfg.backbone:
+        over["backbone"] = cfg.backbone
+    if cfg.backbone_weights:
+        over["pretrained"] = cfg.backbone_weights
+    mc = model_config(cfg.arch, **over)
+    if isinstance(mc, SceneHyperIQAConfig) and scenes and not mc.scenes:
+        mc = model_config(cfg.arch, **{**over, "scenes": tuple(scenes)})
+    return mc
+
+
+def load_matching(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> tuple[int, int]:
+    """Load tensors whose name and shape match; returns (loaded, total in model)."""
+    own = model.state_dict()
+    sub = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(sub, strict=False)
+    return len(sub), len(own)
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such checkpoint")
+    try:
+        ck = torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"cannot read checkpoint {p}: {exc}") from exc
+    if not isinstance(ck, dict) or "model" not in ck or "model_config" not in ck:
+        raise DataError(f"{p}: not a portrait-culler training checkpoint")
+    return ck
+
+
+def model_from_checkpoint(path: str | os.PathLike[str]) -> tuple[QualityModel, dict[str, Any]]:
+    """Rebuild the model of a checkpoint (no backbone weights loaded first: the checkpoint has them)."""
+    from training.registry import create_model
+
+    ck = read_checkpoint(path)
+    mc = config_from_dict({**ck["model_config"], "pretrained": "none"})
+    model = create_model(mc)
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return model, ck
+
+
+def _param_groups(model: QualityModel, cfg: TrainConfig) -> list[dict[str, Any]]:
+    bb_params: list[torch.nn.Parameter] = []
+    for b in model.backbones():
+        params = list(b.parameters())
+        n_frozen = int(len(params) * min(max(cfg.freeze_backbone, 0.0), 1.0))
+        for i, p in enumerate(params):
+            p.requires_grad_(i >= n_frozen)
+        bb_params.extend(p for p in params if p.requires_grad)
+    bb_ids = {id(p) for b in model.backbones() for p in b.parameters()}
+    head = [p for p in model.parameters() if id(p) not in bb_ids and p.requires_grad]
+    groups = [{"params": head, "lr": cfg.lr}]
+    if bb_params:
+        groups.append({"params": bb_params, "lr": cfg.lr * cfg.backbone_lr_mult})
+    return groups
+
+
+def _lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        t = (step - warmup) / max(1, total - warmup)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+    return f
+
+
+@torch.no_grad()
+def predict(
+    model: torch.nn.Module, loader: DataLoader, device: torch.device, amp: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scores, targets, groups and indices of every item of ``loader`` (model in eval mode)."""
+    was = model.training
+    model.eval()
+    preds, targets, groups, idx = [], [], [], []
+    for batch in loader:
+        inputs = {k: v.to(device, non_blocking=True) for k, v in batch["inputs"].items()}
+        with _autocast(device, amp):
+            out = model(inputs)
+        preds.append(out["score"].float().cpu().numpy())
+        targets.append(batch["target"].numpy())
+        groups.append(batch["group"].numpy())
+        idx.append(batch["index"].numpy())
+    model.train(was)
+    return tuple(np.concatenate(a) for a in (preds, targets, groups, idx))  # type: ignore[return-value]
+
+
+def _autocast(device: torch.device, amp: bool) -> Any:
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def evaluate_loader(model: torch.nn.Module, loader: DataLoader, device: torch.device, amp: bool = False) -> tuple[ChallengeMetrics, np.ndarray, np.ndarray]:
+    p, t, g, idx = predict(model, loader, device, amp)
+    return challenge_metrics(p, t, g), p, idx
+
+
+def _datasets(cfg: TrainConfig, specs: list[Any], scene_vocab: list[str]) -> tuple[Any, Any, list[str]]:
+    from training import piq23
+    from training.synthetic import SyntheticRankGroups, folder_photos, skimage_photos
+
+    if cfg.mode == "synthetic":
+        photos = [] if cfg.no_skimage else skimage_photos()
+        for d in cfg.photos:
+            photos.extend(folder_photos(d))
+        if not photos:
+            raise DataError("no photos: drop --no-skimage or pass --photos DIR")
+        steps = cfg.steps_per_epoch or 100
+        train = SyntheticRankGroups(
+            photos, specs, k=cfg.group_size, length=steps * cfg.scenes_per_batch, seed=cfg.seed
+        )
+        val = SyntheticRankGroups(photos, specs, k=max(cfg.group_size, 6), length=cfg.val_groups, seed=cfg.seed + 7919)
+        prov = [f"synthetic defects on {p.name} ({p.licence})" for p in photos[:8]]
+        if len(photos) > 8:
+            prov.append(f"... and {len(photos) - 8} more photos")
+        return train, val, prov
+    if not cfg.piq23 or not cfg.images:
+        raise DataError("PIQ23 training needs --piq23 METADATA_DIR (scores/, splits/) and --images ROOT")
+    try:
+        tr_rows = piq23.load_split(cfg.piq23, cfg.split, "Train", cfg.attribute)
+        te_rows = piq23.load_split(cfg.piq23, cfg.split, "Test", cfg.attribute)
+    except piq23.Piq23Error as exc:
+        raise DataError(str(exc)) from None
+    cache = cfg.cache_dir or str(Path(cfg.out) / "cache")
+    train = Piq23Dataset(tr_rows, cfg.images, specs, cache_dir=cache, train=True, scene_vocab=scene_vocab)
+    val = Piq23Dataset(te_rows, cfg.images, specs, cache_dir=cache, train=False, scene_vocab=scene_vocab)
+    prov = [f"PIQ23 {cfg.split} split Train part, attribute {cfg.attribute} ({len(tr_rows)} images); {PIQ23_LICENCE}"]
+    return train, val, prov
+
+
+def _scene_vocab(cfg: TrainConfig) -> list[str]:
+    from training import piq23
+
+    if cfg.mode != "piq23" or not cfg.piq23:
+        return []
+    try:
+        rows = piq23.load_split(cfg.piq23, cfg.split, "Train", cfg.attribute)
+    except piq23.Piq23Error as exc:
+        raise DataError(str(exc)) from None
+    return sorted({r.scene for r in rows})
+
+
+def plot_history(history: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, ax1 = plt.subplots(figsize=(7, 4))
+    tl = [(h["epoch"], h["train_loss"]) for h in history if h.get("train_loss") is not None]
+    if tl:
+        ax1.plot(*zip(*tl), "o-", color="tab:red", label="train loss")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("train loss", color="tab:red")
+    ax2 = ax1.twinx()
+    for key, color in (("srcc", "tab:blue"), ("plcc", "tab:green"), ("score", "black")):
+        ax2.plot(ep, [h["val"][key] for h in history], "s-" if key == "score" else ".--", color=color, label=f"val {key}")
+    ax2.set_ylabel("validation (median over scenes)")
+    ax2.set_ylim(-1, 1)
+    lines = ax1.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    labels = ax1.get_legend_handles_labels()[1] + ax2.get_legend_handles_labels()[1]
+    ax1.legend(lines, labels, loc="lower right", fontsize=8)
+    ax1.set_title("learning curve")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train according to ``cfg``; returns {"best": metrics dict, "history": [...], "checkpoint": path}."""
+    from training.registry import create_model
+
+    if cfg.mode not in ("piq23", "synthetic"):
+        raise DataError(f"unknown mode {cfg.mode!r}")
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    device = pick_device(cfg.device)
+    dist = _setup_distributed(device)
+    if dist.world > 1:
+        device = torch.device("cuda", dist.local_rank)
+    seed_everything(cfg.seed + dist.rank)
+    out = Path(cfg.out)
+    if dist.main:
+        out.mkdir(parents=True, exist_ok=True)
+
+    resume_ck = read_checkpoint(cfg.resume) if cfg.resume else None
+    scene_vocab = _scene_vocab(cfg)
+    if resume_ck is not None:
+        mc = config_from_dict({**resume_ck["model_config"], "pretrained": "none"})
+    else:
+        mc = build_model_config(cfg, scene_vocab)
+    if isinstance(mc, SceneHyperIQAConfig):
+        scene_vocab = list(mc.scenes)
+    model = create_model(mc)
+    if cfg.init and resume_ck is None:
+        init = read_checkpoint(cfg.init)
+        n, total = load_matching(model, init["model"])
+        progress(f"init: {n} of {total} tensors from {cfg.init}")
+    model.to(device)
+    specs = mc.inputs()
+    train_ds, val_ds, provenance = _datasets(cfg, specs, scene_vocab)
+    if resume_ck is not None:
+        provenance = list(resume_ck.get("training_data", provenance))
+    elif cfg.init:
+        provenance = list(read_checkpoint(cfg.init).get("training_data", [])) + provenance
+
+    gen = torch.Generator()
+    gen.manual_seed(cfg.seed)
+    workers = max(0, cfg.workers)
+    if cfg.mode == "synthetic":
+        train_loader = DataLoader(
+            train_ds, batch_size=cfg.scenes_per_batch, shuffle=False, num_workers=workers, collate_fn=collate
+        )
+        val_loader = DataLoader(val_ds, batch_size=max(1, cfg.eval_batch // val_ds.k), num_workers=workers, collate_fn=collate)
+        sampler = None
+    else:
+        sampler = SceneBatchSampler(
+            train_ds.groups, cfg.scenes_per_batch, cfg.images_per_scene, seed=cfg.seed,
+            rank=dist.rank, world_size=dist.world, batches_per_epoch=cfg.steps_per_epoch,
+        )
+        train_loader = DataLoader(train_ds, batch_sampler=sampler, num_workers=workers, collate_fn=collate)
+        val_loader = DataLoader(val_ds, batch_size=cfg.eval_batch, shuffle=False, num_workers=workers, collate_fn=collate)
+
+    steps_per_epoch = len(train_loader)
+    total_steps = steps_per_epoch * cfg.epochs
+    opt = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.warmup_steps, total_steps))
+    losses = LossSet(cfg.loss, cfg.scene_ce_weight)
+    amp = cfg.amp and device.type == "cuda"
+    net: torch.nn.Module = model
+    if dist.world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dist.local_rank])
+
+    history: list[dict[str, Any]] = []
+    best = -math.inf
+    start_epoch, step = 1, 0
+    if resume_ck is not None:
+        model.load_state_dict(resume_ck["model"])
+        opt.load_state_dict(resume_ck["optimizer"])
+        sched.load_state_dict(resume_ck["scheduler"])
+        history = list(resume_ck.get("history", []))
+        best = float(resume_ck.get("best_score", -math.inf))
+        start_epoch = int(resume_ck["epoch"]) + 1
+        step = int(resume_ck["step"])
+        if "rng" in resume_ck:
+            torch.set_rng_state(resume_ck["rng"])
+        progress(f"resumed from {cfg.resume} at epoch {start_epoch}")
+
+    def save(path: Path, epoch: int, val: ChallengeMetrics, preds: np.ndarray) -> None:
+        lo, hi = (float(np.percentile(preds, 1)), float(np.percentile(preds, 99))) if preds.size else (0.0, 1.0)
+        ck = {
+            "model": model.state_dict(),
+            "model_config": config_to_dict(mc),
+            "train_config": cfg.to_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "epoch": epoch,
+            "step": step,
+            "history": history,
+            "best_score": best,
+            "metrics": val.to_dict(),
+            "training_data": provenance,
+            "non_commercial": cfg.mode == "piq23" or any("PIQ23" in p for p in provenance),
+            "score_range": [lo, hi],
+            "weights_sources": model.weights_sources(),
+            "rng": torch.get_rng_state(),
+        }
+        tmp = path.with_suffix(".tmp")
+        torch.save(ck, tmp)
+        os.replace(tmp, path)
+
+    if dist.main:
+        (out / "config.json").write_text(json.dumps({"train": cfg.to_dict(), "model": config_to_dict(mc)}, indent=2, default=str))
+        progress(
+            f"{cfg.arch} ({mc.backbone}; {', '.join(model.weights_sources())}) on {device}: "
+            f"{len(train_ds)} train items, {len(val_ds)} val items, {steps_per_epoch} steps/epoch x {cfg.epochs} epochs"
+        )
+        if cfg.eval_at_start and resume_ck is None:
+            m0, _, _ = evaluate_loader(model, val_loader, device, amp)
+            history.append({"epoch": 0, "step": 0, "train_loss": None, "val": m0.to_dict(digits=6) | {"scenes": {}}})
+            progress(f"epoch 0 (untrained): {m0.summary()}")
+
+    t_start = time.time()
+    stopped_early = False
+    epoch = start_epoch - 1
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        if hasattr(train_ds, "set_epoch"):
+            train_ds.set_epoch(epoch)
+        net.train()
+        run_loss, n_loss, t_ep = 0.0, 0, time.time()
+        for bi, batch in enumerate(train_loader):
+            inputs = {k: v.to(device, non_blocking=True) for k, v in batch["inputs"].items()}
+            target = batch["target"].to(device)
+            groups = batch["group"].to(device)
+            labels = batch["scene_label"].to(device)
+            with _autocast(device, amp):
+                out_d = net(inputs, scene=labels if (labels >= 0).any() else None)
+            loss, _parts = losses(out_d, target, groups, labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            sched.step()
+            step += 1
+            run_loss += float(loss.detach())
+            n_loss += 1
+            if dist.main and cfg.log_every and (bi + 1) % cfg.log_every == 0:
+                el = time.time() - t_ep
+                ips = (bi + 1) * len(target) / max(el, 1e-9)
+                eta = (steps_per_epoch - bi - 1) * el / (bi + 1)
+                progress(f"epoch {epoch} step {bi + 1}/{steps_per_epoch}  loss {run_loss / n_loss:.4f}  {ips:.1f} img/s  epoch ETA {eta:.0f}s")
+            if cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes:
+                stopped_early = True
+                break
+        if dist.main:
+            val, preds, idx = evaluate_loader(model, val_loader, device, amp)
+            rec = {
+                "epoch": epoch, "step": step, "train_loss": run_loss / max(1, n_loss),
+                "seconds": round(time.time() - t_ep, 1), "val": val.to_dict(),
+            }
+            history.append(rec)
+            improved = val.score > best
+            if improved:
+                best = val.score
+            save(out / "last.pt", epoch, val, preds)
+            if improved:
+                save(out / "best.pt", epoch, val, preds)
+                if cfg.mode == "piq23":
+                    from training.piq23 import write_predictions
+
+                    write_predictions(out / "predictions_val.csv", {val_ds.rows[int(i)].image: float(p) for p, i in zip(preds, idx)})
+            (out / "history.json").write_text(json.dumps(history, indent=1))
+            try:
+                plot_history(history, out / "learning_curve.png")
+            except Exception as exc:  # noqa: BLE001 - a plot must never stop training
+                log.warning("learning curve not written: %s", exc)
+            progress(f"epoch {epoch}: train loss {rec['train_loss']:.4f}  val {val.summary()}{'  *best*' if improved else ''}")
+        if stopped_early:
+            progress(f"stopped after {cfg.max_minutes} minutes (max_minutes)")
+            break
+    if dist.world > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    best_rec = max((h for h in history if h["epoch"] > 0), key=lambda h: h["val"]["score"], default=None)
+    return {
+        "best": best_rec["val"] if best_rec else None,
+        "history": history,
+        "checkpoint": str(out / "best.pt"),
+        "last": str(out / "last.pt"),
+        "epochs_run": epoch - start_epoch + 1,
+    }
