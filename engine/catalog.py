@@ -251,25 +251,25 @@ class Catalog:
 
     def upsert_file(self, row: dict[str, Any]) -> None:
         with self.transaction():
-            self.db["files"].upsert(row, pk="path")
+            self.db.table("files").upsert(row, pk="path")
 
     def upsert_shot(self, row: dict[str, Any]) -> None:
         with self.transaction():
-            self.db["shots"].upsert(row, pk="key")
+            self.db.table("shots").upsert(row, pk="key")
 
     def shots(self, where: str | None = None, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
-        return list(self.db["shots"].rows_where(where, list(params), order_by="key"))
+        return list(self.db.table("shots").rows_where(where, list(params), order_by="key"))
 
     def shot(self, key: str) -> dict[str, Any] | None:
-        rows = list(self.db["shots"].rows_where("key = ?", [key]))
+        rows = list(self.db.table("shots").rows_where("key = ?", [key]))
         return rows[0] if rows else None
 
     def files_of(self, shot: str) -> list[dict[str, Any]]:
-        return list(self.db["files"].rows_where("shot = ?", [shot], order_by="path"))
+        return list(self.db.table("files").rows_where("shot = ?", [shot], order_by="path"))
 
     def forget_missing(self, present: set[str]) -> list[str]:
         """Drop shots whose files are gone (their decisions are kept)."""
-        gone = [r["key"] for r in self.db["shots"].rows if r["key"] not in present]
+        gone = [r["key"] for r in self.db.table("shots").rows if r["key"] not in present]
         with self.transaction() as c:
             for key in gone:
                 c.execute("DELETE FROM shots WHERE key = ?", (key,))
@@ -285,7 +285,7 @@ class Catalog:
         return row is not None and row[0] == engine_version
 
     def analysis(self, content_hash: str) -> dict[str, Any] | None:
-        rows = list(self.db["analysis"].rows_where("hash = ?", [content_hash]))
+        rows = list(self.db.table("analysis").rows_where("hash = ?", [content_hash]))
         return rows[0] if rows else None
 
     def store_analysis(
@@ -299,7 +299,7 @@ class Catalog:
         with self.transaction() as c:
             c.execute("DELETE FROM faces WHERE hash = ?", (content_hash,))
             c.execute("DELETE FROM scores WHERE hash = ?", (content_hash,))
-            self.db["analysis"].upsert({"hash": content_hash, **analysis}, pk="hash")
+            self.db.table("analysis").upsert({"hash": content_hash, **analysis}, pk="hash")
             for i, f in enumerate(faces):
                 row = dict(f)
                 row["hash"] = content_hash
@@ -307,7 +307,7 @@ class Catalog:
                 for k in ("landmarks", "signals"):
                     if k in row and not isinstance(row[k], str):
                         row[k] = json.dumps(row[k])
-                self.db["faces"].insert(row, pk=("hash", "idx"))
+                self.db.table("faces").insert(row, pk=("hash", "idx"))
             for member, (value, quality) in scores.items():
                 c.execute(
                     "INSERT OR REPLACE INTO scores(hash, member, value, quality) VALUES (?,?,?,?)",
@@ -327,7 +327,7 @@ class Catalog:
         return {m: (v, q) for m, v, q in cur.fetchall()}
 
     def faces_of(self, content_hash: str) -> list[dict[str, Any]]:
-        rows = list(self.db["faces"].rows_where("hash = ?", [content_hash], order_by="idx"))
+        rows = list(self.db.table("faces").rows_where("hash = ?", [content_hash], order_by="idx"))
         for r in rows:
             for k in ("landmarks", "signals"):
                 if r.get(k):
@@ -347,21 +347,14 @@ class Catalog:
         cur = self.conn.execute("SELECT shot, flag, stars, label FROM decisions")
         return {s: Decision(s, f, int(st or 0), lab) for s, f, st, lab in cur.fetchall()}
 
-    def set_decision(
-        self,
-        shot: str,
-        *,
-        flag: str | None | type[...] = ...,
-        stars: int | type[...] = ...,
-        label: str | None | type[...] = ...,
-    ) -> Decision:
+    def set_decision(self, shot: str, *, flag: Any = ..., stars: Any = ..., label: Any = ...) -> Decision:
         """Change some fields of a shot's decision (``...`` leaves a field as it is); returns the new one."""
         with self.transaction():
             d = self.decision(shot)
             if flag is not ...:
                 if flag is not None and flag not in FLAGS:
                     raise ValueError(f"flag must be one of {FLAGS} or None, not {flag!r}")
-                d.flag = flag  # type: ignore[assignment]
+                d.flag = flag
             if stars is not ...:
                 if not isinstance(stars, int) or not 0 <= stars <= 5:
                     raise ValueError(f"stars must be 0-5, not {stars!r}")
@@ -369,7 +362,7 @@ class Catalog:
             if label is not ...:
                 if label is not None and label not in LABELS:
                     raise ValueError(f"label must be one of {LABELS} or None, not {label!r}")
-                d.label = label  # type: ignore[assignment]
+                d.label = label
             self.conn.execute(
                 "INSERT OR REPLACE INTO decisions(shot, flag, stars, label, updated_at) VALUES (?,?,?,?,?)",
                 (shot, d.flag, d.stars, d.label, time.time()),
@@ -386,7 +379,7 @@ class Catalog:
             c.execute("DELETE FROM groups")
             c.execute("UPDATE shots SET group_id = NULL, rank = NULL, suggested = NULL, explain = NULL")
             if groups:
-                self.db["groups"].insert_all(groups, pk="id")
+                self.db.table("groups").insert_all(groups, pk="id")
             c.executemany(
                 "UPDATE shots SET group_id = :group_id, rank = :rank, score = :score, "
                 "suggested = :suggested, explain = :explain WHERE key = :key",
@@ -394,7 +387,7 @@ class Catalog:
             )
 
     def groups(self) -> list[dict[str, Any]]:
-        return list(self.db["groups"].rows_where(order_by="id"))
+        return list(self.db.table("groups").rows_where(order_by="id"))
 
     def integrity_check(self) -> list[str]:
         """Problems found by SQLite's own check and by the catalog's consistency rules."""

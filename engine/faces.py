@@ -72,7 +72,7 @@ import math
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -749,11 +749,17 @@ def _quiet_native_stderr() -> Iterator[None]:
     """
     import sys
 
-    try:
+    with suppress(OSError, ValueError, AttributeError):
         sys.stderr.flush()
-        saved = os.dup(2)
+    try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-    except (OSError, ValueError, AttributeError):
+    except OSError:
+        yield
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:
+        os.close(devnull)
         yield
         return
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,7 @@ def read_metadata(path: str | os.PathLike[str]) -> Metadata:
         md.time_source = "exif"
         md.capture_time = t.isoformat()
         # Naive times are taken as UTC: consistent within one camera, which is all grouping needs.
-        md.capture_ts = (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+        md.capture_ts = (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
         md.subsec = _text(tag("EXIF SubSecTimeOriginal", "EXIF SubSecTime"))
         md.utc_offset = _text(tag("EXIF OffsetTimeOriginal", "EXIF OffsetTime"))
     else:
@@ -125,7 +125,7 @@ def read_metadata(path: str | os.PathLike[str]) -> Metadata:
         except OSError:
             mtime = 0.0
         md.capture_ts = mtime
-        md.capture_time = datetime.fromtimestamp(mtime, timezone.utc).isoformat()
+        md.capture_time = datetime.fromtimestamp(mtime, UTC).isoformat()
         md.time_source = "file"
     md.make = _text(tag("Image Make"))
     md.model = _text(tag("Image Model"))

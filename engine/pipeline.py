@@ -18,6 +18,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -349,11 +350,13 @@ def _store(catalog: Catalog, root: Path, res: dict[str, Any], shots_by_key: dict
             }
         )  # fmt: skip
         for comp in s.companions:
+            size: int | None = None
+            mtime: int | None = None
             try:
                 st = comp.stat()
                 size, mtime = st.st_size, st.st_mtime_ns
             except OSError:
-                size = mtime = None
+                pass
             catalog.upsert_file(
                 {"path": comp.relative_to(root).as_posix(), "shot": key, "role": "companion", "size": size, "mtime_ns": mtime, "hash": None, "status": "ok", "reason": None}
             )
@@ -366,7 +369,7 @@ def _store(catalog: Catalog, root: Path, res: dict[str, Any], shots_by_key: dict
             }
         )  # fmt: skip
         if res.get("metadata"):
-            catalog.db["metadata"].upsert({"shot": key, **res["metadata"]}, pk="shot")
+            catalog.db.table("metadata").upsert({"shot": key, **res["metadata"]}, pk="shot")
 
 
 def regroup(catalog: Catalog, member_names: list[str] | None = None, sensitivity: float = 0.5) -> None:
@@ -399,8 +402,8 @@ def regroup(catalog: Catalog, member_names: list[str] | None = None, sensitivity
     for g, idx in sorted(by_group.items()):
         group_scores = []
         for i in idx:
-            sc = catalog.scores_of(rows[i][1])
-            group_scores.append({k: v for k, v in sc.items() if k in specs})
+            member_scores = catalog.scores_of(rows[i][1])
+            group_scores.append({k: v for k, v in member_scores.items() if k in specs})
         tiebreak = [(items[i].ts or 0.0, items[i].key) for i in idx]
         scores, ranks, eff = rank_group(group_scores, specs, tiebreak)
         best = None
@@ -415,7 +418,7 @@ def regroup(catalog: Catalog, member_names: list[str] | None = None, sensitivity
             )  # fmt: skip
             if rk == 1:
                 best = items[i].key
-        first_ts = min((items[i].ts for i in idx if items[i].ts is not None), default=None)
+        first_ts = min((float(t) for i in idx if (t := items[i].ts) is not None), default=None)
         groups.append({"id": g + 1, "n_shots": len(idx), "best": best, "start_time": _iso(first_ts)})
     catalog.write_groups(assignments, groups)
 
@@ -423,6 +426,6 @@ def regroup(catalog: Catalog, member_names: list[str] | None = None, sensitivity
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat()
+    return datetime.fromtimestamp(ts, UTC).isoformat()
