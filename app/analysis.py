@@ -211,3 +211,29 @@ class RegroupThread(QThread):
             self.failed.emit(str(exc) or type(exc).__name__)
             return
         self.done.emit()
+
+
+class SnapshotThread(QThread):
+    """Reads the session's catalog into a :class:`app.session.Snapshot` with its own read-only
+    connection, so that opening a 2,000-shot catalog never blocks the GUI."""
+
+    done = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, session: Any, parent: Any = None):
+        super().__init__(parent)
+        self.session = session
+
+    def run(self) -> None:  # worker thread
+        import sqlite3
+
+        try:
+            conn = self.session.open_reader()
+            try:
+                snap = self.session.read_snapshot(conn)
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            self.failed.emit(f"The catalog {self.session.catalog_path} cannot be read: {exc}")
+            return
+        self.done.emit(snap)

@@ -41,14 +41,14 @@ from PySide6.QtWidgets import (
 )
 
 from app import theme
-from app.analysis import AnalysisThread, ListingThread, Progress, engine_available
+from app.analysis import AnalysisThread, ListingThread, Progress, SnapshotThread, engine_available
 from app.grid import GroupDelegate, GroupList, ShotGrid
 from app.imaging import full_size_of
 from app.inspector import Inspector
 from app.loupe import ComparePane, ImageView, face_boxes
 from app.models import GroupListModel, ShotFilter, ShotListModel
 from app.qtfix import guard_none
-from app.session import DecisionWriteError, Mark, Session, SessionError, ShotRecord
+from app.session import DecisionWriteError, Mark, Session, SessionError, ShotRecord, Snapshot
 from app.settings import AppSettings, SettingsDialog
 from app.thumbs import ImageCache
 from app.undo import DecisionCommand
@@ -141,6 +141,7 @@ class MainWindow(QMainWindow):
         self.session: Session | None = None
         self.analysis: AnalysisThread | None = None
         self.listing: ListingThread | None = None
+        self.loading: SnapshotThread | None = None
         self.regrouping: Any = None
         self._analyse_after_listing = True
         self.messages: list[tuple[str, str]] = []  # every message shown (tests, logs)
@@ -449,7 +450,7 @@ class MainWindow(QMainWindow):
             return False
         try:
             session = Session.open(Path(folder), Path(catalog) if catalog else None, recursive,
-                                   listing=False)
+                                   listing=False, load=False)
         except SessionError as exc:
             self.show_message("Cannot open the folder", str(exc))
             return False
@@ -464,18 +465,53 @@ class MainWindow(QMainWindow):
         self._select_group_row(0)
         self._update_counts()
         self.settings.set("last_folder", str(session.root))
-        # the directory listing runs in a worker: the catalog (if any) is on screen already
-        self.listing = ListingThread(session.root, recursive, self)
+        # the catalog is read, then the folder listed, in worker threads: the window stays live
+        self.statusBar().showMessage("Opening the catalog…")
+        self._load_async(self._on_first_load)
+        self.grid.setFocus()
+        return True
+
+    def _load_async(self, then: Callable[[Snapshot], None]) -> None:
+        assert self.session is not None
+        th = SnapshotThread(self.session, self)
+        self.loading = th
+        th.done.connect(functools.partial(self._on_snapshot, th, then))
+        th.failed.connect(functools.partial(self._on_snapshot_failed, th))
+        th.start()
+
+    def _on_snapshot(self, th: SnapshotThread, then: Callable[[Snapshot], None], snap: Snapshot) -> None:
+        th.wait()
+        if th is not self.loading:
+            return  # a session closed meanwhile
+        self.loading = None
+        if self.session is not None and th.session is self.session:
+            then(snap)
+
+    def _on_snapshot_failed(self, th: SnapshotThread, msg: str) -> None:
+        th.wait()
+        if th is not self.loading:
+            return
+        self.loading = None
+        self.show_message("Cannot read the catalog", msg)
+
+    def _on_first_load(self, snap: Snapshot) -> None:
+        session = self.session
+        assert session is not None
+        session.apply_snapshot(snap)
+        self.shots_model.rebuild()
+        self.groups_model.rebuild()
+        self._select_group_row(0)
+        self._update_counts()
+        self.listing = ListingThread(session.root, session.recursive, self)
         self.listing.listed.connect(self._on_listed)
         self.listing.failed.connect(self._on_listing_failed)
         self.statusBar().showMessage("Reading the folder…")
         self.listing.start()
-        self.grid.setFocus()
-        return True
 
     def busy(self) -> bool:
         """True while the folder is being listed or analysed."""
-        return self.listing is not None or self.analysis is not None or self.regrouping is not None
+        return (self.listing is not None or self.analysis is not None or self.regrouping is not None
+                or self.loading is not None)
 
     def _on_listed(self, listing: dict[str, Any]) -> None:
         if self.sender() is not self.listing or self.session is None:
@@ -501,9 +537,10 @@ class MainWindow(QMainWindow):
         self.show_message("Cannot read the folder", msg)
 
     def close_session(self) -> None:
-        if self.listing is not None:
-            self.listing.wait(30000)
-            self.listing = None
+        for th in (self.listing, self.loading, self.regrouping):
+            if th is not None:
+                th.wait(30000)
+        self.listing = self.loading = self.regrouping = None
         self.cancel_analysis(wait=True)
         if self.session is not None:
             with contextlib.suppress(DecisionWriteError):
@@ -595,7 +632,10 @@ class MainWindow(QMainWindow):
         keys, self._dirty = list(self._dirty), set()
         if any(k not in self.session.shots for k in keys):
             # the engine found shots the quick listing did not: take the catalog's view
-            self._reload_keep_selection()
+            if self.loading is None:
+                self._reload_async()
+            else:
+                self._dirty.update(keys)
             return
         changed = self.session.refresh_shots(keys)
         self.shots_model.shots_changed(changed)
@@ -610,9 +650,6 @@ class MainWindow(QMainWindow):
         self.analysis = None
         self.last_summary = summary
         self._set_progress_visible(False)
-        self._reload_keep_selection()
-        if self.session is not None and self.shots_model.rowCount() and not self.grid.currentIndex().isValid():
-            self._select_group_row(1 if self.groups_model.rowCount() > 1 else 0)
         n_groups = getattr(summary, "n_groups", None)
         secs = getattr(summary, "seconds", None)
         msg = "Analysis finished"
@@ -623,7 +660,16 @@ class MainWindow(QMainWindow):
         skipped = getattr(summary, "skipped", None) or []
         if skipped:
             msg += f"; {len(skipped)} file(s) skipped (see the 'Unreadable files' scene)"
-        self.statusBar().showMessage(msg, 15000)
+        self.statusBar().showMessage("Analysis finished; loading the ranks…")
+        self._load_async(functools.partial(self._after_analysis, msg, None))
+
+    def _after_analysis(self, status: str, message: tuple[str, str] | None, snap: Snapshot) -> None:
+        self._reload_keep_selection(snap)
+        if self.session is not None and self.shots_model.rowCount() and not self.grid.currentIndex().isValid():
+            self._select_group_row(1 if self.groups_model.rowCount() > 1 else 0)
+        self.statusBar().showMessage(status, 15000)
+        if message is not None:
+            self.show_message(*message)
         self.analysis_done.emit()
 
     def _on_analysis_failed(self, msg: str) -> None:
@@ -632,11 +678,9 @@ class MainWindow(QMainWindow):
         self._refresh_timer.stop()
         self.analysis = None
         self._set_progress_visible(False)
-        self._reload_keep_selection()
-        self.show_message("Analysis stopped",
-                          f"The analysis stopped: {msg}\n\nEverything finished so far is kept in the "
-                          "catalog; Re-analyse (Ctrl+R) resumes where it stopped.")
-        self.analysis_done.emit()
+        box = ("Analysis stopped", f"The analysis stopped: {msg}\n\nEverything finished so far is kept in "
+               "the catalog; Re-analyse (Ctrl+R) resumes where it stopped.")
+        self._load_async(functools.partial(self._after_analysis, "Analysis stopped", box))
 
     def _on_analysis_cancelled(self) -> None:
         if self.sender() is not self.analysis:
@@ -644,15 +688,23 @@ class MainWindow(QMainWindow):
         self._refresh_timer.stop()
         self.analysis = None
         self._set_progress_visible(False)
-        self._reload_keep_selection()
-        self.statusBar().showMessage("Analysis cancelled; finished shots are kept (Ctrl+R resumes)", 10000)
-        self.analysis_done.emit()
+        self._load_async(functools.partial(
+            self._after_analysis, "Analysis cancelled; finished shots are kept (Ctrl+R resumes)", None))
 
-    def _reload_keep_selection(self) -> None:
+    def _reload_async(self) -> None:
+        """Re-read the catalog in a worker (after an analysis), then refresh the views."""
+        if self.session is None:
+            return
+        self._load_async(self._reload_keep_selection)
+
+    def _reload_keep_selection(self, snap: Snapshot | None = None) -> None:
         if self.session is None:
             return
         try:
-            self.session.reload()
+            if snap is None:
+                self.session.reload()
+            else:
+                self.session.apply_snapshot(snap)
         except Exception as exc:  # sqlite errors while the disk is failing
             self.show_message("Cannot read the catalog", str(exc))
             return
@@ -1195,8 +1247,14 @@ class MainWindow(QMainWindow):
         self.regrouping = None
 
     def _on_regrouped(self) -> None:
+        if self.session is None:
+            self._end_regroup()
+            return
+        self._load_async(self._after_regroup)
         self._end_regroup()
-        self._reload_keep_selection()
+
+    def _after_regroup(self, snap: Snapshot) -> None:
+        self._reload_keep_selection(snap)
         n = sum(1 for g in self.session.groups if g.id >= 0) if self.session else 0
         self.statusBar().showMessage(f"Grouped again: {n} scenes", 8000)
 

@@ -96,6 +96,13 @@ def quick_listing(root: Path, recursive: bool) -> dict[str, tuple[Path, Path | N
     return out
 
 
+@dataclass
+class Snapshot:
+    shots: dict[str, ShotRecord]
+    groups: list[GroupRecord]
+    sharpness: dict[int, float]  # sharpest face per group (for "out of focus")
+
+
 def check_folder(folder: Path) -> Path:
     """The resolved folder, or SessionError with a clear reason."""
     folder = Path(folder).expanduser()
@@ -144,7 +151,7 @@ class Session:
 
     @classmethod
     def open(cls, folder: Path, catalog_path: Path | None = None, recursive: bool = False,
-             listing: bool = True) -> Session:
+             listing: bool = True, load: bool = True) -> Session:
         """Open the folder's catalog.  ``listing=False`` leaves the directory listing to the
         caller (the GUI lists in a worker thread and calls :meth:`set_listing`)."""
         from engine.catalog import default_catalog_path
@@ -156,7 +163,8 @@ class Session:
             if listing:
                 s.listing = quick_listing(root, recursive)
                 s.listed = True
-            s.reload()
+            if load:
+                s.reload()
         except sqlite3.DatabaseError as exc:
             s.close()
             raise SessionError(f"The catalog {cat} cannot be read: {exc}") from None
@@ -189,7 +197,18 @@ class Session:
 
     def reload(self) -> None:
         """Read everything from the catalog (falls back to the directory listing before a scan)."""
-        conn = self.catalog.conn
+        self.apply_snapshot(self.read_snapshot(self.catalog.conn))
+
+    def open_reader(self) -> sqlite3.Connection:
+        """A read-only connection of one's own (for :meth:`read_snapshot` in another thread)."""
+        conn = sqlite3.connect(f"file:{self.catalog_path}?mode=ro", uri=True, timeout=30)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        return conn
+
+    def read_snapshot(self, conn: sqlite3.Connection) -> Snapshot:
+        """Every shot and group as the catalog has them now.  Reads only through ``conn`` and
+        the session's settled attributes, so it may run in a worker thread with its own
+        connection while the GUI goes on (a 2,000-shot catalog takes ~0.1 s of Python)."""
         cols = {r[1] for r in conn.execute("PRAGMA table_info(shots)")}
         explain = "s.explain" if "explain" in cols else "NULL"
         rows = conn.execute(
@@ -197,7 +216,7 @@ class Session:
             "s.rank, s.score, s.n_faces, s.suggested, m.capture_ts, m.capture_time, m.width, m.height, "
             f"{explain} FROM shots s LEFT JOIN metadata m ON m.shot = s.key"
         ).fetchall()
-        decisions = self.catalog.decisions()
+        decisions = conn.execute("SELECT shot, flag, stars, label FROM decisions").fetchall()
         shots: dict[str, ShotRecord] = {}
         root = str(self.root)
         for (key, pp, rp, h, status, reason, gid, rank, score, nf, sug, cts, ctime, w, hh, ex) in rows:
@@ -212,25 +231,45 @@ class Session:
                 explain=ex,
             )
         if not shots:
-            for key, (primary, raw) in self.listing.items():
+            for key, (primary, raw) in dict(self.listing).items():
                 shots[key] = ShotRecord(key=key, file=str(primary), raw_path=raw)
-        for key, d in decisions.items():
+        for key, flag, stars, label in decisions:
             if key in shots:
-                shots[key].mark = Mark(d.flag, d.stars, d.label)
-        for key, mark in self.pending_writes.items():
-            if key in shots:
-                shots[key].mark = mark
-        for key in self.missing:
+                shots[key].mark = Mark(flag, int(stars or 0), label)
+        for key in list(self.missing):
             if key in shots:
                 shots[key].missing = True
-        self.shots = shots
+        faces = self._faces_by_hash(conn, (s.hash for s in shots.values() if s.hash))
+        for s in shots.values():
+            s._faces = faces.get(s.hash or "", [])  # type: ignore[attr-defined]
+            s.sharpness = W.shot_sharpness(s._faces)  # type: ignore[attr-defined]
+        sharp: dict[int, float] = {}
+        for s in shots.values():
+            if s.group_id is not None and s.sharpness is not None:
+                sharp[s.group_id] = max(sharp.get(s.group_id, 0.0), s.sharpness)
+        for s in shots.values():
+            self._warn(s, sharp)
+        meta = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, best, start_time FROM groups")}
+        return Snapshot(shots, self._build_groups(shots, meta), sharp)
+
+    def apply_snapshot(self, snap: Snapshot) -> None:
+        """Take a snapshot in (GUI thread).  Marks set in memory since it was read win: every
+        decision is applied in memory first, so memory is never behind the catalog."""
+        old = self.shots
+        for key, s in snap.shots.items():
+            o = old.get(key)
+            if o is not None:
+                s.mark = o.mark
+            if key in self.pending_writes:
+                s.mark = self.pending_writes[key]
+        self.shots = snap.shots
+        self.groups = snap.groups
+        self._sharp_by_group = snap.sharpness
         self.version += 1
-        self._load_faces(list(shots.values()))
-        self._build_groups()
 
     _SIGNALS = ("eye_sharpness", "eyes_open", "face_exposure", "face_clip_low", "face_clip_high")
 
-    def _faces_by_hash(self, hashes: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    def _faces_by_hash(self, conn: sqlite3.Connection, hashes: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
         """Face boxes and the signals the warnings need (extracted by SQLite, not by Python's json)."""
         hs = [h for h in set(hashes) if h]
         out: dict[str, list[dict[str, Any]]] = {}
@@ -239,11 +278,11 @@ class Session:
             chunk = hs[i:i + 900]
             q = ",".join("?" * len(chunk))
             try:
-                rows = self.catalog.conn.execute(
+                rows = conn.execute(
                     f"SELECT hash, w, h, {sig_cols} FROM faces WHERE hash IN ({q}) ORDER BY hash, idx", chunk
                 ).fetchall()
             except sqlite3.OperationalError:  # malformed JSON in a row: skip the signals
-                rows = [(*r, *([None] * len(self._SIGNALS))) for r in self.catalog.conn.execute(
+                rows = [(*r, *([None] * len(self._SIGNALS))) for r in conn.execute(
                     f"SELECT hash, w, h FROM faces WHERE hash IN ({q}) ORDER BY hash, idx", chunk)]
             for h, w, hh, *vals in rows:
                 signals = {k: v for k, v in zip(self._SIGNALS, vals) if v is not None}
@@ -251,33 +290,25 @@ class Session:
         return out
 
     def _load_faces(self, shots: list[ShotRecord]) -> None:
-        faces = self._faces_by_hash(s.hash for s in shots if s.hash)
+        faces = self._faces_by_hash(self.catalog.conn, (s.hash for s in shots if s.hash))
         for s in shots:
             s.sharpness = W.shot_sharpness(faces.get(s.hash or "", []))
             s._faces = faces.get(s.hash or "", [])  # type: ignore[attr-defined]
 
-    def _compute_warnings(self) -> None:
-        best: dict[int, float] = {}
-        for s in self.shots.values():
-            if s.group_id is not None and s.sharpness is not None:
-                best[s.group_id] = max(best.get(s.group_id, 0.0), s.sharpness)
-        self._sharp_by_group = best
-        for s in self.shots.values():
-            self._warn(s)
-
-    def _warn(self, s: ShotRecord) -> None:
-        ws = W.face_warnings(getattr(s, "_faces", []), self._sharp_by_group.get(s.group_id or 0))
+    def _warn(self, s: ShotRecord, sharp: dict[int, float] | None = None) -> None:
+        sharp = self._sharp_by_group if sharp is None else sharp
+        ws = W.face_warnings(getattr(s, "_faces", []), sharp.get(s.group_id or 0))
         if s.status == "skipped":
             ws.insert(0, W.UNREADABLE)
         if s.missing:
             ws.insert(0, W.MISSING)
         s.warnings = ws
 
-    def _build_groups(self) -> None:
-        self._compute_warnings()
-        meta = {g["id"]: g for g in self.catalog.groups()}
+    @staticmethod
+    def _build_groups(shots: dict[str, ShotRecord],
+                      meta: dict[int, tuple[str | None, str | None]]) -> list[GroupRecord]:
         by_gid: dict[int, list[ShotRecord]] = {}
-        for s in self.shots.values():
+        for s in shots.values():
             if s.status == "skipped":
                 gid = SKIPPED_GROUP
             elif s.group_id is None:
@@ -290,10 +321,10 @@ class Session:
                       key=lambda g: (min((s.capture_ts or 0.0) for s in by_gid[g]), g))
         for n, gid in enumerate(real, 1):
             members = sorted(by_gid[gid], key=lambda s: (s.rank if s.rank is not None else 1 << 30, s.key))
-            m = meta.get(gid, {})
-            best = m.get("best") or (members[0].key if members else None)
-            start = m.get("start_time") or members[0].capture_time
-            b = self.shots.get(best) if best else None
+            best, start = meta.get(gid, (None, None))
+            best = best or (members[0].key if members else None)
+            start = start or members[0].capture_time
+            b = shots.get(best) if best else None
             problem = bool(b and b.warnings) or any(s.missing for s in members)
             groups.append(GroupRecord(gid, [s.key for s in members], f"Scene {n}", start, best, problem))
         if PENDING_GROUP in by_gid:
@@ -302,7 +333,7 @@ class Session:
         if SKIPPED_GROUP in by_gid:
             keys = sorted(s.key for s in by_gid[SKIPPED_GROUP])
             groups.append(GroupRecord(SKIPPED_GROUP, keys, "Unreadable files", problem=True))
-        self.groups = groups
+        return groups
 
     def refresh_shots(self, keys: Iterable[str]) -> list[str]:
         """Re-read some shots' analysis (during a run); returns the keys that changed."""

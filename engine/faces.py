@@ -48,7 +48,7 @@ Signals (per face, floats in ``FaceInput.signals``)
     (bench/bench_faces.py, 29 frontal PIQ23 faces + astronaut, faces
     re-detected on every variant): strictly falling with defocus and motion
     blur on 29/29; Gaussian noise up to sigma 20/255 raises it by at most
-    0.2 % (landmark jitter), where the variance of the Laplacian rises 1.7-250x.
+    0.25 % (landmark jitter), where the variance of the Laplacian rises 1.7-250x.
 ``face_exposure``
     Mean luminance (Rec.601 weights, 0..1) of the inner face box.
 ``face_clip_high`` / ``face_clip_low``
@@ -787,8 +787,8 @@ class EyeStateModel:
     Validation (bench/bench_faces.py, docs/bench-faces.md): on 29 near-frontal faces
     (astronaut + PIQ23 examples, all with open eyes) the EAR is 0.18-0.39 (median 0.31);
     with the eyes synthetically closed (cheek skin Poisson-cloned over each eye plus a
-    drawn lash line) it is 0.05-0.31 (median 0.12), lower than open on 29/29, and
-    ``eyes_open > 0.5`` on 28/29 open vs 5/29 closed faces.  Portraits looking down
+    drawn lash line) it is 0.05-0.32 (median 0.12), lower than open on 29/29, and
+    ``eyes_open > 0.5`` on 28/29 open vs 6/29 closed faces.  Portraits looking down
     (lowered lids) and squints score low -- a real signal, but not a blink.  Not validated
     on real blinks, glasses glare or profiles (beyond 30 degrees of yaw only the near eye
     counts).  The simple 5-landmark ``eye_sharpness`` does not depend on this model.
@@ -893,7 +893,9 @@ def eyes_open_score(ear_left: float, ear_right: float, yaw: float = 0.0) -> floa
         ears = [ear_left]
     elif yaw < -30:
         ears = [ear_right]
-    ears = [e for e in ears if np.isfinite(e)]
+    ears = [e for e in ears if np.isfinite(e)] or [
+        e for e in (ear_left, ear_right) if np.isfinite(e)
+    ]
     if not ears:
         return float("nan")
     probs = [1.0 / (1.0 + math.exp(-(e - EAR_OPEN_CENTER) / EAR_OPEN_SCALE)) for e in ears]
@@ -973,8 +975,9 @@ def analyse_faces(
         if eye_model is not None:
             ear_l, ear_r = eye_model.eye_aspect_ratios(rgb, crop, matrix)
             finite = [e for e in (ear_l, ear_r) if np.isfinite(e)]
-            signals["eye_aspect_ratio"] = float(np.mean(finite)) if finite else float("nan")
-            signals["eyes_open"] = eyes_open_score(ear_l, ear_r, yaw)
+            if finite:  # degenerate eye geometry: leave the signals out rather than NaN
+                signals["eye_aspect_ratio"] = float(np.mean(finite))
+                signals["eyes_open"] = eyes_open_score(ear_l, ear_r, yaw)
         out.append(
             FaceInput(
                 box=tuple(float(v) for v in det.box),  # type: ignore[arg-type]

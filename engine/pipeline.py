@@ -194,28 +194,20 @@ def member_specs(names: list[str]) -> dict[str, Any]:
     specs = {}
     for n in names:
         m = create_member(n)
-        specs[n] = MemberSpec(n, float(m.weight), bool(m.higher_is_better), m.relative, float(m.relative_scale))
+        specs[n] = MemberSpec(n, float(m.weight), bool(m.higher_is_better), m.relative, float(m.relative_scale), frozenset(m.needs))
     return specs
 
 
-def _complete_hashes(catalog: Catalog, members: list[str]) -> set[str]:
+def _complete_hashes(catalog: Catalog, specs: dict[str, Any]) -> set[str]:
     """Hashes whose analysis is current and has a score from every selected member that applies."""
     rows = catalog.conn.execute(
-        "SELECT a.hash, a.n_faces, group_concat(s.member, '\x1f') FROM analysis a "
+        "SELECT a.hash, group_concat(s.member, '\x1f') FROM analysis a "
         "LEFT JOIN scores s ON s.hash = a.hash WHERE a.engine_version = ? GROUP BY a.hash",
         (ANALYSIS_VERSION,),
     ).fetchall()
-    from engine.quality.registry import create_member
-
-    face_only = {m for m in members if create_member(m).needs == frozenset({"faces"})}
-    out = set()
-    for h, n_faces, got in rows:
-        have = set(got.split("\x1f")) if got else set()
-        need = {m for m in members if n_faces or m not in face_only}
-        # Face members may legitimately decline (e.g. profile faces): only image members are required.
-        if (need - face_only) <= have:
-            out.add(h)
-    return out
+    # Face-only members may legitimately decline (no face, a profile): only the others are required.
+    need = {n for n, spec in specs.items() if spec.needs != frozenset({"faces"})}
+    return {h for h, got in rows if need <= (set(got.split("\x1f")) if got else set())}
 
 
 def _iter_results(tasks: list[dict[str, Any]], opts: RankOptions, names: list[str], cancel: threading.Event | None) -> Iterator[dict[str, Any]]:
@@ -267,13 +259,14 @@ def rank_folder(
     summary = RankSummary(cat_path)
     try:
         names = _member_names(opts)
+        specs = member_specs(names)
         emit(ProgressEvent("scan", 0, 0, message=f"scanning {root}"))
         scan = scan_folder(root, opts.recursive)
         summary.skipped.extend(scan.skipped)
         shots = scan.shots
         present = {s.key for s in shots}
         catalog.forget_missing(present)
-        known = _complete_hashes(catalog, names)
+        known = _complete_hashes(catalog, specs)
         tasks, ready = _plan(catalog, shots, known)
         summary.reused = len(ready)
         total = len(shots)
@@ -292,7 +285,7 @@ def rank_folder(
         if cancel is not None and cancel.is_set():
             summary.cancelled = True
         emit(ProgressEvent("group", 0, 1, message="grouping and ranking"))
-        regroup(catalog, names, opts.sensitivity)
+        regroup(catalog, names, opts.sensitivity, specs)
         for row in catalog.shots("status = 'skipped'"):
             reason = row["reason"] or "skipped"
             if (row["key"], reason) not in summary.skipped:
@@ -372,7 +365,9 @@ def _store(catalog: Catalog, root: Path, res: dict[str, Any], shots_by_key: dict
             catalog.db.table("metadata").upsert({"shot": key, **res["metadata"]}, pk="shot")
 
 
-def regroup(catalog: Catalog, member_names: list[str] | None = None, sensitivity: float = 0.5) -> None:
+def regroup(
+    catalog: Catalog, member_names: list[str] | None = None, sensitivity: float = 0.5, specs: dict[str, Any] | None = None
+) -> None:
     """Group every analysed shot into scenes and rank each group (also used by the GUI's sensitivity knob)."""
     import json
 
@@ -380,8 +375,8 @@ def regroup(catalog: Catalog, member_names: list[str] | None = None, sensitivity
     from engine.quality.fusion import contributions, rank_group
     from engine.quality.registry import default_member_names
 
-    names = member_names or default_member_names()
-    specs = member_specs(names)
+    if specs is None:
+        specs = member_specs(member_names or default_member_names())
     rows = catalog.conn.execute(
         "SELECT s.key, s.hash, m.capture_ts, m.time_source, m.make, m.model, m.serial, a.embedding "
         "FROM shots s JOIN analysis a ON a.hash = s.hash LEFT JOIN metadata m ON m.shot = s.key "

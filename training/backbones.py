@@ -110,7 +110,8 @@ def packaged_state_dict(name: str) -> dict[str, torch.Tensor]:
             "pass a weights file with --backbone-weights"
         )
     src = _read_state_dict(PACKAGED_WEIGHTS[name][0]())
-    ref = timm.create_model(name, pretrained=False).state_dict()
+    with torch.random.fork_rng(devices=[]):  # building the reference must not move the caller's RNG
+        ref = timm.create_model(name, pretrained=False).state_dict()
     if len(src) != len(ref):
         raise BackboneError(f"packaged weights of {name}: {len(src)} tensors, timm's model has {len(ref)}")
     out: dict[str, torch.Tensor] = {}

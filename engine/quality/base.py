@@ -94,6 +94,13 @@ class QualityMember:
     def score(self, shot: ShotInput) -> MemberScore | None:
         raise NotImplementedError
 
+    def quality_of(self, value: float, faces: bool = False) -> float:
+        """The quality (0, 1] this member gives a raw ``value`` (``faces``: the shot has faces).
+
+        Members whose mapping is a function of the value alone implement it, so that a
+        re-calibration can be checked on cached values without re-analysing images."""
+        raise NotImplementedError
+
     def score_batch(self, shots: Sequence[ShotInput]) -> list[MemberScore | None]:
         """Score several shots; batched members (deep models) override this."""
         return [self.score(s) for s in shots]

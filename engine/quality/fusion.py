@@ -24,6 +24,7 @@ class MemberSpec:
     higher_is_better: bool = True
     relative: str | None = None
     relative_scale: float = 1.0
+    needs: frozenset[str] = frozenset({"image"})
 
 
 Scores = Mapping[str, tuple[float, float]]  # member -> (value, quality)

@@ -47,9 +47,12 @@ class FrameSharpness(QualityMember):
     relative = "best"
     relative_scale = 1.5
 
+    def quality_of(self, s: float, faces: bool = False) -> float:
+        return sharpness_quality(s)
+
     def score(self, shot: ShotInput) -> MemberScore:
         s = signals.sharpness(shot.gray, _sigma(shot))
-        return MemberScore(s, sharpness_quality(s))
+        return MemberScore(s, self.quality_of(s))
 
 
 class FaceSharpness(QualityMember):
@@ -71,7 +74,10 @@ class FaceSharpness(QualityMember):
                 s = signals.sharpness(_face_region(shot, f), _sigma(shot), top=0.3, tile=16) / 1000.0
             per.append(float(s))
         worst = min(per)
-        return MemberScore(worst, sharpness_quality(worst, 0.1), [sharpness_quality(p, 0.1) for p in per])
+        return MemberScore(worst, self.quality_of(worst), [self.quality_of(p) for p in per])
+
+    def quality_of(self, s: float, faces: bool = True) -> float:
+        return sharpness_quality(s, 0.1)
 
 
 class Noise(QualityMember):
@@ -81,10 +87,13 @@ class Noise(QualityMember):
     description = "Noise standard deviation (8-bit units) in the flattest parts of the frame"
     weight = 2.0
 
+    def quality_of(self, sigma: float, faces: bool = False) -> float:
+        excess = max(0.0, sigma - 0.5) / 2.0
+        return clamp_quality(1.0 / (1.0 + excess * excess))
+
     def score(self, shot: ShotInput) -> MemberScore:
         sigma = _sigma(shot)
-        excess = max(0.0, sigma - 0.8) / 2.5
-        return MemberScore(sigma, clamp_quality(1.0 / (1.0 + excess * excess)))
+        return MemberScore(sigma, self.quality_of(sigma))
 
 
 class Exposure(QualityMember):
@@ -106,12 +115,14 @@ class Exposure(QualityMember):
         faces = shot.important_faces()
         if faces:
             ev = float(np.mean([signals.exposure_ev(_face_region(shot, f)) for f in faces]))
-            lo, hi = -2.3, 1.2
         else:
             ev = signals.exposure_ev(shot.gray)
-            lo, hi = -3.0, 1.0
+        return MemberScore(ev, self.quality_of(ev, bool(faces)))
+
+    def quality_of(self, ev: float, faces: bool = False) -> float:
+        lo, hi = (-2.3, 1.2) if faces else (-3.0, 1.0)
         out = max(0.0, lo - ev, ev - hi)
-        return MemberScore(ev, clamp_quality(math.exp(-out * out / 1.0)))
+        return clamp_quality(math.exp(-out * out / 1.0))
 
 
 class Clipping(QualityMember):
@@ -128,7 +139,10 @@ class Clipping(QualityMember):
             fh, fl = zip(*(signals.clipping(_face_region(shot, f), pool=2) for f in faces))
             hi, lo = 0.3 * hi + 0.7 * max(fh), 0.3 * lo + 0.7 * max(fl)
         value = hi + 0.5 * lo
-        return MemberScore(value, clamp_quality(math.exp(-max(0.0, value - 0.01) / 0.08)))
+        return MemberScore(value, self.quality_of(value))
+
+    def quality_of(self, value: float, faces: bool = False) -> float:
+        return clamp_quality(math.exp(-max(0.0, value - 0.01) / 0.08))
 
 
 def _eyes_quality(p: float) -> float:
@@ -157,6 +171,9 @@ class EyesOpen(QualityMember):
         worst = min(per)
         return MemberScore(worst, _eyes_quality(worst), [_eyes_quality(p) for p in per])
 
+    def quality_of(self, p: float, faces: bool = True) -> float:
+        return _eyes_quality(p)
+
 
 class MotionBlur(QualityMember):
     name = "motion_blur"
@@ -167,8 +184,10 @@ class MotionBlur(QualityMember):
 
     def score(self, shot: ShotInput) -> MemberScore:
         c = signals.motion_blur(shot.gray)
-        excess = max(0.0, c - 0.25)
-        return MemberScore(c, clamp_quality(math.exp(-excess / 0.25)))
+        return MemberScore(c, self.quality_of(c))
+
+    def quality_of(self, c: float, faces: bool = False) -> float:
+        return clamp_quality(math.exp(-max(0.0, c - 0.25) / 0.25))
 
 
 class JpegArtefacts(QualityMember):
@@ -182,8 +201,11 @@ class JpegArtefacts(QualityMember):
         b = signals.blockiness(shot.gray, shot.meta.get("jpeg_block"))
         if b is None:
             return None
+        return MemberScore(b, self.quality_of(b))
+
+    def quality_of(self, b: float, faces: bool = False) -> float:
         excess = max(0.0, b - 1.3)  # phone JPEGs of dim scenes read up to ~1.2
-        return MemberScore(b, clamp_quality(1.0 / (1.0 + excess)))
+        return clamp_quality(1.0 / (1.0 + excess) ** 2)
 
 
 for _cls in (FaceSharpness, FrameSharpness, EyesOpen, Noise, Exposure, Clipping, MotionBlur, JpegArtefacts):

@@ -1,0 +1,84 @@
+"""Fusion and ranking; the catalog's schema, decisions and integrity."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from engine.catalog import Catalog, CatalogError
+from engine.quality.fusion import MemberSpec, contributions, fused_score, rank_group
+from engine.quality.registry import available_members, create_member, default_member_names
+
+SPECS = {
+    "sharp": MemberSpec("sharp", 2.0, True, "best", 1.0),
+    "noise": MemberSpec("noise", 1.0, False),
+    "expo": MemberSpec("expo", 1.0, True, "median", 0.5),
+}
+
+
+def test_fused_score_is_a_weighted_geometric_mean() -> None:
+    q = {"sharp": 0.5, "noise": 0.8}
+    expected = 100 * math.exp((2 * math.log(0.5) + math.log(0.8)) / 3)
+    assert fused_score(q, SPECS) == pytest.approx(expected)
+    c = contributions(q, SPECS)
+    assert sum(c.values()) == pytest.approx(math.log(expected / 100))
+    assert fused_score({}, SPECS) == 0.0
+
+
+def test_rank_group_uses_relative_members_and_ignores_missing() -> None:
+    group = [
+        {"sharp": (100.0, 0.9), "noise": (1.0, 1.0), "expo": (0.0, 1.0)},
+        {"sharp": (50.0, 0.9), "noise": (1.0, 1.0), "expo": (0.0, 1.0)},  # half as sharp as the best
+        {"sharp": (100.0, 0.9), "noise": (1.0, 1.0), "expo": (1.5, 1.0)},  # off the burst's exposure
+        {"sharp": (100.0, 0.9), "expo": (0.0, 1.0)},  # a member that did not apply
+    ]
+    scores, ranks, eff = rank_group(group, SPECS, tiebreak=["a", "b", "c", "d"])
+    assert eff[1]["sharp"] == pytest.approx(0.45)
+    assert eff[2]["expo"] < 0.05
+    assert "noise" not in eff[3]
+    assert ranks[0] == 1 and ranks[3] == 2  # equal scores: the tiebreak decides, deterministically
+    assert sorted(ranks) == [1, 2, 3, 4] and scores[0] == max(scores)
+    single = rank_group([group[1]], SPECS)
+    assert single[1] == [1] and single[2][0]["sharp"] == pytest.approx(0.9)
+
+
+def test_registry_builds_every_default_member() -> None:
+    names = default_member_names()
+    assert {"face_sharpness", "sharpness", "noise", "exposure", "clipping", "eyes_open", "motion_blur", "jpeg_artefacts"} <= set(names)
+    for n in names:
+        m = create_member(n)
+        assert m.name == n and m.needs <= {"image", "faces"} and m.weight > 0
+    with pytest.raises(ValueError, match="unknown quality member"):
+        create_member("nope")
+    assert set(names) <= set(available_members())
+
+
+def test_catalog_decisions_are_validated_and_persist(tmp_path: Path) -> None:
+    p = tmp_path / "c.sqlite"
+    with Catalog(p, tmp_path) as cat:
+        cat.set_decision("a.jpg", flag="pick", stars=4)
+        cat.set_decision("a.jpg", label="Green")
+        with pytest.raises(ValueError):
+            cat.set_decision("a.jpg", stars=6)
+        with pytest.raises(ValueError):
+            cat.set_decision("a.jpg", flag="maybe")
+        with pytest.raises(ValueError):
+            cat.set_decision("a.jpg", label="Orange")
+    with Catalog(p, readonly=True) as cat:
+        d = cat.decision("a.jpg")
+        assert (d.flag, d.stars, d.label) == ("pick", 4, "Green")
+        assert cat.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert cat.integrity_check() == []
+
+
+def test_catalog_refuses_newer_schema_and_garbage(tmp_path: Path) -> None:
+    p = tmp_path / "c.sqlite"
+    Catalog(p).set_meta("schema_version", "999")
+    with pytest.raises(CatalogError, match="newer portrait-culler"):
+        Catalog(p)
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(CatalogError, match="not a usable catalog"):
+        Catalog(junk)
