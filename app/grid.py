@@ -46,9 +46,9 @@ PAD = 6
 
 
 def _pill(p: QPainter, x: float, y: float, text: str, bg: QColor, fg: QColor, font: QFont,
-          right_align: bool = False) -> float:
+          right_align: bool = False, fm: QFontMetrics | None = None) -> float:
     """Draw a rounded label at (x, y) (top-left, or top-right when right_align); returns its width."""
-    fm = QFontMetrics(font)
+    fm = fm or QFontMetrics(font)
     w = fm.horizontalAdvance(text) + 10
     h = fm.height() + 2
     r = QRectF(x - w if right_align else x, y, w, h)
@@ -97,15 +97,19 @@ def draw_flag(p: QPainter, center: QPointF, r: float, flag: str | None) -> None:
 
 
 def draw_stars(p: QPainter, x: float, y: float, stars: int, font: QFont, color: QColor,
-               dim: QColor) -> float:
+               dim: QColor, fm: QFontMetrics | None = None) -> float:
+    """Five star places: the given stars in ``color``, the rest as dim dots (two text runs)."""
     p.setFont(font)
-    fm = QFontMetrics(font)
-    w = 0.0
-    for i in range(5):
-        p.setPen(color if i < stars else dim)
-        ch = "★" if i < stars else "·"
-        p.drawText(QPointF(x + w, y + fm.ascent()), ch)
-        w += fm.horizontalAdvance("★")
+    fm = fm or QFontMetrics(font)
+    base = y + fm.ascent()
+    on = "★" * stars
+    w = fm.horizontalAdvance(on) if on else 0.0
+    if on:
+        p.setPen(color)
+        p.drawText(QPointF(x, base), on)
+    if stars < 5:
+        p.setPen(dim)
+        p.drawText(QPointF(x + w, base), " ·" * (5 - stars))
     return w
 
 
@@ -129,6 +133,11 @@ class ShotDelegate(QStyledItemDelegate):
         self.small.setPointSizeF(max(7.0, self.small.pointSizeF() * 0.8))
         self.bold = QFont(self.small)
         self.bold.setBold(True)
+        self.fm_small = QFontMetrics(self.small)
+        self.fm_bold = QFontMetrics(self.bold)
+        self.white = QColor(255, 255, 255)
+        self.shade = QColor(0, 0, 0, 165)
+        self.best_fg = QColor(30, 24, 0)
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
         return QSize(self.thumb + 2 * PAD, self.thumb + CAPTION_H + 2 * PAD)
@@ -205,40 +214,40 @@ class ShotDelegate(QStyledItemDelegate):
                 p.drawText(img_rect, Qt.AlignmentFlag.AlignCenter, msg)
 
         # badges on the image
-        white = QColor(255, 255, 255)
+        white, fmb = self.white, self.fm_bold
         x0, y0 = img_rect.x() + 4, img_rect.y() + 4
         if s.rank is not None:
             if s.is_best:
                 text = "BEST" + (f" {s.score:.0f}" if s.score is not None else "")
-                _pill(p, x0, y0, text, theme.GOLD, QColor(30, 24, 0), self.bold)
+                _pill(p, x0, y0, text, theme.GOLD, self.best_fg, self.bold, fm=fmb)
             else:
                 text = f"#{s.rank}" + (f" · {s.score:.0f}" if s.score is not None else "")
-                _pill(p, x0, y0, text, QColor(0, 0, 0, 165), white, self.bold)
+                _pill(p, x0, y0, text, self.shade, white, self.bold, fm=fmb)
         elif s.status == "pending":
-            _pill(p, x0, y0, "analysing…", QColor(0, 0, 0, 140), white, self.small)
+            _pill(p, x0, y0, "analysing…", self.shade, white, self.small, fm=self.fm_small)
         if s.n_faces:
-            fm = QFontMetrics(self.bold)
+            fm = fmb
             text = str(s.n_faces)
             w = fm.horizontalAdvance(text) + 24
             r = QRectF(img_rect.right() - 4 - w, y0, w, fm.height() + 2)
             p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(QColor(0, 0, 0, 165))
+            p.setBrush(self.shade)
             p.drawRoundedRect(r, r.height() / 2, r.height() / 2)
             draw_face_icon(p, r.x() + 5, r.y() + 2, r.height() - 4, white)
             p.setPen(white)
             p.setFont(self.bold)
             p.drawText(r.adjusted(16, 0, -4, 0), Qt.AlignmentFlag.AlignCenter, text)
-        wy = img_rect.bottom() - QFontMetrics(self.bold).height() - 6
+        wy = img_rect.bottom() - fmb.height() - 6
         wx = img_rect.x() + 4
         for wtext in s.warnings:
             color = theme.REJECT if wtext in (W.EYES_CLOSED, W.SOFT, W.MISSING, W.UNREADABLE) else theme.WARN
-            wx += _pill(p, wx, wy, W.SHORT.get(wtext, wtext), color, white, self.bold) + 3
+            wx += _pill(p, wx, wy, W.SHORT.get(wtext, wtext), color, white, self.bold, fm=fmb) + 3
             if wx > img_rect.right() - 30:
                 break
 
         # caption: name, decision
         cap = QRectF(rect.x() + PAD, rect.bottom() - CAPTION_H + 2, rect.width() - 2 * PAD, CAPTION_H - 6)
-        fm = QFontMetrics(self.small)
+        fm = self.fm_small
         line1 = QRectF(cap.x(), cap.y() - 1, cap.width() - 22, fm.height() + 3)
         p.setFont(self.small)
         p.setPen(pal.color(QPalette.ColorRole.Text))
@@ -247,7 +256,7 @@ class ShotDelegate(QStyledItemDelegate):
         draw_flag(p, QPointF(cap.right() - 8, cap.y() + fm.height() / 2 + 1), 8, s.mark.flag)
         y2 = cap.y() + fm.height() + 2
         dim = pal.color(QPalette.ColorRole.PlaceholderText)
-        draw_stars(p, cap.x(), y2, s.mark.stars, self.small, theme.GOLD, dim)
+        draw_stars(p, cap.x(), y2, s.mark.stars, self.small, theme.GOLD, dim, fm)
         if s.mark.label:
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(theme.LABEL_COLORS.get(s.mark.label, QColor(128, 128, 128)))
@@ -268,6 +277,9 @@ class ShotGrid(QListView):
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setUniformItemSizes(True)
+        # lay 2,000 tiles out a few hundred per event-loop turn: a reset never freezes the window
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(150)
         self.setSpacing(2)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)

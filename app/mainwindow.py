@@ -500,7 +500,8 @@ class MainWindow(QMainWindow):
         session.apply_snapshot(snap)
         self.shots_model.rebuild()
         self.groups_model.rebuild()
-        self._select_group_row(0)
+        # culling goes scene by scene: start on the first scene when there are scenes
+        self._select_group_row(1 if any(g.id >= 0 for g in session.groups) else 0)
         self._update_counts()
         self.listing = ListingThread(session.root, session.recursive, self)
         self.listing.listed.connect(self._on_listed)

@@ -19,7 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -52,11 +51,11 @@ def bench_cpu(arch: str, backbone: str, repeats: int) -> dict[str, float]:
         feeds = random_inputs(model, b)
         tin = {k: torch.from_numpy(v) for k, v in feeds.items()}
 
-        def run_torch() -> None:
+        def run_torch(tin: dict = tin) -> None:  # type: ignore[type-arg]
             with torch.inference_mode():
                 model(tin)
 
-        def run_ort() -> None:
+        def run_ort(feeds: dict = feeds) -> None:  # type: ignore[type-arg]
             sess.run(None, feeds)
 
         out[f"torch_b{b}"] = _median_ms(run_torch, repeats, b)

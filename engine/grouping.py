@@ -56,7 +56,9 @@ def content_distance(emb: np.ndarray) -> np.ndarray:
     chroma = emb[:, n_lum:]
     d_struct = np.clip(1.0 - lum @ lum.T, 0.0, 2.0)
     # Mean absolute chromaticity difference, scaled so a strong colour change ~ 1.
-    d_chroma = np.abs(chroma[:, None, :] - chroma[None, :, :]).mean(axis=2) * 12.0
+    from scipy.spatial.distance import cdist
+
+    d_chroma = cdist(chroma, chroma, "cityblock") / max(1, chroma.shape[1]) * 12.0
     return 0.7 * d_struct + 0.3 * np.minimum(d_chroma, 2.0)
 
 

@@ -88,6 +88,31 @@ def print_summary(summary: Any, output: Path | None = None, file: Any = None) ->
         print(f"ranks: {output}", file=out)
 
 
+def rank_and_report(opts: Any, output: Path | None, prog: str, quiet: bool = False) -> tuple[int, Any]:
+    """Run the pipeline with a progress bar, write ``output``, print the summary.
+
+    Returns (exit code, summary or None); user errors become one line on stderr.
+    """
+    from engine.pipeline import PipelineError, rank_folder
+
+    bar = ProgressBar(enabled=not quiet and sys.stderr.isatty())
+    try:
+        summary = rank_folder(opts, progress=bar.update)
+    except PipelineError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1, None
+    finally:
+        bar.close()
+    if output:
+        try:
+            write_ranks(summary.catalog_path, output)
+        except OSError as exc:
+            print(f"{prog}: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+            return 1, summary
+    print_summary(summary, output)
+    return (0 if summary.n_shots else 1), summary
+
+
 def rank_rows(catalog_path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """One dict per analysed shot, ordered by group and rank, and the member names."""
     with Catalog(catalog_path, readonly=True) as cat:

@@ -171,8 +171,9 @@ class Backbone(nn.Module):
                 raise BackboneError(f"packaged weights of {name} miss {len(missing)} tensors, e.g. {missing[:3]}")
             self.model.load_state_dict(sub, strict=True)
             self.weights_source = PACKAGED_WEIGHTS[name][1]
-        self.channels: list[int] = list(self.model.feature_info.channels())
-        self.reductions: list[int] = list(self.model.feature_info.reduction())
+        info: Any = self.model.feature_info
+        self.channels: list[int] = list(info.channels())
+        self.reductions: list[int] = list(info.reduction())
         self.nhwc = "NHWC" in str(getattr(self.model, "output_fmt", "NCHW"))
 
     def _check_coverage(self, name: str, file: Path) -> None:

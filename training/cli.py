@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", default=argparse.SUPPRESS, metavar="ROOT", help="images root ({attribute}/{image})")
     p.add_argument("--split", choices=["scene", "device"], default=argparse.SUPPRESS)
     p.add_argument("--attribute", choices=["Overall", "Details", "Exposure"], default=argparse.SUPPRESS)
+    p.add_argument("--val-part", choices=["Test", "Train"], default=argparse.SUPPRESS, help="validate on this part of the split (default Test)")
     p.add_argument("--cache-dir", default=argparse.SUPPRESS, help="prepared inputs / face crops (default OUT/cache)")
     p.set_defaults(_func=cmd_train)
 
@@ -255,12 +256,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_make_tiny(args: argparse.Namespace) -> int:
+    from training.defects import DEFECTS
     from training.synthetic import make_tiny_piq23, tiny_sources
 
+    defects = [d.strip() for d in args.defects.split(",")] if args.defects else list(DEFECTS)
+    bad = [d for d in defects if d not in DEFECTS]
+    if bad:
+        raise SystemExit(f"{PROG}: unknown defects {bad}; use {', '.join(DEFECTS)}")
     out = make_tiny_piq23(
         args.out, tiny_sources(args.sources), n_scenes=args.scenes, per_scene=args.per_scene,
-        size=_parse_size(args.size), test_scenes=args.test_scenes, seed=args.seed,
-        **({"defects": [d.strip() for d in args.defects.split(",")]} if args.defects else {}),
+        size=_parse_size(args.size), test_scenes=args.test_scenes, seed=args.seed, defects=defects,
     )
     print(f"tiny PIQ23-layout dataset in {out}: --piq23 {out} --images {out / 'images'}")
     return 0

@@ -118,7 +118,7 @@ def prepare_inputs(
             if face is None:
                 face = (faces or FaceCropper(use_detector=False))(rgb)
             src = face
-        out[spec.name] = make_crops(src, tuple(spec.size), spec.crops)[0]
+        out[spec.name] = make_crops(src, (int(spec.size[0]), int(spec.size[1])), spec.crops)[0]
     return out
 
 
@@ -163,7 +163,7 @@ class PreparedCache:
         if self.dir is None:
             return
         tmp = self.dir / f".{key}.{os.getpid()}.npz"
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
         os.replace(tmp, self.dir / f"{key}.npz")
 
 

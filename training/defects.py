@@ -82,10 +82,10 @@ def motion_blur(rgb: np.ndarray, s: float, rng: np.random.Generator | None = Non
     if angle is None:
         angle = float((rng or np.random.default_rng(0)).uniform(0, 180))
     k = int(np.ceil(length)) | 1
-    kern = np.zeros((k, k), np.float32)
-    kern[k // 2, :] = 1.0
+    line = np.zeros((k, k), np.float32)
+    line[k // 2, :] = 1.0
     m = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), angle, 1.0)
-    kern = cv2.warpAffine(kern, m, (k, k))
+    kern: np.ndarray = np.asarray(cv2.warpAffine(line, m, (k, k)), np.float32)
     kern /= max(float(kern.sum()), 1e-6)
     out = cv2.filter2D(_to_linear(a), -1, kern, borderType=cv2.BORDER_REFLECT)
     return _from_linear(out)
@@ -129,7 +129,10 @@ def jpeg(rgb: np.ndarray, s: float, rng: np.random.Generator | None = None) -> n
     ok, buf = cv2.imencode(".jpg", a[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
     if not ok:  # pragma: no cover
         raise RuntimeError("JPEG encoding failed")
-    return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1])
+    dec = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if dec is None:  # pragma: no cover
+        raise RuntimeError("JPEG decoding failed")
+    return np.ascontiguousarray(dec[:, :, ::-1])
 
 
 DEFECT_FUNCS: dict[str, Callable[..., np.ndarray]] = {

@@ -48,7 +48,7 @@ def export_onnx(model: QualityModel, path: str | os.PathLike[str] | None = None,
         torch.onnx.export(
             wrapper,
             dummy,
-            buf,
+            buf,  # type: ignore[arg-type]
             input_names=names,
             output_names=[model.config.output],
             dynamic_axes={**{n: {0: "batch"} for n in names}, model.config.output: {0: "batch"}},

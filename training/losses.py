@@ -69,7 +69,8 @@ def ssi_loss(pred: torch.Tensor, target: torch.Tensor, groups: torch.Tensor) -> 
 def _pairs(groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     same = groups.unsqueeze(0) == groups.unsqueeze(1)
     upper = torch.ones_like(same).triu(diagonal=1)
-    return torch.nonzero(same & upper, as_tuple=True)
+    i, j = torch.nonzero(same & upper, as_tuple=True)
+    return i, j
 
 
 def phi(x: torch.Tensor) -> torch.Tensor:

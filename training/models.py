@@ -128,7 +128,8 @@ class HyperIQA(QualityModel):
         h = v.unsqueeze(1)  # (B, 1, in)
         last = len(self.layer_dims) - 1
         for j, ((i, o), wg, bg) in enumerate(zip(self.layer_dims, self.weight_gen, self.bias_gen)):
-            w = wg(hf).flatten(1)[:, : i * o].reshape(-1, o, i)
+            # generated weights scaled by 1/sqrt(fan-in) (as a Linear layer's init): no saturated sigmoids
+            w = wg(hf).flatten(1)[:, : i * o].reshape(-1, o, i) * (1.0 / math.sqrt(i))
             h = torch.bmm(h, w.transpose(1, 2)) + bg(pooled).unsqueeze(1)
             if j < last:
                 h = torch.sigmoid(h)

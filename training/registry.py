@@ -33,6 +33,10 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def _hw(size: tuple[int, ...] | list[int]) -> tuple[int, int]:
+    return int(size[0]), int(size[1])
+
+
 class ConfigError(Exception):
     """A model config that cannot be built; the message is user-facing."""
 
@@ -54,7 +58,7 @@ class ModelConfig:
 
     def inputs(self) -> list[PackInput]:
         """Model inputs as pack inputs (ONNX input name, kind, size, normalisation, crops)."""
-        return [PackInput("image", "image", tuple(self.input_size), self.mean, self.std, "full")]
+        return [PackInput("image", "image", _hw(self.input_size), self.mean, self.std, "full")]
 
     @property
     def n_scenes(self) -> int:
@@ -111,7 +115,7 @@ class FaceFullConfig(ModelConfig):
     def inputs(self) -> list[PackInput]:
         return [
             *super().inputs(),
-            PackInput("face", "face", tuple(self.face_size), self.mean, self.std, "full"),
+            PackInput("face", "face", _hw(self.face_size), self.mean, self.std, "full"),
         ]
 
 
@@ -127,7 +131,7 @@ class GlobalLocalConfig(ModelConfig):
     def inputs(self) -> list[PackInput]:
         return [
             *super().inputs(),
-            PackInput("mosaic", "image", tuple(self.input_size), self.mean, self.std, f"mosaic:{self.mosaic}"),
+            PackInput("mosaic", "image", _hw(self.input_size), self.mean, self.std, f"mosaic:{self.mosaic}"),
         ]
 
     def validate(self) -> None:

@@ -159,7 +159,7 @@ class SyntheticRankGroups:
         out: list[dict[str, float]] = []
         for _ in range(self.k):
             n = int(rng.integers(0, 3))
-            kinds = rng.choice(self.defects, size=n, replace=False) if n else []
+            kinds: list[str] = [str(d) for d in rng.choice(self.defects, size=n, replace=False)] if n else []
             out.append({str(d): float(rng.uniform(0.05, 1.0)) for d in kinds})
         return out
 
@@ -236,7 +236,7 @@ def make_tiny_piq23(
         view = random_view(src, sz, rng, min_scale=0.6)
         split = "Test" if si >= n_scenes - test_scenes else "Train"
         scene_rows.append({"SCENE": scene, "SPLIT": split, "NB IMAGES": per_scene})
-        for j in range(per_scene):
+        for _ in range(per_scene):
             kinds = list(rng.choice(list(defects), size=min(len(defects), int(rng.integers(1, 3))), replace=False))
             strengths = {str(k): float(rng.uniform(0.0, 1.0)) for k in kinds}
             img = apply_defects(view, strengths, rng)

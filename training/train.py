@@ -34,7 +34,13 @@ from training.data import DataError, Piq23Dataset, SceneBatchSampler, collate
 from training.losses import LossSet
 from training.metrics import ChallengeMetrics, challenge_metrics
 from training.models import QualityModel
-from training.registry import ModelConfig, SceneHyperIQAConfig, config_from_dict, config_to_dict, model_config
+from training.registry import (
+    ModelConfig,
+    SceneHyperIQAConfig,
+    config_from_dict,
+    config_to_dict,
+    model_config,
+)
 
 log = logging.getLogger("training")
 
@@ -54,6 +60,7 @@ class TrainConfig:
     images: str | None = None  # images root ({attribute}/{image})
     split: str = "scene"
     attribute: str = "Overall"
+    val_part: str = "Test"  # part of the split validated on ("Train" checks fitting)
     cache_dir: str | None = None  # prepared inputs and face crops (default: <out>/cache)
     # synthetic pretraining
     photos: list[str] = field(default_factory=list)  # extra folders of permissively licensed photos
@@ -240,6 +247,8 @@ def evaluate_loader(model: torch.nn.Module, loader: DataLoader, device: torch.de
 
 
 def _datasets(cfg: TrainConfig, specs: list[Any], scene_vocab: list[str]) -> tuple[Any, Any, list[str]]:
+    train: Any
+    val: Any
     from training import piq23
     from training.synthetic import SyntheticRankGroups, folder_photos, skimage_photos
 
@@ -262,7 +271,7 @@ def _datasets(cfg: TrainConfig, specs: list[Any], scene_vocab: list[str]) -> tup
         raise DataError("PIQ23 training needs --piq23 METADATA_DIR (scores/, splits/) and --images ROOT")
     try:
         tr_rows = piq23.load_split(cfg.piq23, cfg.split, "Train", cfg.attribute)
-        te_rows = piq23.load_split(cfg.piq23, cfg.split, "Test", cfg.attribute)
+        te_rows = piq23.load_split(cfg.piq23, cfg.split, cfg.val_part, cfg.attribute)
     except piq23.Piq23Error as exc:
         raise DataError(str(exc)) from None
     cache = cfg.cache_dir or str(Path(cfg.out) / "cache")

@@ -23,34 +23,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
+    import json
 
+    from engine.catalog import Catalog
     from engine.demo import make_demo_session
-    from engine.pipeline import PipelineError, RankOptions, rank_folder
-    from engine.report import ProgressBar, print_summary, write_ranks
+    from engine.pipeline import RankOptions
+    from engine.report import rank_and_report
 
-    if not (args.dir.exists() and any(args.dir.glob("*.jpg"))):
+    truth = args.dir / "DEMO.json"  # which frame of each burst is the clean one
+    if not truth.exists():
         print(f"writing the demo session to {args.dir} ...")
         bursts = make_demo_session(args.dir)
+        clean = sorted(f.name for frames in bursts.values() for f in frames if f.defect == "clean")
+        truth.write_text(json.dumps({"clean": clean}, indent=1))
     else:
-        bursts = None
         print(f"using the demo session in {args.dir}")
-    bar = ProgressBar(enabled=sys.stderr.isatty())
-    try:
-        summary = rank_folder(RankOptions(root=args.dir, workers=args.workers), progress=bar.update)
-    except PipelineError as exc:
-        bar.close()
-        print(f"culler demo: {exc}", file=sys.stderr)
-        return 1
-    bar.close()
-    if args.output:
-        write_ranks(summary.catalog_path, args.output)
-    print_summary(summary, args.output)
-    if bursts:
-        clean = {f.name for frames in bursts.values() for f in frames if f.defect == "clean"}
-        from engine.catalog import Catalog
-
+    code, summary = rank_and_report(RankOptions(root=args.dir, workers=args.workers), args.output, "culler demo")
+    if summary is not None and summary.n_shots:
+        clean_set = set(json.loads(truth.read_text())["clean"])
         with Catalog(summary.catalog_path, readonly=True) as cat:
             firsts = {r["key"] for r in cat.shots("rank = 1")}
-        print(f"clean frame ranked first in {len(clean & firsts)} of {len(clean)} groups")
-    return 0
+        print(f"clean frame ranked first in {len(clean_set & firsts)} of {len(clean_set)} groups")
+    return code

@@ -38,8 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.pipeline import PipelineError, RankOptions, rank_folder
-    from engine.report import ProgressBar, print_summary, write_ranks
+    from engine.pipeline import RankOptions
+    from engine.report import rank_and_report
 
     if not 0.0 <= args.sensitivity <= 1.0:
         print("culler rank: --sensitivity must be between 0 and 1", file=sys.stderr)
@@ -55,21 +55,5 @@ def run(args: argparse.Namespace) -> int:
         sensitivity=args.sensitivity, members=[m.strip() for m in args.members.split(",")] if args.members else None,
         face_backend=args.faces, device=args.device,
     )  # fmt: skip
-    bar = ProgressBar(enabled=not args.quiet and sys.stderr.isatty())
-    try:
-        summary = rank_folder(opts, progress=bar.update)
-    except PipelineError as exc:
-        bar.close()
-        print(f"culler rank: {exc}", file=sys.stderr)
-        return 1
-    bar.close()
-    if args.output:
-        try:
-            write_ranks(summary.catalog_path, args.output)
-        except OSError as exc:
-            print(f"culler rank: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
-    print_summary(summary, args.output)
-    if summary.n_shots == 0:
-        return 1
-    return 0
+    code, _ = rank_and_report(opts, args.output, "culler rank", args.quiet)
+    return code

@@ -248,7 +248,7 @@ def test_cancel_keeps_finished_work(qtbot, settings: AppSettings, folder: Path) 
     qtbot.waitUntil(lambda: w.analysis_running(), timeout=5000)
     qtbot.waitUntil(lambda: w.progress.maximum() > 0 and w.progress.value() >= 2, timeout=20000)
     w.cancel_btn.click()
-    qtbot.waitUntil(lambda: not w.analysis_running(), timeout=20000)
+    qtbot.waitUntil(lambda: not w.busy(), timeout=20000)
     assert "cancelled" in w.statusBar().currentMessage()
     assert w.session is not None
     done = [s for s in w.session.shots.values() if s.status == "ok"]

@@ -58,12 +58,14 @@ def test_real_piq23_missing_images_message(piq23_shared: Path, tmp_path: Path) -
 
 def test_tiny_dataset_layout(tiny_piq23: Path) -> None:
     shared = Path(__file__).resolve().parents[2].parent / "shared/data/piq23"
-    header = next(csv.reader(open(tiny_piq23 / "scores" / "Scores_Overall.csv")))
+    def header(p: Path) -> list[str]:
+        with open(p, newline="") as f:
+            return next(csv.reader(f))
+
     if (shared / "scores" / "Scores_Overall.csv").is_file():
-        real = next(csv.reader(open(shared / "scores" / "Scores_Overall.csv")))
-        assert header == real
-        real_split = next(csv.reader(open(shared / "splits/scene/SceneSplit_Test_Scores_Overall.csv")))
-        assert next(csv.reader(open(tiny_piq23 / "splits/scene/SceneSplit_Test_Scores_Overall.csv"))) == real_split
+        assert header(tiny_piq23 / "scores" / "Scores_Overall.csv") == header(shared / "scores" / "Scores_Overall.csv")
+        split = "splits/scene/SceneSplit_Test_Scores_Overall.csv"
+        assert header(tiny_piq23 / split) == header(shared / split)
     tr = piq23.load_split(tiny_piq23, "scene", "Train", "Details")
     te = piq23.load_split(tiny_piq23, "scene", "Test", "Details")
     assert len(tr) == 48 and len(te) == 16 and not {r.scene for r in tr} & {r.scene for r in te}
