@@ -50,8 +50,10 @@ class ShotInput:
     @cached_property
     def gray(self) -> np.ndarray:
         """Luminance in [0, 1], float32."""
-        img = self.image.astype(np.float32)
-        return (0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2]) / 255.0
+        import cv2
+
+        g = cv2.cvtColor(np.ascontiguousarray(self.image), cv2.COLOR_RGB2GRAY)  # Rec.601 weights
+        return g.astype(np.float32) * np.float32(1.0 / 255.0)
 
     def important_faces(self, min_rel: float = 0.25) -> list[FaceInput]:
         """Faces at least ``min_rel`` of the largest face's area (background faces don't count)."""

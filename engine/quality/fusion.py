@@ -30,8 +30,17 @@ class MemberSpec:
 Scores = Mapping[str, tuple[float, float]]  # member -> (value, quality)
 
 
-def effective_qualities(group: Sequence[Scores], specs: Mapping[str, MemberSpec]) -> list[dict[str, float]]:
-    """Per shot, each applicable member's quality after the group comparison."""
+def effective_qualities(group: Sequence[Scores], specs: Mapping[str, MemberSpec], eligible_frac: float = 0.8) -> list[dict[str, float]]:
+    """Per shot, each applicable member's quality after the group comparison.
+
+    For "best" members the bar is set by the best value among the shots that are
+    otherwise good (absolute score within ``eligible_frac`` of the group's best):
+    a frame wrecked by JPEG blocking, whose block edges read as detail, cannot
+    set the sharpness bar for its burst.
+    """
+    prelim = [fused_score({n: float(v[1]) for n, v in s.items() if v is not None and n in specs}, specs) for s in group]
+    top = max(prelim, default=0.0)
+    eligible = {i for i, p in enumerate(prelim) if p >= eligible_frac * top}
     out: list[dict[str, float]] = [{} for _ in group]
     for name, spec in specs.items():
         idx = [i for i, s in enumerate(group) if name in s and s[name] is not None]
@@ -40,17 +49,15 @@ def effective_qualities(group: Sequence[Scores], specs: Mapping[str, MemberSpec]
         vals = np.array([group[i][name][0] for i in idx], dtype=np.float64)
         factor = np.ones_like(vals)
         if spec.relative == "best" and len(idx) > 1:
+            ref_vals = np.array([v for i, v in zip(idx, vals) if i in eligible] or list(vals))
             if spec.higher_is_better:
-                ref = vals.max()
-                ratio = np.where(ref > 0, np.maximum(vals, 0) / max(ref, 1e-12), 1.0)
+                ratio = np.maximum(vals, 0) / max(float(ref_vals.max()), 1e-12)
             else:
-                ref = vals.min()
-                ratio = np.where(vals > 0, ref / np.maximum(vals, 1e-12), 1.0)
+                ratio = float(ref_vals.min()) / np.maximum(vals, 1e-12)
             factor = np.clip(ratio, 1e-3, 1.0) ** spec.relative_scale
         elif spec.relative == "median" and len(idx) > 2:
             med = float(np.median(vals))
             factor = np.exp(-0.5 * ((vals - med) / spec.relative_scale) ** 2)
-
         for i, f in zip(idx, factor):
             q = float(group[i][name][1])
             out[i][name] = max(1e-3, min(1.0, q * float(f)))

@@ -35,6 +35,12 @@ def _face_region(shot: ShotInput, face) -> np.ndarray:  # type: ignore[no-untype
     return shot.gray[y0:y1, x0:x1]
 
 
+def _eyes_measurable(face) -> bool:  # type: ignore[no-untyped-def]
+    lm = np.asarray(face.landmarks, dtype=np.float64).reshape(-1, 2)
+    iod = float(np.linalg.norm(lm[1] - lm[0])) if len(lm) >= 2 else 0.0
+    return iod >= 16.0 and abs(float(face.signals.get("yaw", 0.0))) <= 50.0
+
+
 def sharpness_quality(s: float, s0: float = 40.0) -> float:
     return clamp_quality(s / (s + s0))
 
@@ -64,7 +70,9 @@ class FaceSharpness(QualityMember):
     relative_scale = 1.5
 
     def score(self, shot: ShotInput) -> MemberScore | None:
-        faces = shot.important_faces()
+        # Eyes a dozen pixels apart, or a profile whose far eye is hidden, say nothing
+        # reliable about focus: the frame's sharpness member speaks for those shots.
+        faces = [f for f in shot.important_faces() if _eyes_measurable(f)]
         if not faces:
             return None
         per = []
