@@ -6,6 +6,4 @@ Layout: :mod:`app.session` (catalog access, plain Python), :mod:`app.models` (Qt
 :mod:`app.mainwindow` and the entry point :func:`app.main.run_gui`.
 """
 
-from app.qtfix import guard_none as _guard_none
 
-_guard_none()

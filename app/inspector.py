@@ -159,6 +159,12 @@ class Inspector(QWidget):
         self.facts.setWordWrap(True)
         self.facts.setTextFormat(Qt.TextFormat.RichText)
         lay.addWidget(self.facts)
+        outer_lay = lay
+        self.details = QWidget()  # hidden while no shot is selected
+        lay = QVBoxLayout(self.details)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(4)
+        outer_lay.addWidget(self.details)
 
         lay.addWidget(_section("Decision"))
         row = QHBoxLayout()
@@ -194,10 +200,11 @@ class Inspector(QWidget):
         lay.addWidget(_section("Why this rank"))
         self.chart = RankChart()
         lay.addWidget(self.chart)
-        lay.addStretch(1)
+        outer_lay.addStretch(1)
         self.setMinimumWidth(300)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.face_cards: list[FaceCard] = []
+        self.show_shot(None)
 
     def sizeHint(self) -> QSize:
         return QSize(340, 600)
@@ -207,6 +214,7 @@ class Inspector(QWidget):
                   scores: dict[str, tuple[float, float]] | None = None,
                   best_scores: dict[str, tuple[float, float]] | None = None,
                   explain: dict[str, Any] | None = None, best_explain: dict[str, Any] | None = None) -> None:
+        self.details.setVisible(s is not None)
         if s is None:
             self.title.setText("No shot selected")
             self.facts.setText("")

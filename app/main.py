@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-from app.qtfix import guard_none
 
 
 def _wait(app: object, cond: object, timeout_s: float) -> bool:
@@ -53,7 +52,6 @@ def visible_thumbnails_loaded(window: object) -> bool:
 
 def run_gui(folder: Path | None = None, catalog: Path | None = None, recursive: bool = False,
             screenshot: Path | None = None, size: tuple[int, int] = (1440, 900)) -> int:
-    guard_none()
     from PySide6.QtCore import QCoreApplication, QTimer
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication

@@ -47,13 +47,11 @@ from app.imaging import full_size_of
 from app.inspector import Inspector
 from app.loupe import ComparePane, ImageView, face_boxes
 from app.models import GroupListModel, ShotFilter, ShotListModel
-from app.qtfix import guard_none
 from app.session import DecisionWriteError, Mark, Session, SessionError, ShotRecord, Snapshot
 from app.settings import AppSettings, SettingsDialog
 from app.thumbs import ImageCache
 from app.undo import DecisionCommand
 
-guard_none()  # before any widget exists (see app.qtfix)
 
 LABEL_KEYS = {"6": "Red", "7": "Yellow", "8": "Green", "9": "Blue"}
 PREFETCH_AHEAD = 3

@@ -111,7 +111,8 @@ class SyntheticRankGroups:
 
     Half the groups vary one defect kind (0 = clean, then increasing strengths: the RankIQA
     ranked pairs), half mix several kinds (so severities of different defects are comparable).
-    Items are deterministic in (seed, epoch, i).
+    Items are deterministic in (seed, epoch, i).  Face inputs (face_full, face_gate) get
+    :func:`training.data.fallback_face_crop` of the view: no face detection in pretraining.
     """
 
     def __init__(

@@ -246,10 +246,28 @@ def evaluate_loader(model: torch.nn.Module, loader: DataLoader, device: torch.de
     return challenge_metrics(p, t, g), p, idx
 
 
-def _datasets(cfg: TrainConfig, specs: list[Any], scene_vocab: list[str]) -> tuple[Any, Any, list[str]]:
+def _piq23_rows(cfg: TrainConfig) -> tuple[list[Any], list[Any]]:
+    """Train rows and validation rows of the configured split (empty lists in synthetic mode)."""
+    from training import piq23
+
+    if cfg.mode != "piq23":
+        return [], []
+    if not cfg.piq23 or not cfg.images:
+        raise DataError("PIQ23 training needs --piq23 METADATA_DIR (scores/, splits/) and --images ROOT")
+    try:
+        return (
+            piq23.load_split(cfg.piq23, cfg.split, "Train", cfg.attribute),
+            piq23.load_split(cfg.piq23, cfg.split, cfg.val_part, cfg.attribute),
+        )
+    except piq23.Piq23Error as exc:
+        raise DataError(str(exc)) from None
+
+
+def _datasets(
+    cfg: TrainConfig, specs: list[Any], scene_vocab: list[str], rows: tuple[list[Any], list[Any]]
+) -> tuple[Any, Any, list[str]]:
     train: Any
     val: Any
-    from training import piq23
     from training.synthetic import SyntheticRankGroups, folder_photos, skimage_photos
 
     if cfg.mode == "synthetic":
@@ -267,30 +285,13 @@ def _datasets(cfg: TrainConfig, specs: list[Any], scene_vocab: list[str]) -> tup
         if len(photos) > 8:
             prov.append(f"... and {len(photos) - 8} more photos")
         return train, val, prov
-    if not cfg.piq23 or not cfg.images:
-        raise DataError("PIQ23 training needs --piq23 METADATA_DIR (scores/, splits/) and --images ROOT")
-    try:
-        tr_rows = piq23.load_split(cfg.piq23, cfg.split, "Train", cfg.attribute)
-        te_rows = piq23.load_split(cfg.piq23, cfg.split, cfg.val_part, cfg.attribute)
-    except piq23.Piq23Error as exc:
-        raise DataError(str(exc)) from None
+    tr_rows, te_rows = rows
+    images = str(cfg.images)  # checked by _piq23_rows
     cache = cfg.cache_dir or str(Path(cfg.out) / "cache")
-    train = Piq23Dataset(tr_rows, cfg.images, specs, cache_dir=cache, train=True, scene_vocab=scene_vocab)
-    val = Piq23Dataset(te_rows, cfg.images, specs, cache_dir=cache, train=False, scene_vocab=scene_vocab)
+    train = Piq23Dataset(tr_rows, images, specs, cache_dir=cache, train=True, scene_vocab=scene_vocab)
+    val = Piq23Dataset(te_rows, images, specs, cache_dir=cache, train=False, scene_vocab=scene_vocab)
     prov = [f"PIQ23 {cfg.split} split Train part, attribute {cfg.attribute} ({len(tr_rows)} images); {PIQ23_LICENCE}"]
     return train, val, prov
-
-
-def _scene_vocab(cfg: TrainConfig) -> list[str]:
-    from training import piq23
-
-    if cfg.mode != "piq23" or not cfg.piq23:
-        return []
-    try:
-        rows = piq23.load_split(cfg.piq23, cfg.split, "Train", cfg.attribute)
-    except piq23.Piq23Error as exc:
-        raise DataError(str(exc)) from None
-    return sorted({r.scene for r in rows})
 
 
 def plot_history(history: list[dict[str, Any]], path: Path) -> None:
@@ -338,7 +339,8 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
         out.mkdir(parents=True, exist_ok=True)
 
     resume_ck = read_checkpoint(cfg.resume) if cfg.resume else None
-    scene_vocab = _scene_vocab(cfg)
+    rows = _piq23_rows(cfg)
+    scene_vocab = sorted({r.scene for r in rows[0]})
     if resume_ck is not None:
         mc = config_from_dict({**resume_ck["model_config"], "pretrained": "none"})
     else:
@@ -346,17 +348,17 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
     if isinstance(mc, SceneHyperIQAConfig):
         scene_vocab = list(mc.scenes)
     model = create_model(mc)
-    if cfg.init and resume_ck is None:
-        init = read_checkpoint(cfg.init)
+    init = read_checkpoint(cfg.init) if cfg.init and resume_ck is None else None
+    if init is not None:
         n, total = load_matching(model, init["model"])
         progress(f"init: {n} of {total} tensors from {cfg.init}")
     model.to(device)
     specs = mc.inputs()
-    train_ds, val_ds, provenance = _datasets(cfg, specs, scene_vocab)
+    train_ds, val_ds, provenance = _datasets(cfg, specs, scene_vocab, rows)
     if resume_ck is not None:
         provenance = list(resume_ck.get("training_data", provenance))
-    elif cfg.init:
-        provenance = list(read_checkpoint(cfg.init).get("training_data", [])) + provenance
+    elif init is not None:
+        provenance = list(init.get("training_data", [])) + provenance
 
     gen = torch.Generator()
     gen.manual_seed(cfg.seed)

@@ -469,13 +469,13 @@ def test_screenshot_command_on_an_analysed_folder(folder: Path, tmp_path: Path) 
 
 
 def test_drop_a_folder_opens_it(qtbot, settings: AppSettings, folder: Path) -> None:
-    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtCore import QMimeData, QPoint, QPointF, QUrl
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
     w = make_window(qtbot, settings)
     md = QMimeData()
     md.setUrls([QUrl.fromLocalFile(str(folder))])
-    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, md,
+    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, md,
                             Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     w.dragEnterEvent(enter)
     assert enter.isAccepted()

@@ -103,3 +103,15 @@ def test_regroup_with_another_sensitivity_keeps_decisions(qtbot, analysed: Path,
     w.regroup()
     qtbot.waitUntil(lambda: not w.busy(), timeout=60000)
     assert sum(1 for g in w.session.groups if g.id >= 0) <= n_fine
+
+
+def test_analysis_process_failure_is_one_clear_message(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from app.analysis import AnalysisThread
+
+    gone = tmp_path / "gone"
+    th = AnalysisThread(gone, tmp_path / "gone.culler.sqlite", False)
+    with qtbot.waitSignal(th.failed, timeout=60000) as sig:
+        th.start()
+    th.wait(10000)
+    msg = sig.args[0]
+    assert "gone" in msg and "Traceback" not in msg
