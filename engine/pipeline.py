@@ -30,6 +30,7 @@ from engine.scan import ShotFiles, file_hash, scan_folder
 
 ANALYSIS_MAX_SIDE = 2000  # never analyse more than ~2-3 MP
 ANALYSIS_MIN_SIDE = 1000  # JPEG DCT scaling stops here (no resampling: the 8x8 grid stays visible)
+FACE_MIN_SCORE = 0.8  # real subjects score > 0.95; a cat or foliage in the 0.6-0.8 band
 
 
 class PipelineError(Exception):
@@ -107,7 +108,7 @@ def analyse_path(path: Path, members: list[Any], detector: Any) -> dict[str, Any
     t0 = time.perf_counter()
     dec = decode(path, max_side=ANALYSIS_MAX_SIDE, min_side=ANALYSIS_MIN_SIDE)
     rgb = dec.rgb
-    faces = analyse_faces(rgb, detector, min_score=0.75)
+    faces = analyse_faces(rgb, detector, min_score=FACE_MIN_SCORE)
     shot = ShotInput(rgb, faces, {"jpeg_block": dec.jpeg_block})
     scores: dict[str, tuple[float, float]] = {}
     for m in members:

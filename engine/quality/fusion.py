@@ -38,6 +38,12 @@ def effective_qualities(group: Sequence[Scores], specs: Mapping[str, MemberSpec]
     a frame wrecked by JPEG blocking, whose block edges read as detail, cannot
     set the sharpness bar for its burst.
     """
+    if len(group) >= 3:
+        # A member that applies to a minority of the group (a face "found" in two frames of a
+        # burst without faces, by noise or blocking) is not evidence about the group: drop it.
+        counts = {n: sum(1 for s in group if n in s and s[n] is not None) for n in specs}
+        keep = {n for n, c in counts.items() if c * 2 >= len(group)}
+        group = [{n: v for n, v in s.items() if n in keep} for s in group]
     prelim = [fused_score({n: float(v[1]) for n, v in s.items() if v is not None and n in specs}, specs) for s in group]
     top = max(prelim, default=0.0)
     eligible = {i for i, p in enumerate(prelim) if p >= eligible_frac * top}
@@ -58,6 +64,10 @@ def effective_qualities(group: Sequence[Scores], specs: Mapping[str, MemberSpec]
         elif spec.relative == "median" and len(idx) > 2:
             med = float(np.median(vals))
             factor = np.exp(-0.5 * ((vals - med) / spec.relative_scale) ** 2)
+        elif spec.relative == "below_median" and len(idx) > 2:
+            med = float(np.median(vals))
+            worse = (med - vals) if spec.higher_is_better else (vals - med)
+            factor = np.exp(-np.maximum(worse, 0.0) / spec.relative_scale)
         for i, f in zip(idx, factor):
             q = float(group[i][name][1])
             out[i][name] = max(1e-3, min(1.0, q * float(f)))

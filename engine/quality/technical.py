@@ -154,13 +154,14 @@ class Clipping(QualityMember):
 
 
 def _eyes_quality(p: float) -> float:
-    """A blink (p near 0) costs a lot; anything clearly open is fine.
+    """Only a confident closure costs on its own (p below ~0.1).
 
-    The ramp sits low (0.05..0.25) so that the jitter of the eye-state model on
-    squinting or hard faces (p around 0.2-0.3 on every frame) does not reorder a burst.
+    Blinks are judged mostly against the burst (``relative = "below_median"``): the
+    eye-state model jitters on squints, glasses and hard light (p wandering between
+    0.05 and 0.4 on every frame of a burst), and a fixed ramp there would reorder it.
     """
-    t = min(1.0, max(0.0, (p - 0.05) / 0.2))
-    return clamp_quality(0.3 + 0.7 * t * t * (3 - 2 * t))
+    t = min(1.0, max(0.0, (p - 0.02) / 0.1))
+    return clamp_quality(0.6 + 0.4 * t * t * (3 - 2 * t))
 
 
 class EyesOpen(QualityMember):
@@ -168,6 +169,8 @@ class EyesOpen(QualityMember):
     needs = frozenset({FACES})
     description = "Eyes open on every important face (blinks rank last)"
     weight = 2.0
+    relative = "below_median"
+    relative_scale = 0.25
 
     def score(self, shot: ShotInput) -> MemberScore | None:
         faces = [f for f in shot.important_faces() if "eyes_open" in f.signals]
