@@ -185,12 +185,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     packs = [n for n in names if n.startswith("pack:")]
     print(f"members: {', '.join(names)}\ndefault: {', '.join(defaults)}", flush=True)
     members = {n: create_member(n, device="cpu", threads=1) if n.startswith("pack:") else create_member(n) for n in names}
+    timed = dict(members)
+    for n in packs:  # the frame alone (no face crops): one pass per input at 224 px
+        timed[f"{n} (frame only)"] = create_member(n, device="cpu", threads=1, targets=["image"])
     det = detector()
     photos = demo_photos()
     shots = [make_shot(v, det) for v in photos.values()]
     print(f"shots: {[s.image.shape for s in shots]}, faces: {[len(s.faces) for s in shots]}", flush=True)
     print("speed (CPU, 1 onnxruntime thread):", flush=True)
-    rows = speed(members, defaults, shots, args.runs)
+    rows = speed(timed, defaults, shots, args.runs)
     gpu = gpu_speed([p.removeprefix("pack:") for p in packs])
 
     rank_sections = []

@@ -221,7 +221,7 @@ class Piq23Dataset(Dataset):
     def prepared(self, i: int) -> dict[str, np.ndarray]:
         row = self.rows[i]
         path = row.file_in(self.root)
-        face_mode = "detector" if self.needs_faces else ""
+        face_mode = ("detector" if self.faces.detector is not None else "fallback") if self.needs_faces else ""
         key = self.cache.key(path, self.specs, face_mode)
         arrays = self.cache.get(key)
         if arrays is None:

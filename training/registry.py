@@ -106,6 +106,20 @@ class SceneHyperIQAConfig(HyperIQAConfig):
 
 
 @dataclass
+class SemHyperIQAConfig(SceneHyperIQAConfig):
+    scene_mode: str = "hard"
+    description: str = "SEM-HyperIQA (PIQ23 baseline): HyperIQA + scene classifier, per-scene a_s q + b_s"
+
+
+@dataclass
+class FHIQAConfig(SceneHyperIQAConfig):
+    scene_mode: str = "soft"
+    description: str = (
+        "FULL-HyperIQA: HyperIQA rescaled by the scene-probability vector, Q = sum P_i (a_i q + b_i) / sum P_i"
+    )
+
+
+@dataclass
 class FaceFullConfig(ModelConfig):
     face_size: tuple[int, int] = (224, 224)
     face_backbone: str = ""  # "" = same as backbone
@@ -151,27 +165,15 @@ class FaceGateConfig(FaceFullConfig):
 class _Entry:
     config_cls: type[ModelConfig]
     model: str  # class name in training.models
-    defaults: dict[str, Any]
 
 
 _REGISTRY: dict[str, _Entry] = {
-    "hyperiqa": _Entry(HyperIQAConfig, "HyperIQA", {}),
-    "sem_hyperiqa": _Entry(
-        SceneHyperIQAConfig,
-        "HyperIQA",
-        {"scene_mode": "hard", "description": "SEM-HyperIQA (PIQ23 baseline): HyperIQA + scene classifier, per-scene a_s q + b_s"},
-    ),
-    "fhiqa": _Entry(
-        SceneHyperIQAConfig,
-        "HyperIQA",
-        {
-            "scene_mode": "soft",
-            "description": "FULL-HyperIQA: HyperIQA rescaled by the scene-probability vector, Q = sum P_i (a_i q + b_i) / sum P_i",
-        },
-    ),
-    "face_full": _Entry(FaceFullConfig, "FaceFull", {}),
-    "global_local": _Entry(GlobalLocalConfig, "GlobalLocal", {}),
-    "face_gate": _Entry(FaceGateConfig, "FaceGate", {}),
+    "hyperiqa": _Entry(HyperIQAConfig, "HyperIQA"),
+    "sem_hyperiqa": _Entry(SemHyperIQAConfig, "HyperIQA"),
+    "fhiqa": _Entry(FHIQAConfig, "HyperIQA"),
+    "face_full": _Entry(FaceFullConfig, "FaceFull"),
+    "global_local": _Entry(GlobalLocalConfig, "GlobalLocal"),
+    "face_gate": _Entry(FaceGateConfig, "FaceGate"),
 }
 
 
@@ -198,7 +200,7 @@ def model_config(name: str, **overrides: Any) -> ModelConfig:
     bad = sorted(k for k in overrides if k not in known)
     if bad:
         raise ConfigError(f"{name}: unknown option{'s' if len(bad) > 1 else ''} {', '.join(bad)} (known: {', '.join(sorted(known))})")
-    kw = {**entry.defaults, **{k: _coerce(entry.config_cls, k, v) for k, v in overrides.items() if v is not None}}
+    kw = {k: _coerce(entry.config_cls, k, v) for k, v in overrides.items() if v is not None}
     cfg = entry.config_cls(name=name, **kw)
     cfg.validate()
     return cfg

@@ -114,6 +114,13 @@ class PackMember(QualityMember):
     def _q(self, raw: float) -> float:
         return quality_of(raw, self.manifest.output, self.map)
 
+    def quality_of(self, value: float, faces: bool = False) -> float:
+        """The quality of a raw output ``value``.  Exact unless the member also scores faces and
+        the shot has some: then the stored quality mixes in the weakest face (NotImplementedError)."""
+        if faces and "faces" in self.targets:
+            raise NotImplementedError(f"{self.name}: with faces the quality also depends on the face crops")
+        return self._q(value)
+
     def score(self, shot: ShotInput) -> MemberScore | None:
         return self.score_batch([shot])[0]
 

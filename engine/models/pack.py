@@ -110,6 +110,7 @@ def write_pack(out_dir: str | os.PathLike[str], manifest: Manifest, files: dict[
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; a pack is meant to be read by everyone
         for name, src in files.items():
             if "/" in name or name in ("", ".", "..", MANIFEST):
                 raise PackError(f"invalid file name in pack: {name!r}")

@@ -48,6 +48,9 @@ def test_no_face_shot(pack: Path) -> None:
     assert isinstance(s, MemberScore) and s.per_face is None and 0 < s.quality <= 1
     assert s.quality == pytest.approx(quality_of(s.value, PackOutput(range=(0.0, 0.6))))
     assert member(pack, targets=["faces"]).score(shot) is None  # a faces-only member does not apply
+    assert member(pack, targets=["image", "faces"]).quality_of(s.value) == pytest.approx(s.quality)
+    with pytest.raises(NotImplementedError):
+        member(pack, targets=["image", "faces"]).quality_of(s.value, faces=True)
 
 
 def test_weakest_important_face_counts(pack: Path) -> None:

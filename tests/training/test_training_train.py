@@ -15,7 +15,7 @@ pytest.importorskip("timm", reason="timm is not installed (training extra)")
 
 from engine.models.pack import verify_pack  # noqa: E402
 from training.cli import main as training_main  # noqa: E402
-from training.registry import tiny_overrides  # noqa: E402
+from training.registry import model_config, tiny_overrides  # noqa: E402
 from training.train import TrainConfig, fit  # noqa: E402
 
 ARCHS = ["hyperiqa", "sem_hyperiqa", "fhiqa", "face_full", "global_local", "face_gate"]
@@ -62,7 +62,7 @@ def test_every_architecture_trains_and_exports(arch: str, tiny_piq23: Path, tmp_
     assert training_main(["export", str(out / "best.pt"), "--out", str(pack), "--parity-batch", "3"]) == 0
     m = verify_pack(pack)
     assert m.architecture == arch and not m.commercial_use and "non-commercial" in m.licence
-    assert [i.name for i in m.inputs] == [n for n in ("image", "face", "mosaic") if n in {i.name for i in m.inputs}] or arch == "global_local"
+    assert [(i.name, i.kind, i.crops) for i in m.inputs] == [(i.name, i.kind, i.crops) for i in model_config(arch).inputs()]
     assert max(m.extra["parity_max_abs_diff"].values()) < 1e-4
     assert m.metrics["srcc"] == pytest.approx(res["best"]["srcc"], abs=1e-6)
     assert "PIQ23" in m.training_data and (pack / "MODEL_CARD.md").is_file()
@@ -97,8 +97,9 @@ def test_config_file_resume_and_evaluate(tiny_piq23: Path, tmp_path: Path, capsy
     assert evaluated["srcc"] == pytest.approx(ck["metrics"]["srcc"], abs=1e-5)
 
 
-def test_synthetic_pretraining_pack_runs_in_the_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """pretrain-synthetic -> export -> the engine's pack runtime gives the torch model's score."""
+def test_synthetic_pretraining_pack_runs_in_the_engine(tiny_piq23: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """pretrain-synthetic -> export -> the engine's pack runtime gives the torch model's score;
+    fine-tuning that checkpoint on PIQ23 (--init) makes a non-commercial model."""
     from engine.models.runtime import PackRuntime
     from training.train import model_from_checkpoint
 
@@ -128,6 +129,20 @@ def test_synthetic_pretraining_pack_runs_in_the_engine(tmp_path: Path, capsys: p
     with torch.no_grad():
         want = model({"image": x})["score"].numpy()
     assert np.abs(got - want).max() < 1e-4
+
+    # fine-tune SEM-HyperIQA from the pretrained checkpoint: backbone and HyperIQA head carry over
+    ft = tmp_path / "ft"
+    rc = training_main(["train", "--arch", "sem_hyperiqa", "--init", str(out / "best.pt"), "--backbone", "test_efficientnet",
+                        "--model-opt", "pretrained=\"none\"", "--input-size", "64x64",
+                        "--model-opt", "lda_dims=[8,8,8,8]", "--model-opt", "target_dims=[16,8]",
+                        "--model-opt", "hyper_channels=16", "--epochs", "1", "--steps-per-epoch", "1",
+                        "--piq23", str(tiny_piq23), "--images", str(tiny_piq23 / "images"), "--out", str(ft)])
+    assert rc == 0
+    log = capsys.readouterr().out
+    n, total = (int(v) for v in log.split("init: ", 1)[1].split(" tensors", 1)[0].split(" of "))
+    assert total - n == 4  # new: the scene classifier (weight, bias) and the per-scene a_s, b_s
+    ck = torch.load(ft / "last.pt", weights_only=False)
+    assert ck["non_commercial"] and any("synthetic" in t for t in ck["training_data"])
 
 
 @pytest.mark.parametrize(
