@@ -249,6 +249,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         "## Speed on this CPU (ms per shot)",
         "",
+        "`pack:NAME` scores the frame and every face crop (as in `culler rank`); `(frame only)` is the "
+        "frame alone: one pass per model input at 224 x 224.  The ensemble row is every default member "
+        "on the same shots (face detection not included).",
+        "",
         table(["member", "batch 1", "batch 8"], rows),
         "",
     ]
@@ -257,7 +261,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         lines += ["No GPU provider in this onnxruntime build: no GPU figures (run the same command where one is present).", ""]
     if rank_sections:
-        lines += ["## Defect ranking", ""]
+        lines += [
+            "## Defect ranking",
+            "",
+            "Each photograph becomes a burst: the clean frame and the `engine.demo` defects (defocus, motion "
+            "blur, noise, under- and over-exposure, JPEG) at levels 1-3, at the analysis size (long side "
+            "1600 px), faces found by the engine's detector.  Pack rows use the pack alone; ensemble rows "
+            "use the engine's fusion over the whole burst as one group, as `culler rank` does.  The PIQ23 "
+            "example portraits are never used for training (licence: non-commercial) and are not copied.",
+            "",
+        ]
         for s in rank_sections:
             lines += [s, ""]
     Path(args.out).write_text("\n".join(lines))

@@ -84,7 +84,7 @@ def _init_worker(members: list[str], face_backend: str, device: str, threads: in
     from engine.quality.registry import create_member
 
     _W.clear()
-    _W["members"] = [create_member(m) for m in members]
+    _W["members"] = [create_member(m, device=device) if m.startswith("pack:") else create_member(m) for m in members]
     _W["face_backend"] = face_backend
     _W["threads"] = threads
     _W["detector"] = None

@@ -22,6 +22,7 @@ Search path (first match wins): CULLER_MODELS_PATH, the user's models folder
   culler models verify                    check the sha256 of every installed pack
   culler models install pack.zip          verify, then copy into the user's models folder
   culler models install https://example.org/pack.zip --sha256 HEX
+  culler models fp16 my-pack              add a float16 variant for GPUs (needs onnx)
 """
 
 
@@ -41,6 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     inst.add_argument("--sha256", default=None, metavar="HEX", help="expected sha256 of the archive (required for URLs)")
     inst.add_argument("--force", action="store_true", help="replace an installed pack of the same name")
     inst.add_argument("--dest", default=None, metavar="DIR", help="install into DIR instead of the user's models folder")
+    f16 = sub.add_parser("fp16", help="add an fp16 variant (model_fp16.onnx) to a pack, used on GPUs")
+    f16.add_argument("pack", metavar="NAME|PATH")
     rm = sub.add_parser("remove", help="remove a pack installed in the user's models folder")
     rm.add_argument("name")
     rm.add_argument("--dest", default=None, metavar="DIR", help="the folder it was installed into")
@@ -247,6 +250,20 @@ def _install(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fp16(args: argparse.Namespace) -> int:
+    from engine.models.fp16 import FP16_FILE, add_fp16_variant
+    from engine.models.pack import PackError
+    from engine.models.search import resolve_pack
+
+    try:
+        path = add_fp16_variant(resolve_pack(args.pack))
+    except (PackError, OSError) as exc:
+        return _err(str(exc))
+    size = (path / FP16_FILE).stat().st_size / 1e6
+    print(f"added {FP16_FILE} ({size:.1f} MB) to {path}; GPU devices use it, the CPU keeps model.onnx")
+    return 0
+
+
 def _remove(args: argparse.Namespace) -> int:
     from engine.models.pack import PackError
     from engine.models.search import uninstall_pack
@@ -260,7 +277,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    actions = {"list": _list, "info": _info, "verify": _verify, "install": _install, "remove": _remove}
+    actions = {"list": _list, "info": _info, "verify": _verify, "install": _install, "fp16": _fp16, "remove": _remove}
     action = getattr(args, "models_command", None)
     if action is None:
         args._parser.print_help()

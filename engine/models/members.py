@@ -30,7 +30,7 @@ from engine.models.ensemble import (
     quality_of,
 )
 from engine.models.pack import Manifest, PackError, verify_pack
-from engine.models.runtime import PackRuntime
+from engine.models.runtime import PackRuntime, parse_device
 from engine.models.search import FoundPack, find_packs
 from engine.quality.base import FACES, IMAGE, MemberScore, QualityMember, ShotInput, clamp_quality
 
@@ -90,6 +90,12 @@ class PackMember(QualityMember):
             self.targets: tuple[str, ...] = ("faces",)
         else:
             self.targets = tuple(cfg.targets) if cfg.targets else ("image",)
+        if device is not None:
+            try:
+                parse_device(device)
+            except ValueError as exc:  # a typo must not stop a culling session: say so, use auto
+                _warn_once(f"device {device}", f"{exc}; deep members run with device 'auto'")
+                device = "auto"
         self.device = device
         self.threads = threads
         self.batch_size = batch_size

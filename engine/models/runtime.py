@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +182,12 @@ def session_options(threads: int | None = None) -> Any:
 
 def create_session(model: str | os.PathLike[str] | bytes, device: str | None = "auto", threads: int | None = None) -> tuple[Any, ProviderChoice]:
     """An onnxruntime session on ``device`` (CPU fallback with a message)."""
+    with warnings.catch_warnings():  # onnxruntime's own provider warnings: ours are clearer
+        warnings.simplefilter("ignore", UserWarning)
+        return _create_session(model, device, threads)
+
+
+def _create_session(model: str | os.PathLike[str] | bytes, device: str | None, threads: int | None) -> tuple[Any, ProviderChoice]:
     import onnxruntime as ort
 
     choice = select_providers(device)

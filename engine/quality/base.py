@@ -90,8 +90,8 @@ class QualityMember:
     # ``relative_scale``: the sharpest frame of a burst sets the bar) or "median"
     # (Gaussian penalty on the distance to the group median, ``relative_scale`` in the
     # member's units: the burst's consensus exposure) or "below_median" (exponential
-    # penalty, scale ``relative_scale``, on how much worse than the group median a shot
-    # is: a blink against a burst of open eyes).
+    # penalty on how much worse than the group median a shot is, beyond a dead zone of
+    # ``relative_scale``: a blink against a burst of open eyes).
     relative: ClassVar[str | None] = None
     relative_scale: ClassVar[float] = 1.0
 

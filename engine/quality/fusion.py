@@ -67,10 +67,18 @@ def effective_qualities(group: Sequence[Scores], specs: Mapping[str, MemberSpec]
         elif spec.relative == "below_median" and len(idx) > 2:
             med = float(np.median(vals))
             worse = (med - vals) if spec.higher_is_better else (vals - med)
-            factor = np.exp(-np.maximum(worse, 0.0) / spec.relative_scale)
+            # a dead zone of one scale: the jitter of a detector between frames is not a blink
+            factor = np.exp(-np.maximum(worse - spec.relative_scale, 0.0) / spec.relative_scale)
         for i, f in zip(idx, factor):
             q = float(group[i][name][1])
             out[i][name] = max(1e-3, min(1.0, q * float(f)))
+        if len(idx) < len(group):
+            # The majority of the group has this member (a face) and these shots do not: the
+            # subject's face was lost (blurred beyond detection, turned away): no better than
+            # the worst shot that has it.
+            worst = min(out[i][name] for i in idx)
+            for i in set(range(len(group))) - set(idx):
+                out[i][name] = worst
     return out
 
 

@@ -170,7 +170,7 @@ class EyesOpen(QualityMember):
     description = "Eyes open on every important face (blinks rank last)"
     weight = 2.0
     relative = "below_median"
-    relative_scale = 0.25
+    relative_scale = 0.2
 
     def score(self, shot: ShotInput) -> MemberScore | None:
         faces = [f for f in shot.important_faces() if "eyes_open" in f.signals]
@@ -215,7 +215,7 @@ class JpegArtefacts(QualityMember):
         return MemberScore(b, self.quality_of(b))
 
     def quality_of(self, b: float, faces: bool = False) -> float:
-        excess = max(0.0, b - 1.3)  # phone JPEGs of dim scenes read up to ~1.2
+        excess = max(0.0, b - 1.5)  # straight-from-phone JPEGs read up to ~1.45
         return clamp_quality(1.0 / (1.0 + excess) ** 2)
 
 

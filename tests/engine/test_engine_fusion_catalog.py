@@ -32,14 +32,18 @@ def test_rank_group_uses_relative_members_and_ignores_missing() -> None:
         {"sharp": (100.0, 0.9), "noise": (1.0, 1.0), "expo": (0.0, 1.0)},
         {"sharp": (50.0, 0.9), "noise": (1.0, 1.0), "expo": (0.0, 1.0)},  # half as sharp as the best
         {"sharp": (100.0, 0.9), "noise": (1.0, 1.0), "expo": (1.5, 1.0)},  # off the burst's exposure
-        {"sharp": (100.0, 0.9), "expo": (0.0, 1.0)},  # a member that did not apply
+        {"sharp": (100.0, 0.9), "noise": (9.0, 0.2), "expo": (0.0, 1.0)},  # noisy
+        {"sharp": (100.0, 0.9), "expo": (0.0, 1.0)},  # the member that most shots have did not apply
     ]
-    scores, ranks, eff = rank_group(group, SPECS, tiebreak=["a", "b", "c", "d"])
+    scores, ranks, eff = rank_group(group, SPECS, tiebreak=["a", "b", "c", "d", "e"])
     assert eff[1]["sharp"] == pytest.approx(0.45)
     assert eff[2]["expo"] < 0.05
-    assert "noise" not in eff[3]
-    assert ranks[0] == 1 and ranks[3] == 2  # equal scores: the tiebreak decides, deterministically
-    assert sorted(ranks) == [1, 2, 3, 4] and scores[0] == max(scores)
+    assert eff[4]["noise"] == pytest.approx(0.2)  # no better than the worst shot that has it
+    assert ranks[0] == 1 and ranks[3] == ranks[4] - 1  # equal scores: the tiebreak decides, deterministically
+    assert sorted(ranks) == [1, 2, 3, 4, 5] and scores[0] == max(scores)
+    # a member that only a minority of the group has (a face "found" in 1 of 3 frames) is dropped
+    few = [{"sharp": (100.0, 0.9)}, {"sharp": (100.0, 0.9)}, {"sharp": (100.0, 0.9), "noise": (9.0, 0.2)}]
+    assert all("noise" not in e for e in rank_group(few, SPECS)[2])
     single = rank_group([group[1]], SPECS)
     assert single[1] == [1] and single[2][0]["sharp"] == pytest.approx(0.9)
 

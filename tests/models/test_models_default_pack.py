@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.models.ensemble import load_config
@@ -106,3 +107,20 @@ def test_clean_frame_ranks_first_with_the_deep_pack_on(burst) -> None:  # type: 
     assert ranks[keys.index(("clean", 0))] == 1, top
     for k, v in by_key.items():
         assert k == ("clean", 0) or v < by_key[("clean", 0)], k
+
+
+def test_shipped_fp16_variant_agrees_with_fp32(burst) -> None:  # type: ignore[no-untyped-def]
+    import onnxruntime as ort
+
+    from engine.models.runtime import PackRuntime, preprocess
+
+    m = verify_pack(PACK)
+    assert m.extra.get("fp16_model") == "model_fp16.onnx"
+    rt = PackRuntime(PACK, device="cpu")
+    assert rt.model_file.name == "model.onnx"
+    imgs = [burst[("clean", 0)].image, burst[("jpeg", 3)].image]
+    feeds = {pi.name: preprocess(imgs, pi) for pi in rt.inputs}
+    ref = rt.session.run(None, feeds)[0].ravel()
+    got = ort.InferenceSession(str(PACK / "model_fp16.onnx"), providers=["CPUExecutionProvider"]).run(None, feeds)[0].ravel()
+    np.testing.assert_allclose(got, ref, atol=0.05)
+    assert (got[0] > got[1]) == (ref[0] > ref[1])

@@ -200,3 +200,11 @@ def test_a_pack_that_cannot_run_is_skipped_not_fatal(tmp_path: Path, caplog: pyt
         assert mem.score_batch([ShotInput(image=sharp()), ShotInput(image=sharp())]) == [None, None]
         assert mem.score(ShotInput(image=sharp())) is None
     assert sum("'junk' cannot run and is skipped" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_unknown_device_warns_and_runs_on_auto(pack: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("_CULLER_PACK_WARNINGS_SHOWN", "")
+    with caplog.at_level(logging.WARNING, logger="engine.models"):
+        m = member_class(pack, verify_pack(pack))(device="tpu")
+    assert m.device == "auto" and m.score(ShotInput(image=sharp())) is not None
+    assert any("unknown device 'tpu'" in r.getMessage() for r in caplog.records)

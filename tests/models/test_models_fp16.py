@@ -1,0 +1,56 @@
+"""fp16 variants of packs: conversion parity, and the runtime's choice of variant per device."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from packtools import make_pack
+
+from engine.models import runtime
+from engine.models.fp16 import FP16_FILE, add_fp16_variant
+from engine.models.pack import verify_pack
+from engine.models.runtime import PackRuntime
+
+pytest.importorskip("onnx")
+
+
+def test_fp16_variant_matches_fp32(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    p = add_fp16_variant(make_pack(tmp_path / "p", size=32))
+    m = verify_pack(p)
+    assert m.extra["fp16_model"] == FP16_FILE and FP16_FILE in m.files and "model.onnx" in m.files
+    sess = ort.InferenceSession(str(p / FP16_FILE), providers=["CPUExecutionProvider"])
+    assert sess.get_inputs()[0].type == "tensor(float)" and sess.get_outputs()[0].type == "tensor(float)"
+    rt = PackRuntime(p, device="cpu")
+    assert rt.model_file.name == "model.onnx"  # the CPU keeps float32
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 3, 32, 32), dtype=np.float32)
+    ref = rt.session.run(None, {"image": x})[0]
+    got = sess.run(None, {"image": x})[0]
+    np.testing.assert_allclose(got, ref, rtol=2e-2, atol=2e-3)
+
+
+def test_gpu_device_picks_the_variant_and_falls_back_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """onnxruntime claims CUDA here but cannot start it: the runtime says so and runs fp32 on the CPU."""
+    p = add_fp16_variant(make_pack(tmp_path / "p", size=32))
+    monkeypatch.setattr(runtime, "available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert runtime.select_providers("auto").device == "cuda"
+    with caplog.at_level(logging.WARNING, logger="engine.models"):
+        rt = PackRuntime(p, device="auto")
+    assert rt.device == "cpu" and rt.model_file.name == "model.onnx"
+    assert "falling back to the CPU" in (rt.provider_message or "") or "did not initialise" in (rt.provider_message or "")
+    assert rt.score_images([np.full((40, 40, 3), 9, np.uint8)]).shape == (1,)
+
+
+def test_fp16_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
+
+    p = make_pack(tmp_path / "p")
+    assert main(["models", "fp16", str(p)]) == 0
+    assert "added model_fp16.onnx" in capsys.readouterr().out
+    assert main(["models", "verify", str(p)]) == 0
+    assert main(["models", "fp16", str(tmp_path / "nope")]) == 1
