@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 
-
 def _wait(app: object, cond: object, timeout_s: float) -> bool:
     from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication

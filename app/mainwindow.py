@@ -52,7 +52,6 @@ from app.settings import AppSettings, SettingsDialog
 from app.thumbs import ImageCache
 from app.undo import DecisionCommand
 
-
 LABEL_KEYS = {"6": "Red", "7": "Yellow", "8": "Green", "9": "Blue"}
 PREFETCH_AHEAD = 3
 PREFETCH_BEHIND = 1

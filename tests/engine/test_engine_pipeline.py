@@ -61,12 +61,7 @@ def test_clean_shot_first_and_milder_defects_outrank_stronger(astronaut_session,
 
 
 def test_piq23_portraits_rank_clean_first(piq23_examples: list[Path], tmp_path: Path) -> None:
-    """Real portraits (every 7th example of ../shared, one burst each, seconds apart).
-
-    Real phone JPEGs already carry noise-reduction and blocking of their own, which a
-    level-1 synthetic defect can mask (noise hides blocking); so here each burst must be
-    grouped whole, rank the clean frame in its top two, and most bursts must be perfect.
-    """
+    """Real portraits (every 7th example of ../shared, one burst each, seconds apart)."""
     root = tmp_path / "piq"
     chosen = piq23_examples[::7]
     bursts = {}
@@ -76,13 +71,7 @@ def test_piq23_portraits_rank_clean_first(piq23_examples: list[Path], tmp_path: 
     summary = rank_folder(RankOptions(root, catalog=tmp_path / "c.sqlite", workers=2))
     assert summary.n_groups == len(chosen)
     problems = {name: pr for name, frames in bursts.items() if (pr := _check_ranks(summary.catalog_path, frames))}
-    with Catalog(summary.catalog_path, readonly=True) as cat:
-        rank = {r["key"]: r["rank"] for r in cat.shots("status = 'ok'")}
-    for frames in bursts.values():
-        assert rank[next(f.name for f in frames if f.defect == "clean")] <= 2
-    serious = {n: [p for p in pr if "split" in p or "ranked [" in p and "jpeg" not in p] for n, pr in problems.items()}
-    assert not any(serious.values()), serious
-    assert len(problems) <= len(chosen) // 2, problems
+    assert problems == {}
 
 
 def test_rerun_uses_cache_and_rank_files(astronaut_session, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
