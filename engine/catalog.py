@@ -97,6 +97,7 @@ CREATE TABLE IF NOT EXISTS analysis (
     full_width INTEGER, full_height INTEGER,
     embedding BLOB,                 -- float32 content descriptor for grouping
     n_faces INTEGER,
+    members TEXT,                   -- JSON list of the members that ran (a member may decline)
     analysed_at REAL,
     seconds REAL
 );

@@ -12,6 +12,7 @@ A second run over an unchanged folder reads sizes and mtimes only.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -139,6 +140,7 @@ def analyse_path(path: Path, members: list[Any], detector: Any) -> dict[str, Any
             "full_height": dec.full_size[1],
             "embedding": grouping.embed(rgb).tobytes(),
             "n_faces": len(faces),
+            "members": json.dumps(sorted(m.name for m in members)),
             "analysed_at": time.time(),
             "seconds": time.perf_counter() - t0,
         },
@@ -200,15 +202,12 @@ def member_specs(names: list[str]) -> dict[str, Any]:
 
 
 def _complete_hashes(catalog: Catalog, specs: dict[str, Any]) -> set[str]:
-    """Hashes whose analysis is current and has a score from every selected member that applies."""
+    """Hashes whose analysis is current and ran every selected member (applied or declined)."""
     rows = catalog.conn.execute(
-        "SELECT a.hash, group_concat(s.member, '\x1f') FROM analysis a "
-        "LEFT JOIN scores s ON s.hash = a.hash WHERE a.engine_version = ? GROUP BY a.hash",
-        (ANALYSIS_VERSION,),
+        "SELECT hash, members FROM analysis WHERE engine_version = ?", (ANALYSIS_VERSION,)
     ).fetchall()
-    # Face-only members may legitimately decline (no face, a profile): only the others are required.
-    need = {n for n, spec in specs.items() if spec.needs != frozenset({"faces"})}
-    return {h for h, got in rows if need <= (set(got.split("\x1f")) if got else set())}
+    need = set(specs)
+    return {h for h, ran in rows if ran and need <= set(json.loads(ran))}
 
 
 def _iter_results(tasks: list[dict[str, Any]], opts: RankOptions, names: list[str], cancel: threading.Event | None) -> Iterator[dict[str, Any]]:
@@ -370,7 +369,6 @@ def regroup(
     catalog: Catalog, member_names: list[str] | None = None, sensitivity: float = 0.5, specs: dict[str, Any] | None = None
 ) -> None:
     """Group every analysed shot into scenes and rank each group (also used by the GUI's sensitivity knob)."""
-    import json
 
     from engine.grouping import GroupItem, group_shots
     from engine.quality.fusion import contributions, rank_group

@@ -109,6 +109,20 @@ def test_changed_file_is_reanalysed(tmp_path: Path) -> None:
     assert (s2.analysed, s2.reused) == (1, 3)
 
 
+def test_members_that_decline_do_not_force_reanalysis(tmp_path: Path) -> None:
+    """PNGs have no JPEG grid and no faces: members decline, and a re-run still reuses everything."""
+    root = tmp_path / "png"
+    root.mkdir()
+    for i, (d, lv) in enumerate(demo.burst_plan(["defocus"])):
+        Image.fromarray(demo.apply_defect(demo.demo_sources(400)["coffee"], d, lv)).save(root / f"c{i}.png")
+    cat = tmp_path / "c.sqlite"
+    assert rank_folder(RankOptions(root, catalog=cat, workers=1)).analysed == 4
+    with Catalog(cat, readonly=True) as c:
+        assert c.conn.execute("SELECT count(*) FROM scores WHERE member = 'jpeg_artefacts'").fetchone()[0] == 0
+    again = rank_folder(RankOptions(root, catalog=cat, workers=1))
+    assert (again.analysed, again.reused) == (0, 4)
+
+
 def test_bad_inputs_are_skipped_with_reasons(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     root = tmp_path / "bad"
     root.mkdir()
