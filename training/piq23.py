@@ -192,7 +192,7 @@ def write_predictions(path: str | os.PathLike[str], scores: dict[str, float]) ->
         w = csv.writer(f)
         w.writerow(["IMAGE", "SCORE"])
         for k, v in scores.items():
-            w.writerow([k, f"{v:.6f}"])
+            w.writerow([k, f"{v:.9g}"])  # full float32 precision: evaluate must reproduce the report
 
 
 def score_predictions(
