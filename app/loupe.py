@@ -7,6 +7,7 @@ holds it asks for the full image (:attr:`ImageView.need_full`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
@@ -292,27 +293,23 @@ class ComparePane(QWidget):
             v.update()
         self.activated.emit(i)
 
-    def _sync_zoom(self, src: int, fit: bool, zoom: float) -> None:
+    def _sync(self, src: int, apply: Callable[[Any], None]) -> None:
+        """Apply a zoom or pan made in view ``src`` to every other visible view (no echo)."""
         if self._syncing:
             return
         self._syncing = True
         try:
             for j, v in enumerate(self.visible_views()):
                 if j != src:
-                    v.set_zoom(fit, zoom, emit=False)
+                    apply(v)
         finally:
             self._syncing = False
 
+    def _sync_zoom(self, src: int, fit: bool, zoom: float) -> None:
+        self._sync(src, lambda v: v.set_zoom(fit, zoom, emit=False))
+
     def _sync_pan(self, src: int, dx: float, dy: float) -> None:
-        if self._syncing:
-            return
-        self._syncing = True
-        try:
-            for j, v in enumerate(self.visible_views()):
-                if j != src:
-                    v.pan_by(dx, dy, emit=False)
-        finally:
-            self._syncing = False
+        self._sync(src, lambda v: v.pan_by(dx, dy, emit=False))
 
     def toggle_faces_100(self) -> None:
         """100% on each shot's own main face (bursts move a little between frames), or back to fit."""

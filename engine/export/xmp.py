@@ -133,35 +133,33 @@ def read_rating_label(data: bytes, source: str = "XMP") -> tuple[int | None, str
     return _parse_rating(_find(descs, "Rating")), (label or None)
 
 
-def _prefix_in_scope(el: Any, uri: str) -> str | None:
-    shadowed: set[str] = set()
+def _ns_declarations(el: Any) -> list[tuple[str, str]]:
+    """(prefix, uri) of the namespace declarations in scope at ``el``, innermost first."""
+    out: list[tuple[str, str]] = []
     node: Any = el
     while node is not None and node.nodeType == Node.ELEMENT_NODE:
         attrs = node.attributes
         for i in range(attrs.length):
             a = attrs.item(i)
             if a.name.startswith("xmlns:"):
-                prefix = a.name[6:]
-                if prefix in shadowed:
-                    continue
-                shadowed.add(prefix)
-                if a.value == uri:
-                    return prefix
+                out.append((a.name[6:], a.value))
         node = node.parentNode
+    return out
+
+
+def _prefix_in_scope(el: Any, uri: str) -> str | None:
+    shadowed: set[str] = set()
+    for prefix, value in _ns_declarations(el):
+        if prefix in shadowed:
+            continue  # an inner declaration of the same prefix wins
+        shadowed.add(prefix)
+        if value == uri:
+            return prefix
     return None
 
 
 def _prefixes_in_scope(el: Any) -> set[str]:
-    out: set[str] = set()
-    node: Any = el
-    while node is not None and node.nodeType == Node.ELEMENT_NODE:
-        attrs = node.attributes
-        for i in range(attrs.length):
-            a = attrs.item(i)
-            if a.name.startswith("xmlns:"):
-                out.add(a.name[6:])
-        node = node.parentNode
-    return out
+    return {prefix for prefix, _ in _ns_declarations(el)}
 
 
 def _xmp_prefix(el: Any) -> str:
