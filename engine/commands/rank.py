@@ -47,6 +47,13 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         print("culler rank: --workers must be at least 1", file=sys.stderr)
         return 2
+    from engine.models.runtime import parse_device
+
+    try:
+        parse_device(args.device)
+    except ValueError as exc:
+        print(f"culler rank: --device: {exc}", file=sys.stderr)
+        return 2
     if args.output and args.output.suffix.lower() not in (".csv", ".json"):
         print("culler rank: -o must end in .csv or .json", file=sys.stderr)
         return 2

@@ -159,6 +159,8 @@ def test_empty_and_missing_folders_exit_nonzero(tmp_path: Path, capsys) -> None:
     assert "0 shot(s)" in capsys.readouterr().out
     assert culler(["rank", str(tmp_path / "missing"), "-q"]) == 1
     assert "no such folder" in capsys.readouterr().err
+    assert culler(["rank", str(tmp_path / "empty"), "--device", "cdua"]) == 2
+    assert "unknown device 'cdua'" in capsys.readouterr().err
 
 
 def test_newer_catalog_is_refused(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
