@@ -59,7 +59,7 @@ def print_summary(summary: Any, output: Path | None = None, file: Any = None) ->
     )
     if summary.cancelled:
         print("cancelled: finished shots are kept; run again to resume", file=out)
-    with Catalog(summary.catalog_path, readonly=True) as cat:
+    with Catalog(summary.catalog_path) as cat:
         rows = cat.shots("status = 'ok'")
         groups = cat.groups()
     by_group: dict[int, list[dict[str, Any]]] = {}
@@ -115,7 +115,7 @@ def rank_and_report(opts: Any, output: Path | None, prog: str, quiet: bool = Fal
 
 def rank_rows(catalog_path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """One dict per analysed shot, ordered by group and rank, and the member names."""
-    with Catalog(catalog_path, readonly=True) as cat:
+    with Catalog(catalog_path) as cat:
         rows = cat.conn.execute(
             "SELECT s.key, s.group_id, s.rank, s.score, s.n_faces, s.suggested, s.hash, s.raw_path, "
             "m.capture_time, m.time_source, m.make, m.model FROM shots s LEFT JOIN metadata m ON m.shot = s.key "

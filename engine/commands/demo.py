@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     code, summary = rank_and_report(RankOptions(root=args.dir, workers=args.workers), args.output, "culler demo")
     if summary is not None and summary.n_shots:
         clean_set = set(json.loads(truth.read_text())["clean"])
-        with Catalog(summary.catalog_path, readonly=True) as cat:
+        with Catalog(summary.catalog_path) as cat:
             firsts = {r["key"] for r in cat.shots("rank = 1")}
         print(f"clean frame ranked first in {len(clean_set & firsts)} of {len(clean_set)} groups")
     return code
