@@ -67,12 +67,13 @@ def _orient(im, orientation: int | None = None):  # type: ignore[no-untyped-def]
 
     if orientation is None:
         return ImageOps.exif_transpose(im)
-    ops = {2: [0], 3: [3], 4: [1], 5: [4], 6: [5], 7: [6], 8: [2]}  # PIL Transpose codes
     from PIL import Image
 
-    for op in ops.get(orientation, []):
-        im = im.transpose(Image.Transpose(op))
-    return im
+    t = Image.Transpose
+    # EXIF orientation -> the transpose that displays it upright (as ImageOps.exif_transpose does)
+    op = {2: t.FLIP_LEFT_RIGHT, 3: t.ROTATE_180, 4: t.FLIP_TOP_BOTTOM, 5: t.TRANSPOSE,
+          6: t.ROTATE_270, 7: t.TRANSVERSE, 8: t.ROTATE_90}.get(orientation)  # fmt: skip
+    return im.transpose(op) if op is not None else im
 
 
 def _to_rgb_array(im) -> np.ndarray:  # type: ignore[no-untyped-def]

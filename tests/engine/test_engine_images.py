@@ -112,3 +112,53 @@ def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="cannot read"):
         decode(tmp_path / "nope.jpg")
+
+
+def _write_dng(path: Path, orientation: int = 1) -> None:
+    """A real DNG that LibRaw opens: a Bayer raw in a SubIFD, an RGB preview in IFD0."""
+    import tifffile
+
+    cfa = (np.random.default_rng(0).random((192, 256)) * 4000 + 500).astype(np.uint16)
+    preview = np.zeros((96, 128, 3), np.uint8)
+    preview[..., 0] = 200
+    preview[:10, :20] = 255  # a white mark in the top-left corner of the sensor's view
+    dng = [
+        (50706, "B", 4, (1, 4, 0, 0)), (50707, "B", 4, (1, 1, 0, 0)), (50708, "s", 0, "Test Cam"),
+        (50721, "2i", 9, (1, 1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 1, 1)), (50778, "H", 1, 21),
+        (274, "H", 1, orientation), (271, "s", 0, "TestMake"), (272, "s", 0, "Test Cam"),
+    ]  # fmt: skip
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(preview, photometric="rgb", subfiletype=1, subifds=1, extratags=dng)
+        tif.write(cfa, photometric=32803, subfiletype=0, compression=None,
+                  extratags=[(33421, "H", 2, (2, 2)), (33422, "B", 4, (0, 1, 1, 2)), (50714, "H", 1, 0), (50717, "H", 1, 4095)])  # fmt: skip
+
+
+@pytest.mark.parametrize("orientation,white_at", [(1, (0, 0)), (6, (0, -1)), (3, (-1, -1)), (8, (-1, 0))])
+def test_raw_is_read_through_its_embedded_preview_upright(tmp_path: Path, orientation: int, white_at: tuple[int, int]) -> None:
+    pytest.importorskip("rawpy")
+    p = tmp_path / f"IMG_{orientation}.dng"
+    _write_dng(p, orientation)
+    d = decode(p)
+    assert d.source == "raw-preview"
+    assert d.rgb.shape == ((96, 128, 3) if orientation in (1, 3) else (128, 96, 3))
+    assert tuple(d.rgb[white_at]) == (255, 255, 255)
+    assert tuple(d.rgb[d.rgb.shape[0] // 2, d.rgb.shape[1] // 2]) == (200, 0, 0)
+
+
+def test_raw_only_and_raw_jpeg_pairs_rank_as_shots(tmp_path: Path) -> None:
+    pytest.importorskip("rawpy")
+    from engine.catalog import Catalog
+    from engine.pipeline import RankOptions, rank_folder
+
+    root = tmp_path / "card"
+    root.mkdir()
+    _write_dng(root / "A.dng")
+    _write_dng(root / "B.dng", 6)
+    _write_dng(root / "C.DNG")
+    Image.fromarray(_rgb(128, 96)).save(root / "C.JPG", "JPEG")
+    s = rank_folder(RankOptions(root, catalog=tmp_path / "c.sqlite", workers=1))
+    assert s.n_shots == 3 and not s.skipped
+    with Catalog(tmp_path / "c.sqlite", readonly=True) as cat:
+        pair = cat.shot("C.JPG")
+        assert pair is not None and pair["raw_path"] == "C.DNG"
+        assert [f["path"] for f in cat.files_of("C.JPG")] == ["C.DNG", "C.JPG"]
