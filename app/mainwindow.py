@@ -201,22 +201,14 @@ class MainWindow(QMainWindow):
         self.group_delegate = GroupDelegate(self.thumbs, lambda: self.session)
         self.group_list = GroupList(self.groups_model, self.group_delegate)
         self.group_list.selectionModel().currentChanged.connect(self._on_group_changed)
-        dock = QDockWidget("Scenes", self)
-        dock.setObjectName("scenes")
-        dock.setWidget(self.group_list)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        dock = self._dock("Scenes", "scenes", self.group_list, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.groups_dock = dock
 
         # inspector dock
         self.inspector = Inspector()
         self.inspector.decide.connect(self._on_inspector_decide)
         self.inspector.face_clicked.connect(self._on_face_clicked)
-        dock2 = QDockWidget("Shot", self)
-        dock2.setObjectName("inspector")
-        dock2.setWidget(self.inspector)
-        dock2.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock2)
+        dock2 = self._dock("Shot", "inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
         self.inspector_dock = dock2
         self.resizeDocks([dock, dock2], [250, 340], Qt.Orientation.Horizontal)
 
@@ -284,6 +276,14 @@ class MainWindow(QMainWindow):
             a.triggered.connect(lambda _c=False: slot())
         self.addAction(a)
         return a
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)  # restoreState() finds docks by name
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(area, dock)
+        return dock
 
     def _build_actions(self) -> None:
         mb = self.menuBar()

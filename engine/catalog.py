@@ -313,14 +313,6 @@ class Catalog:
                     (content_hash, member, value, quality),
                 )
 
-    def store_member_scores(self, content_hash: str, scores: dict[str, tuple[float, float]]) -> None:
-        with self.transaction() as c:
-            for member, (value, quality) in scores.items():
-                c.execute(
-                    "INSERT OR REPLACE INTO scores(hash, member, value, quality) VALUES (?,?,?,?)",
-                    (content_hash, member, value, quality),
-                )
-
     def scores_of(self, content_hash: str) -> dict[str, tuple[float, float]]:
         cur = self.conn.execute("SELECT member, value, quality FROM scores WHERE hash = ?", (content_hash,))
         return {m: (v, q) for m, v, q in cur.fetchall()}

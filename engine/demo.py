@@ -29,8 +29,9 @@ def _cv2():  # type: ignore[no-untyped-def]
 
 
 def _lin(rgb: np.ndarray) -> np.ndarray:
-    v = rgb.astype(np.float32) / 255.0
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+    from engine.quality.signals import srgb_to_linear
+
+    return np.asarray(srgb_to_linear(rgb.astype(np.float32) / 255.0))
 
 
 def _srgb(lin: np.ndarray) -> np.ndarray:

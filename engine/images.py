@@ -58,10 +58,6 @@ def _register_heif() -> None:
         _heif_registered = True
 
 
-def is_raw(path: str | os.PathLike[str]) -> bool:
-    return Path(path).suffix.lower() in RAW_EXTENSIONS
-
-
 def _orient(im, orientation: int | None = None):  # type: ignore[no-untyped-def]
     from PIL import ImageOps
 

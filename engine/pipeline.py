@@ -78,7 +78,6 @@ _W: dict[str, Any] = {}
 
 
 def _init_worker(members: list[str], face_backend: str, device: str, threads: int) -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     import cv2
 
     cv2.setNumThreads(threads)
@@ -332,7 +331,9 @@ def _store(catalog: Catalog, root: Path, res: dict[str, Any], shots_by_key: dict
         if res["status"] == "ok" and not res.get("reused"):
             catalog.store_analysis(res["hash"], res["analysis"], res["faces"], res["scores"])
         n_faces = None
-        if res["status"] == "ok":
+        if res["status"] == "ok" and not res.get("reused"):
+            n_faces = res["analysis"]["n_faces"]
+        elif res["status"] == "ok":
             a = catalog.analysis(res["hash"])
             n_faces = a["n_faces"] if a else 0
         catalog.upsert_file(
@@ -389,6 +390,9 @@ def regroup(
         for r in rows
     ]  # fmt: skip
     labels = group_shots(items, sensitivity)
+    all_scores: dict[str, dict[str, tuple[float, float]]] = {}
+    for h, member, value, quality in catalog.conn.execute("SELECT hash, member, value, quality FROM scores"):
+        all_scores.setdefault(h, {})[member] = (value, quality)
     by_group: dict[int, list[int]] = {}
     for i, g in enumerate(labels):
         by_group.setdefault(g, []).append(i)
@@ -396,7 +400,7 @@ def regroup(
     for g, idx in sorted(by_group.items()):
         group_scores = []
         for i in idx:
-            member_scores = catalog.scores_of(rows[i][1])
+            member_scores = all_scores.get(rows[i][1], {})
             group_scores.append({k: v for k, v in member_scores.items() if k in specs})
         tiebreak = [(items[i].ts or 0.0, items[i].key) for i in idx]
         scores, ranks, eff = rank_group(group_scores, specs, tiebreak)

@@ -139,22 +139,22 @@ def load_split(
     return read_scores(split_file(piq23_dir, split, part, attribute))
 
 
+def _split_table(piq23_dir: str | os.PathLike[str], name: str, key: str) -> dict[str, str]:
+    rows = _open_csv(Path(piq23_dir) / "splits" / name)
+    try:
+        return {r[key]: r["SPLIT"] for r in rows}
+    except KeyError as exc:
+        raise Piq23Error(f"{piq23_dir}/splits/{name}: missing column {exc}") from None
+
+
 def scene_split_table(piq23_dir: str | os.PathLike[str]) -> dict[str, str]:
     """``splits/scene_split.csv`` as {scene: "Train"|"Test"}."""
-    rows = _open_csv(Path(piq23_dir) / "splits" / "scene_split.csv")
-    try:
-        return {r["SCENE"]: r["SPLIT"] for r in rows}
-    except KeyError as exc:
-        raise Piq23Error(f"{piq23_dir}/splits/scene_split.csv: missing column {exc}") from None
+    return _split_table(piq23_dir, "scene_split.csv", "SCENE")
 
 
 def device_split_table(piq23_dir: str | os.PathLike[str]) -> dict[str, str]:
     """``splits/device_split.csv`` as {image: "Train"|"Test"}."""
-    rows = _open_csv(Path(piq23_dir) / "splits" / "device_split.csv")
-    try:
-        return {r["IMAGE"]: r["SPLIT"] for r in rows}
-    except KeyError as exc:
-        raise Piq23Error(f"{piq23_dir}/splits/device_split.csv: missing column {exc}") from None
+    return _split_table(piq23_dir, "device_split.csv", "IMAGE")
 
 
 def read_predictions(path: str | os.PathLike[str]) -> dict[str, float]:
