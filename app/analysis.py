@@ -176,10 +176,11 @@ class ListingThread(QThread):
         self.root, self.recursive = root, recursive
 
     def run(self) -> None:  # worker thread
+        from app.pacing import Pacer
         from app.session import quick_listing
 
         try:
-            listing = quick_listing(self.root, self.recursive)
+            listing = quick_listing(self.root, self.recursive, Pacer())
         except OSError as exc:
             self.failed.emit(f"The folder {self.root} cannot be read: {exc.strerror or exc}.")
             return
@@ -227,10 +228,12 @@ class SnapshotThread(QThread):
     def run(self) -> None:  # worker thread
         import sqlite3
 
+        from app.pacing import Pacer
+
         try:
             conn = self.session.open_reader()
             try:
-                snap = self.session.read_snapshot(conn)
+                snap = self.session.read_snapshot(conn, Pacer())
             finally:
                 conn.close()
         except sqlite3.Error as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -19,11 +20,13 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QFontMetrics,
+    QGradient,
     QImage,
     QPainter,
     QPainterPath,
     QPalette,
     QPen,
+    QPixmap,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -41,6 +44,11 @@ from app.session import PENDING_GROUP, GroupRecord, Session, ShotRecord
 from app.thumbs import ImageCache
 
 _Index = QModelIndex | QPersistentModelIndex
+
+# PySide6 builds its Python enums on first use; QGradient's (Preset has 180 members, ~7 ms) are
+# first looked up when a brush is set in a paint.  Build them now, not in the first paint.
+_ = (QGradient.Type, QGradient.Spread, QGradient.CoordinateMode, QGradient.InterpolationMode,
+     QGradient.Preset)
 CAPTION_H = 38
 PAD = 6
 
@@ -121,6 +129,99 @@ def fit_rect(img_w: int, img_h: int, box: QRectF) -> QRectF:
     return QRectF(box.x() + (box.width() - w) / 2, box.y() + (box.height() - h) / 2, w, h)
 
 
+class TileCache:
+    """Rendered tiles (``QPixmap``) keyed by item, valid while their signature holds: a
+    repaint blits one pixmap instead of replaying ~50 painter calls.  That matters beyond
+    the CPU time: every PySide call from a delegate gives up and takes back the GIL, and
+    while worker threads run Python (listing a folder, reading the catalog, decoding)
+    each take-back waits, so a replayed tile costs far more than its drawing."""
+
+    def __init__(self, budget_bytes: int = 64 << 20):
+        self.budget = budget_bytes
+        self._d: OrderedDict[Any, tuple[tuple[Any, ...], object, QPixmap, int]] = OrderedDict()
+        self._bytes = 0
+        self.renders = 0
+
+    def get(self, key: Any, sig: tuple[Any, ...], src: object) -> QPixmap | None:
+        hit = self._d.get(key)
+        if hit is None or hit[0] != sig or hit[1] is not src:
+            return None
+        self._d.move_to_end(key)
+        return hit[2]
+
+    def put(self, key: Any, sig: tuple[Any, ...], src: object, pm: QPixmap) -> None:
+        old = self._d.pop(key, None)
+        if old is not None:
+            self._bytes -= old[3]
+        size = pm.width() * pm.height() * 4
+        self._d[key] = (sig, src, pm, size)
+        self._bytes += size
+        self.renders += 1
+        while self._bytes > self.budget and len(self._d) > 1:
+            _, dropped = self._d.popitem(last=False)
+            self._bytes -= dropped[3]
+
+    def stale(self, key: Any, w: int, h: int) -> QPixmap | None:
+        """The last tile rendered for ``key`` whatever changed since, if it has this size."""
+        hit = self._d.get(key)
+        if hit is None or hit[0][0] != w or hit[0][1] != h:
+            return None
+        return hit[2]
+
+    def clear(self) -> None:
+        self._d.clear()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+class RenderBudget:
+    """At most ``budget_s`` of new tiles per paint of a view (and at least one): the rest show
+    their previous rendering (or a plain placeholder) and the view paints again on the next
+    turn of the event loop.  Opening a catalog then fills the window over two or three frames
+    instead of blocking it for one long one.  ``budget_s=None`` renders everything at once
+    (screenshots)."""
+
+    def __init__(self, budget_s: float | None = 0.005):
+        self.budget_s = budget_s
+        self.deadline = float("inf")
+        self.deferred: list[QRect] = []  # tiles left for the next paint
+        self.rendered = 0
+
+    def begin(self) -> None:
+        self.deferred = []
+        self.rendered = 0
+        self.deadline = (time.perf_counter() + self.budget_s) if self.budget_s is not None else float("inf")
+
+    def end(self) -> list[QRect]:
+        """Ends a paint; returns the rectangles of the tiles that wait for the next one."""
+        self.deadline = float("inf")
+        return self.deferred
+
+    def allows(self, rect: QRect) -> bool:
+        """May the tile at ``rect`` be rendered in this paint?  (Counts it when yes.)"""
+        if self.rendered == 0 or time.perf_counter() <= self.deadline:
+            self.rendered += 1
+            return True
+        self.deferred.append(QRect(rect))
+        return False
+
+
+def _placeholder(p: QPainter, r: QRect, color: QColor, pm: QPixmap | None, inset: int) -> None:
+    if pm is not None:
+        p.drawPixmap(r.x(), r.y(), pm)
+    else:
+        p.fillRect(r.adjusted(inset, inset, -inset, -inset), color)
+
+
+def _blank_tile(w: int, h: int, dpr: float) -> QPixmap:
+    pm = QPixmap(max(1, round(w * dpr)), max(1, round(h * dpr)))
+    pm.setDevicePixelRatio(dpr)
+    pm.fill(Qt.GlobalColor.transparent)
+    return pm
+
+
 class ShotDelegate(QStyledItemDelegate):
     """A thumbnail tile: image, rank/score badge, face count, warnings, best-shot mark, decision."""
 
@@ -138,6 +239,8 @@ class ShotDelegate(QStyledItemDelegate):
         self.white = QColor(255, 255, 255)
         self.shade = QColor(0, 0, 0, 165)
         self.best_fg = QColor(30, 24, 0)
+        self.tiles = TileCache()
+        self.budget = RenderBudget(0.005)
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
         return QSize(self.thumb + 2 * PAD, self.thumb + CAPTION_H + 2 * PAD)
@@ -152,7 +255,7 @@ class ShotDelegate(QStyledItemDelegate):
         scaled = img.scaled(w, h, Qt.AspectRatioMode.IgnoreAspectRatio,
                             Qt.TransformationMode.SmoothTransformation)
         self._scaled[key] = (0, img, scaled)
-        while len(self._scaled) > 600:
+        while len(self._scaled) > 300:
             self._scaled.popitem(last=False)
         return scaled
 
@@ -160,11 +263,40 @@ class ShotDelegate(QStyledItemDelegate):
         s: ShotRecord | None = index.data(RECORD_ROLE)
         if s is None:
             return
-        pal = option.palette  # type: ignore[attr-defined]
-        rect = QRectF(option.rect).adjusted(3, 3, -3, -3)  # type: ignore[attr-defined]
+        r = option.rect  # type: ignore[attr-defined]
         state = option.state  # type: ignore[attr-defined]
         selected = bool(state & QStyle.StateFlag.State_Selected)
         current = bool(state & QStyle.StateFlag.State_HasFocus)
+        img: QImage | None = self.cache.get(s.key)
+        err = None
+        if img is None and not s.missing:
+            err = self.cache.error(s.key)
+            if err is None:
+                self.cache.request(s.key, s.path)
+        w, h = r.width(), r.height()
+        dpr = p.device().devicePixelRatioF()
+        m = s.mark
+        sig = (w, h, dpr, selected, current, theme.GENERATION, s.rank, s.score, s.is_best, s.status,
+               s.n_faces, tuple(s.warnings), m.flag, m.stars, m.label, s.missing, err, s.key)
+        pm = self.tiles.get(s.key, sig, img)
+        if pm is None and not self.budget.allows(r):
+            _placeholder(p, r, option.palette.color(QPalette.ColorRole.AlternateBase),  # type: ignore[attr-defined]
+                         self.tiles.stale(s.key, w, h), 3)
+            return
+        if pm is None:
+            pm = _blank_tile(w, h, dpr)
+            tp = QPainter(pm)
+            try:
+                self._draw(tp, QRectF(0, 0, w, h), option.palette, selected, current,  # type: ignore[attr-defined]
+                           s, img, err)
+            finally:
+                tp.end()
+            self.tiles.put(s.key, sig, img, pm)
+        p.drawPixmap(r.x(), r.y(), pm)
+
+    def _draw(self, p: QPainter, tile: QRectF, pal: QPalette, selected: bool, current: bool,
+              s: ShotRecord, img: QImage | None, err: str | None) -> None:
+        rect = tile.adjusted(3, 3, -3, -3)
         dark = theme.is_dark()
         p.save()
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -186,11 +318,6 @@ class ShotDelegate(QStyledItemDelegate):
 
         box = QRectF(rect.x() + PAD - 3, rect.y() + PAD - 3, rect.width() - 2 * PAD + 6,
                      rect.height() - CAPTION_H - 2 * PAD + 6)
-        img: QImage | None = self.cache.get(s.key)
-        if img is None and not s.missing:
-            err = self.cache.error(s.key)
-            if err is None:
-                self.cache.request(s.key, s.path)
         if img is not None:
             target = fit_rect(img.width(), img.height(), box)
             if s.mark.flag == "reject":
@@ -204,9 +331,9 @@ class ShotDelegate(QStyledItemDelegate):
             p.setBrush(pal.color(QPalette.ColorRole.Base))
             p.drawRoundedRect(img_rect, 3, 3)
             msg = ""
-            if s.missing or "no longer on disk" in (self.cache.error(s.key) or ""):
+            if s.missing or "no longer on disk" in (err or ""):
                 msg = "File missing"
-            elif self.cache.error(s.key):
+            elif err:
                 msg = "Cannot read"
             if msg:
                 p.setPen(theme.REJECT)
@@ -264,6 +391,33 @@ class ShotDelegate(QStyledItemDelegate):
         p.restore()
 
 
+class _NextFrame:
+    """Paints the tiles a budgeted paint of ``view`` left for later, on the next turn of the
+    event loop (only those rectangles: the rest of the viewport is up to date)."""
+
+    def __init__(self, view: QAbstractItemView):
+        self.view = view
+        self.rects: list[QRect] = []
+        self.timer = QTimer(view)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(0)
+        self.timer.timeout.connect(self._paint)
+
+    def schedule(self, rects: list[QRect]) -> None:
+        if rects:
+            self.rects.extend(rects)
+            self.timer.start()
+
+    def isActive(self) -> bool:
+        return self.timer.isActive()
+
+    def _paint(self) -> None:
+        rects, self.rects = self.rects, []
+        vp = self.view.viewport()
+        for r in rects:
+            vp.update(r)
+
+
 class ShotGrid(QListView):
     """QListView in IconMode showing the ranked shots; repaints tiles as thumbnails arrive."""
 
@@ -292,6 +446,14 @@ class ShotGrid(QListView):
         self._ready_timer.setInterval(25)
         self._ready_timer.timeout.connect(self._repaint_ready)
         cache.ready.connect(self._on_ready)
+        self._more = _NextFrame(self)
+
+    def paintEvent(self, e: Any) -> None:
+        self.delegate.budget.begin()
+        try:
+            super().paintEvent(e)
+        finally:
+            self._more.schedule(self.delegate.budget.end())
 
     def shot_model(self) -> ShotListModel:
         m = self.model()
@@ -337,6 +499,8 @@ class GroupDelegate(QStyledItemDelegate):
         self.small.setPointSizeF(max(7.0, self.small.pointSizeF() * 0.85))
         self.title = QFont()
         self.title.setBold(True)
+        self.tiles = TileCache(16 << 20)
+        self.budget = RenderBudget(0.003)
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
         return QSize(200, self.H)
@@ -346,9 +510,42 @@ class GroupDelegate(QStyledItemDelegate):
         session: Session | None = self.session_getter()
         if g is None or session is None:
             return
-        pal = option.palette  # type: ignore[attr-defined]
-        rect = QRectF(option.rect).adjusted(4, 2, -4, -2)  # type: ignore[attr-defined]
+        r = option.rect  # type: ignore[attr-defined]
         selected = bool(option.state & QStyle.StateFlag.State_Selected)  # type: ignore[attr-defined]
+        best_key = g.best or (g.keys[0] if g.keys else None)
+        img = None
+        if g.id == GroupListModel.ALL:
+            counts = session.counts()
+            state: tuple[Any, ...] = (sum(1 for x in session.groups if x.id >= 0), counts["pick"], counts["reject"])
+        else:
+            img = self.cache.get(best_key) if best_key else None
+            if best_key and img is None and self.cache.error(best_key) is None:
+                shot = session.shots.get(best_key)
+                if shot is not None:
+                    self.cache.request(best_key, shot.path)
+            state = session.group_counts(g) if g.id >= 0 else (0, 0)
+        w, h = r.width(), r.height()
+        dpr = p.device().devicePixelRatioF()
+        sig = (w, h, dpr, selected, theme.GENERATION, g.title, best_key, len(g.keys), g.start_time,
+               g.problem, state)
+        pm = self.tiles.get(g.id, sig, img)
+        if pm is None and not self.budget.allows(r):
+            _placeholder(p, r, option.palette.color(QPalette.ColorRole.Window),  # type: ignore[attr-defined]
+                         self.tiles.stale(g.id, w, h), 4)
+            return
+        if pm is None:
+            pm = _blank_tile(w, h, dpr)
+            tp = QPainter(pm)
+            try:
+                self._draw(tp, QRectF(0, 0, w, h), option.palette, selected, g, img, state)  # type: ignore[attr-defined]
+            finally:
+                tp.end()
+            self.tiles.put(g.id, sig, img, pm)
+        p.drawPixmap(r.x(), r.y(), pm)
+
+    def _draw(self, p: QPainter, tile: QRectF, pal: QPalette, selected: bool, g: GroupRecord,
+              img: QImage | None, state: tuple[Any, ...]) -> None:
+        rect = tile.adjusted(4, 2, -4, -2)
         p.save()
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
@@ -359,26 +556,19 @@ class GroupDelegate(QStyledItemDelegate):
             p.setBrush(hl)
             p.drawRoundedRect(rect, 6, 6)
         thumb_box = QRectF(rect.x() + 4, rect.y() + 4, rect.height() - 8, rect.height() - 8)
-        best_key = g.best or (g.keys[0] if g.keys else None)
         if g.id == GroupListModel.ALL:
-            counts = session.counts()
+            n_groups, n_picks, n_rejects = state
             p.setPen(pal.color(QPalette.ColorRole.Text))
             p.setFont(self.title)
             p.drawText(QRectF(rect.x() + 10, rect.y() + 6, rect.width() - 20, 20),
                        Qt.AlignmentFlag.AlignLeft, g.title)
             p.setFont(self.small)
             p.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
-            n_groups = sum(1 for x in session.groups if x.id >= 0)
             p.drawText(QRectF(rect.x() + 10, rect.y() + 28, rect.width() - 20, 30),
                        Qt.AlignmentFlag.AlignLeft,
-                       f"{n_groups} scenes · {counts['pick']} picks · {counts['reject']} rejects")
+                       f"{n_groups} scenes · {n_picks} picks · {n_rejects} rejects")
             p.restore()
             return
-        img = self.cache.get(best_key) if best_key else None
-        if best_key and img is None and self.cache.error(best_key) is None:
-            s = session.shots.get(best_key)
-            if s is not None:
-                self.cache.request(best_key, s.path)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(pal.color(QPalette.ColorRole.Base))
         p.drawRoundedRect(thumb_box, 4, 4)
@@ -395,7 +585,7 @@ class GroupDelegate(QStyledItemDelegate):
         p.setPen(pal.color(QPalette.ColorRole.Text))
         p.setFont(self.title)
         p.drawText(QRectF(tx, rect.y() + 6, rect.right() - tx - 24, 20), Qt.AlignmentFlag.AlignLeft, g.title)
-        picks, undecided = session.group_counts(g) if g.id >= 0 else (0, 0)
+        picks, undecided = state
         line = f"{len(g.keys)} shots"
         if g.start_time and g.id >= 0:
             t = g.start_time
@@ -441,6 +631,15 @@ class GroupList(QListView):
         self._timer.setInterval(60)
         self._timer.timeout.connect(self.viewport().update)
         delegate.cache.ready.connect(lambda _k: self._timer.isActive() or self._timer.start())
+        self.delegate = delegate
+        self._more = _NextFrame(self)
+
+    def paintEvent(self, e: Any) -> None:
+        self.delegate.budget.begin()
+        try:
+            super().paintEvent(e)
+        finally:
+            self._more.schedule(self.delegate.budget.end())
 
     def keyboardSearch(self, search: str) -> None:
         return

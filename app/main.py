@@ -99,6 +99,7 @@ def run_gui(folder: Path | None = None, catalog: Path | None = None, recursive: 
     if win.groups_model.rowCount() > 1:
         win._select_group_row(1)
     _wait(app, lambda: visible_thumbnails_loaded(win), 60)
+    win.grid.delegate.budget.budget_s = win.group_delegate.budget.budget_s = None  # every tile in the grab
     _wait(app, lambda: False, 0.3)  # let the last repaints land
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     ok = win.grab().save(str(screenshot))

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from app import warnings as W
+from app.pacing import no_pace
 
 PENDING_GROUP = -1  # shots not analysed yet
 SKIPPED_GROUP = -2  # unreadable files
@@ -80,13 +81,14 @@ class GroupRecord:
     problem: bool = False
 
 
-def quick_listing(root: Path, recursive: bool) -> dict[str, tuple[Path, Path | None]]:
+def quick_listing(root: Path, recursive: bool,
+                  pace: Callable[[], None] = no_pace) -> dict[str, tuple[Path, Path | None]]:
     """Shots found by a fast directory walk (no hashing, no decoding), before the engine's
     analysis has written them: key -> (primary path, raw path).  Uses the engine's scanner, so
-    keys and RAW+JPEG pairing are the catalog's."""
+    keys and RAW+JPEG pairing are the catalog's.  ``pace``: see :mod:`app.pacing`."""
     from engine.scan import scan_folder
 
-    res = scan_folder(root, recursive=recursive)
+    res = scan_folder(root, recursive=recursive, pace=pace)
     if not res.shots and res.skipped and res.skipped[0][0] in (".", ""):
         raise PermissionError(res.skipped[0][1])
     out: dict[str, tuple[Path, Path | None]] = {}
@@ -205,10 +207,11 @@ class Session:
         conn.execute("PRAGMA busy_timeout = 30000")
         return conn
 
-    def read_snapshot(self, conn: sqlite3.Connection) -> Snapshot:
+    def read_snapshot(self, conn: sqlite3.Connection, pace: Callable[[], None] = no_pace) -> Snapshot:
         """Every shot and group as the catalog has them now.  Reads only through ``conn`` and
         the session's settled attributes, so it may run in a worker thread with its own
-        connection while the GUI goes on (a 2,000-shot catalog takes ~0.1 s of Python)."""
+        connection while the GUI goes on (a 2,000-shot catalog takes ~0.05 s of Python);
+        ``pace`` is called once per shot in each pass (see :mod:`app.pacing`)."""
         cols = {r[1] for r in conn.execute("PRAGMA table_info(shots)")}
         explain = "s.explain" if "explain" in cols else "NULL"
         rows = conn.execute(
@@ -220,6 +223,7 @@ class Session:
         shots: dict[str, ShotRecord] = {}
         root = str(self.root)
         for (key, pp, rp, h, status, reason, gid, rank, score, nf, sug, cts, ctime, w, hh, ex) in rows:
+            pace()
             if not pp or pp == key:
                 file = f"{root}/{key}"  # the common case, without pathlib
             else:
@@ -239,8 +243,9 @@ class Session:
         for key in list(self.missing):
             if key in shots:
                 shots[key].missing = True
-        faces = self._faces_by_hash(conn, (s.hash for s in shots.values() if s.hash))
+        faces = self._faces_by_hash(conn, (s.hash for s in shots.values() if s.hash), pace)
         for s in shots.values():
+            pace()
             s._faces = faces.get(s.hash or "", [])  # type: ignore[attr-defined]
             s.sharpness = W.shot_sharpness(s._faces)  # type: ignore[attr-defined]
         sharp: dict[int, float] = {}
@@ -248,6 +253,7 @@ class Session:
             if s.group_id is not None and s.sharpness is not None:
                 sharp[s.group_id] = max(sharp.get(s.group_id, 0.0), s.sharpness)
         for s in shots.values():
+            pace()
             self._warn(s, sharp)
         meta = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, best, start_time FROM groups")}
         return Snapshot(shots, self._build_groups(shots, meta), sharp)
@@ -269,7 +275,8 @@ class Session:
 
     _SIGNALS = ("eye_sharpness", "eyes_open", "face_exposure", "face_clip_low", "face_clip_high")
 
-    def _faces_by_hash(self, conn: sqlite3.Connection, hashes: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    def _faces_by_hash(self, conn: sqlite3.Connection, hashes: Iterable[str],
+                       pace: Callable[[], None] = no_pace) -> dict[str, list[dict[str, Any]]]:
         """Face boxes and the signals the warnings need (extracted by SQLite, not by Python's json)."""
         hs = [h for h in set(hashes) if h]
         out: dict[str, list[dict[str, Any]]] = {}
@@ -285,6 +292,7 @@ class Session:
                 rows = [(*r, *([None] * len(self._SIGNALS))) for r in conn.execute(
                     f"SELECT hash, w, h FROM faces WHERE hash IN ({q}) ORDER BY hash, idx", chunk)]
             for h, w, hh, *vals in rows:
+                pace()
                 signals = {k: v for k, v in zip(self._SIGNALS, vals) if v is not None}
                 out.setdefault(h, []).append({"w": w, "h": hh, "signals": signals})
         return out
@@ -364,13 +372,16 @@ class Session:
                 return g
         return None
 
-    def set_listing(self, listing: dict[str, tuple[Path, Path | None]]) -> bool:
-        """Take the directory listing; returns True when the shots shown changed (no catalog yet)."""
+    def set_listing(self, listing: dict[str, tuple[Path, Path | None]], reload: bool = True) -> bool:
+        """Take the directory listing; returns True when the shots shown change (no catalog yet).
+        Then the shots are re-read at once, or with ``reload=False`` by the caller (the GUI reads
+        a snapshot in a worker)."""
         self.listing = listing
         self.listed = True
         if any(s.hash for s in self.shots.values()) or set(self.shots) == set(listing):
             return False
-        self.reload()
+        if reload:
+            self.reload()
         return True
 
     def mark_missing(self, key: str) -> bool:

@@ -90,8 +90,14 @@ def _light() -> QPalette:
     return p
 
 
+# bumped by every apply(): views that cache rendered tiles key them on it
+GENERATION = 0
+
+
 def apply(app: QApplication, mode: str = "system") -> str:
     """Apply the Fusion style with the palette for ``mode``; returns 'light' or 'dark'."""
+    global GENERATION
+    GENERATION += 1
     app.setStyle("Fusion")
     which = resolve(mode)
     app.setPalette(_dark() if which == "dark" else _light())

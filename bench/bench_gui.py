@@ -149,6 +149,7 @@ def main() -> int:
         w.resize(1440, 900)
         w.show()
         spin(qapp, lambda: w.isVisible(), 5)
+        spin(qapp, MainWindow.warmed_up, 10)  # a user picks a folder a moment after the window shows
         for _ in range(20):
             qapp.processEvents()
         return w

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,75 +40,120 @@ def rel_key(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def scan_folder(root: str | os.PathLike[str], recursive: bool = False) -> ScanResult:
-    """List the shots under ``root`` (sorted by key, deterministic)."""
+def _ext(name: str) -> str:
+    """Lower-case suffix the way ``Path.suffix`` sees it ('.JPG' -> '.jpg', '.x' -> '')."""
+    i = name.rfind(".")
+    return name[i:].lower() if 0 < i < len(name) - 1 else ""
+
+
+def scan_folder(root: str | os.PathLike[str], recursive: bool = False,
+                pace: Callable[[], None] | None = None) -> ScanResult:
+    """List the shots under ``root`` (sorted by key, deterministic).
+
+    Works on strings from ``os.scandir`` (``Path`` objects are made once per shot): the GUI
+    lists a 2,000-file folder in a worker thread and pathlib's per-file cost there competes
+    with the GUI thread for the GIL.  ``pace`` is called once per directory entry and per
+    shot (the GUI passes one that lets its thread run; see ``app.pacing``)."""
+    tick = pace or _no_pace
     root = Path(root)
     skipped: list[tuple[str, str]] = []
-    found: list[Path] = []
+    found: list[tuple[str, str]] = []  # (key prefix of the folder, file name)
     seen_dirs: set[tuple[int, int]] = set()
+    sep = os.sep
 
-    def walk(d: Path) -> None:
+    def walk(d: str, prefix: str) -> None:
+        here = prefix.rstrip("/") or "."
         try:
-            st = d.stat()
+            st = os.stat(d)
         except OSError as exc:
-            skipped.append((rel_key(root, d) or ".", f"cannot read folder: {exc.strerror}"))
+            skipped.append((here, f"cannot read folder: {exc.strerror}"))
             return
         ident = (st.st_dev, st.st_ino)
         if ident in seen_dirs:
-            skipped.append((rel_key(root, d), "symlink loop (folder already visited)"))
+            skipped.append((here, "symlink loop (folder already visited)"))
             return
         seen_dirs.add(ident)
         try:
-            entries = sorted(os.scandir(d), key=lambda e: e.name)
+            with os.scandir(d) as it:
+                entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            skipped.append((rel_key(root, d) or ".", f"cannot read folder: {exc.strerror}"))
+            skipped.append((here, f"cannot read folder: {exc.strerror}"))
             return
-        subdirs = []
+        subdirs: list[tuple[str, str]] = []
         for e in entries:
-            if e.name.startswith("."):
+            tick()
+            name = e.name
+            if name.startswith("."):
                 continue
-            p = Path(e.path)
             try:
                 is_dir = e.is_dir()
                 is_file = e.is_file()
             except OSError as exc:
-                skipped.append((rel_key(root, p), f"cannot read: {exc.strerror}"))
+                skipped.append((prefix + name, f"cannot read: {exc.strerror}"))
                 continue
             if is_dir:
                 if recursive:
-                    subdirs.append(p)
+                    subdirs.append((d + sep + name, prefix + name + "/"))
                 continue
-            if p.suffix.lower() not in SUPPORTED_EXTENSIONS:
+            if _ext(name) not in SUPPORTED_EXTENSIONS:
                 continue
             if not is_file:
                 reason = "broken symlink" if e.is_symlink() else "not a regular file"
-                skipped.append((rel_key(root, p), reason))
+                skipped.append((prefix + name, reason))
                 continue
-            found.append(p)
-        for s in subdirs:
-            walk(s)
+            found.append((prefix, name))
+        for sub, sub_prefix in subdirs:
+            walk(sub, sub_prefix)
 
-    walk(root)
-    return ScanResult(root, pair_shots(root, found), skipped)
+    walk(str(root), "")
+    return ScanResult(root, _pair(root, found, tick), skipped)
 
 
 def pair_shots(root: Path, files: list[Path]) -> list[ShotFiles]:
     """Merge RAW+JPEG (or RAW+HEIC...) pairs with the same stem in one folder into one shot."""
-    by_stem: dict[tuple[Path, str], list[Path]] = {}
+    found = []
     for f in files:
-        by_stem.setdefault((f.parent, f.stem.lower()), []).append(f)
+        key = rel_key(root, f)
+        i = key.rfind("/") + 1
+        found.append((key[:i], key[i:]))
+    return _pair(root, found)
+
+
+def _no_pace() -> None:
+    pass
+
+
+def _pair(root: Path, found: list[tuple[str, str]], tick: Callable[[], None] = _no_pace) -> list[ShotFiles]:
+    by_stem: dict[tuple[str, str], list[str]] = {}
+    for prefix, name in found:
+        ext = _ext(name)
+        stem = name[: len(name) - len(ext)] if ext else name
+        by_stem.setdefault((prefix, stem.lower()), []).append(name)
     shots: list[ShotFiles] = []
-    for group in by_stem.values():
-        group.sort(key=lambda p: p.name)
-        raws = [p for p in group if p.suffix.lower() in RAW_EXTENSIONS]
-        others = [p for p in group if p.suffix.lower() not in RAW_EXTENSIONS]
-        if raws and others:
+    base = str(root)
+    sep = os.sep
+
+    def path(prefix: str, name: str) -> Path:
+        return Path(base + sep + (prefix.replace("/", sep) if sep != "/" else prefix) + name)
+
+    for (prefix, _stem), names in by_stem.items():
+        tick()
+        names.sort()
+        raws = [n for n in names if _ext(n) in RAW_EXTENSIONS]
+        if raws and len(raws) < len(names):
             # The rendered file is decoded; the RAW (and any further renders) travel with it.
-            primary, raw = others[0], raws[0]
-            shots.append(ShotFiles(rel_key(root, primary), primary, raw, [raw, *others[1:]]))
-            shots.extend(ShotFiles(rel_key(root, r), r, r) for r in raws[1:])
+            others = [n for n in names if _ext(n) not in RAW_EXTENSIONS]
+            primary, raw = path(prefix, others[0]), path(prefix, raws[0])
+            shots.append(ShotFiles(prefix + others[0], primary, raw,
+                                   [raw, *(path(prefix, n) for n in others[1:])]))
+            for r in raws[1:]:
+                rp = path(prefix, r)
+                shots.append(ShotFiles(prefix + r, rp, rp))
         else:
-            shots.extend(ShotFiles(rel_key(root, p), p, p if p in raws else None) for p in group)
+            raw_set = set(raws)
+            for n in names:
+                p = path(prefix, n)
+                shots.append(ShotFiles(prefix + n, p, p if n in raw_set else None))
     shots.sort(key=lambda s: s.key)
     return shots
 

@@ -1,0 +1,125 @@
+"""What keeps the window responsive on a big session: rendered-tile caches with a per-paint
+render budget, paced worker loops, and a heap frozen after each catalog read.  The timing itself
+is measured by bench/bench_gui.py (not a timed test: CI machines are noisy); these tests check
+the mechanisms behave."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gen  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from app.pacing import Pacer  # noqa: E402
+from app.settings import AppSettings  # noqa: E402
+from engine.scan import scan_folder  # noqa: E402
+
+
+def test_pacer_rests_after_its_work_slice() -> None:
+    pace = Pacer(work_s=0.001, rest_s=0.001)
+    t0 = time.perf_counter()
+    n = 0
+    while time.perf_counter() - t0 < 0.03:
+        pace()
+        n += 1
+    # 30 ms of calls with 1 ms slices: some rests, and the rests took real time
+    assert 5 <= pace.rests <= 20, pace.rests
+    idle = Pacer(work_s=10.0)
+    for _ in range(n):
+        idle()
+    assert idle.rests == 0
+
+
+def test_scan_calls_pace_per_entry_and_shot(tmp_path: Path) -> None:
+    for name in ("a.jpg", "a.CR3", "b.jpg", "notes.txt", ".hidden.jpg"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.jpeg").write_bytes(b"x")
+    calls = []
+    res = scan_folder(tmp_path, recursive=True, pace=lambda: calls.append(1))
+    assert [s.key for s in res.shots] == ["a.jpg", "b.jpg", "sub/c.jpeg"]
+    assert res.shots[0].raw == tmp_path / "a.CR3" and res.shots[0].companions == [tmp_path / "a.CR3"]
+    # 6 entries at the top (the hidden one included), 1 in sub, then one per stem group (3)
+    assert len(calls) == 6 + 1 + 3
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    d = tmp_path / "shoot"
+    d.mkdir()
+    gen.make_session(d, n_bursts=2, per_burst=6, max_side=300)
+    return d
+
+
+def test_tiles_render_within_budget_and_follow_decisions(qtbot, tmp_path: Path, folder: Path) -> None:  # type: ignore[no-untyped-def]
+    from app.grid import RenderBudget, TileCache
+    from app.mainwindow import MainWindow
+
+    settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    w = MainWindow(settings, rank_fn=gen.fake_rank(6))
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    assert w.open_folder(folder)
+    qtbot.waitUntil(lambda: not w.busy(), timeout=60000)
+    assert gc.get_freeze_count() > 0  # the session's records are out of the collector's walk
+    w._select_group_row(1)
+    n = w.shots_model.rowCount()
+    assert n == 6
+    qtbot.waitUntil(lambda: all(w.thumbs.has(w.shots_model.key_at(i) or "") for i in range(n)), timeout=20000)
+
+    d = w.grid.delegate
+    vp = w.grid.viewport()
+    # a budget too small for even one tile: each paint still renders one, then asks for another
+    d.tiles.clear()
+    d.budget.budget_s = 0.0
+    before = d.tiles.renders
+    vp.repaint()
+    assert d.tiles.renders - before == 1
+    assert w.grid._more.isActive() and len(w.grid._more.rects) == n - 1
+    qtbot.waitUntil(lambda: len(d.tiles) == n, timeout=5000)  # the next frames fill in the rest
+    assert d.tiles.renders - before == n
+    # cached tiles are blitted, not re-rendered
+    renders = d.tiles.renders
+    vp.repaint()
+    assert d.tiles.renders == renders
+
+    # a decision changes the tile's signature: it is rendered again with the flag
+    d.budget.budget_s = None
+    k = w.current_key
+    assert k is not None
+    w.set_flag("pick")
+    vp.repaint()
+    assert d.tiles.renders > renders
+    sig = next(v[0] for kk, v in d.tiles._d.items() if kk == k)
+    assert "pick" in sig
+
+    # the group list keeps its rows as rendered tiles too
+    gl = w.group_list.viewport()
+    w.group_delegate.tiles.clear()
+    gl.repaint()
+    assert len(w.group_delegate.tiles) == w.groups_model.rowCount()
+
+    # the byte budget of the cache holds
+    small = TileCache(budget_bytes=3 * 100 * 100 * 4)
+    from app.grid import _blank_tile
+
+    for i in range(5):
+        small.put(i, (100, 100), None, _blank_tile(100, 100, 1.0))
+    assert len(small) == 3 and small.get(0, (100, 100), None) is None and small.get(4, (100, 100), None) is not None
+    assert small.get(4, (100, 101), None) is None  # another signature misses
+    assert small.stale(4, 100, 100) is not None and small.stale(4, 90, 100) is None
+
+    b = RenderBudget(None)
+    b.begin()
+    from PySide6.QtCore import QRect
+
+    assert all(b.allows(QRect(0, 0, 5, 5)) for _ in range(100)) and not b.end()
+    w.close()
