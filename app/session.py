@@ -454,9 +454,9 @@ class Session:
             return
         todo = dict(self.pending_writes)
         try:
-            with self.catalog.transaction():
-                for key, m in todo.items():
-                    self.catalog.set_decision(key, flag=m.flag, stars=m.stars, label=m.label)
+            from engine.catalog import Decision
+
+            self.catalog.set_decisions(Decision(key, m.flag, int(m.stars), m.label) for key, m in todo.items())
         except sqlite3.Error as exc:
             n = len(self.pending_writes)
             reason = str(exc)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -37,6 +39,22 @@ def fit_into(arr: np.ndarray, box: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(arr).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
 
 
+_thread_state = threading.local()
+
+
+def _below_the_window(step: int = 4) -> None:
+    """Once per decoder thread: run it a little below the GUI thread (Linux schedules threads
+    by their own nice value), so that on 2 cores a paint is not queued behind two decoders.
+    The analysis child process sits lower still (``app.engine_process``).  Elsewhere a no-op."""
+    if getattr(_thread_state, "lowered", False):
+        return
+    _thread_state.lowered = True
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(AttributeError, OSError):
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + step)
+
+
 class _Job(QRunnable):
     def __init__(self, signals: _Signals, generation: int, key: str, path: Path, max_side: int | None,
                  box: tuple[int, int] | None = None):
@@ -46,6 +64,7 @@ class _Job(QRunnable):
         self.box = box
 
     def run(self) -> None:  # worker thread
+        _below_the_window()
         try:
             arr, (fw, fh) = decode_rgb(self.path, self.max_side)
             if self.box is not None:

@@ -360,6 +360,24 @@ class Catalog:
             )
         return d
 
+    def set_decisions(self, decisions: Iterable[Decision]) -> None:
+        """Write whole decisions (flag, stars and label each) in one transaction and one
+        statement: 2,000 of them (accept-all in the GUI) take a few milliseconds."""
+        now = time.time()
+        rows = []
+        for d in decisions:
+            if d.flag is not None and d.flag not in FLAGS:
+                raise ValueError(f"flag must be one of {FLAGS} or None, not {d.flag!r}")
+            if not isinstance(d.stars, int) or not 0 <= d.stars <= 5:
+                raise ValueError(f"stars must be 0-5, not {d.stars!r}")
+            if d.label is not None and d.label not in LABELS:
+                raise ValueError(f"label must be one of {LABELS} or None, not {d.label!r}")
+            rows.append((d.shot, d.flag, d.stars, d.label, now))
+        with self.transaction() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO decisions(shot, flag, stars, label, updated_at) VALUES (?,?,?,?,?)", rows
+            )
+
     # -- groups and ranks ------------------------------------------------------------
     def write_groups(self, assignments: list[dict[str, Any]], groups: list[dict[str, Any]]) -> None:
         """Replace grouping and ranking in one transaction.

@@ -336,12 +336,12 @@ def test_full_disk_loses_nothing(qtbot, settings: AppSettings, folder: Path, mon
     w._select_group_row(1)
     w.act_auto.setChecked(False)
     keys = list(w.shots_model.keys)
-    real = Catalog.set_decision
+    real = Catalog.set_decisions
 
     def full(self, *a, **kw):  # type: ignore[no-untyped-def]
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(Catalog, "set_decision", full)
+    monkeypatch.setattr(Catalog, "set_decisions", full)
     key(qtbot, w, Qt.Key.Key_P)
     assert w.messages and "full" in w.messages[-1][1] and "kept in memory" in w.messages[-1][1]
     n_msgs = len(w.messages)
@@ -352,7 +352,7 @@ def test_full_disk_loses_nothing(qtbot, settings: AppSettings, folder: Path, mon
     assert "NOT SAVED" in w.counts_label.text()
     assert w.session.shots[keys[0]].mark.flag == "pick"  # the UI keeps the decision
     assert keys[0] not in catalog_decisions(folder)
-    monkeypatch.setattr(Catalog, "set_decision", real)
+    monkeypatch.setattr(Catalog, "set_decisions", real)
     w._retry_writes()  # what the retry timer does every few seconds
     d = catalog_decisions(folder)
     assert d[keys[0]][0] == "pick" and d[keys[1]][0] == "reject"

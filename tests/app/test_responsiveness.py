@@ -123,3 +123,25 @@ def test_tiles_render_within_budget_and_follow_decisions(qtbot, tmp_path: Path, 
 
     assert all(b.allows(QRect(0, 0, 5, 5)) for _ in range(100)) and not b.end()
     w.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_decoder_threads_run_below_the_gui_thread() -> None:
+    import os
+    import threading
+
+    from app.thumbs import _below_the_window
+
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = []
+
+    def worker() -> None:
+        _below_the_window()
+        _below_the_window()  # once per thread
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    th = threading.Thread(target=worker)
+    th.start()
+    th.join()
+    assert seen == [min(19, main + 4)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main  # this thread unchanged

@@ -77,6 +77,23 @@ def test_catalog_decisions_are_validated_and_persist(tmp_path: Path) -> None:
         assert cat.integrity_check() == []
 
 
+def test_catalog_batch_decisions_are_atomic(tmp_path: Path) -> None:
+    from engine.catalog import Decision
+
+    p = tmp_path / "c.sqlite"
+    with Catalog(p, tmp_path) as cat:
+        cat.set_decisions(Decision(f"{i:04d}.jpg", "pick" if i % 2 else "reject", i % 6, None) for i in range(2000))
+        cat.set_decisions([Decision("0001.jpg", None, 0, "Blue")])  # replaces the whole decision
+        with pytest.raises(ValueError, match="stars"):  # one bad row: nothing of the batch is written
+            cat.set_decisions([Decision("0002.jpg", None, 0, None), Decision("0003.jpg", "pick", 9, None)])
+    with Catalog(p, readonly=True) as cat:
+        ds = cat.decisions()
+        assert len(ds) == 2000
+        assert (ds["0001.jpg"].flag, ds["0001.jpg"].stars, ds["0001.jpg"].label) == (None, 0, "Blue")
+        assert (ds["0002.jpg"].flag, ds["0002.jpg"].stars) == ("reject", 2)
+        assert (ds["1999.jpg"].flag, ds["1999.jpg"].stars) == ("pick", 1999 % 6)
+
+
 def test_catalog_refuses_newer_schema_and_garbage(tmp_path: Path) -> None:
     p = tmp_path / "c.sqlite"
     Catalog(p).set_meta("schema_version", "999")
