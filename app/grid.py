@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import (
@@ -208,11 +209,28 @@ class RenderBudget:
         return False
 
 
-def _placeholder(p: QPainter, r: QRect, color: QColor, pm: QPixmap | None, inset: int) -> None:
-    if pm is not None:
-        p.drawPixmap(r.x(), r.y(), pm)
-    else:
-        p.fillRect(r.adjusted(inset, inset, -inset, -inset), color)
+def paint_tile(p: QPainter, r: QRect, dpr: float, tiles: TileCache, budget: RenderBudget, key: Any,
+               sig: tuple[Any, ...], src: object, placeholder: QPalette.ColorRole, inset: int, pal: QPalette,
+               draw: Callable[[QPainter, QRectF], None]) -> None:
+    """Blit the cached tile for ``key`` at ``r``; render it with ``draw`` first when its
+    signature changed and the paint's budget allows, else show its previous rendering (or a
+    plain placeholder) until the next paint."""
+    w, h = r.width(), r.height()
+    pm = tiles.get(key, sig, src)
+    if pm is None and not budget.allows(r):
+        pm = tiles.stale(key, w, h)
+        if pm is None:
+            p.fillRect(r.adjusted(inset, inset, -inset, -inset), pal.color(placeholder))
+            return
+    elif pm is None:
+        pm = _blank_tile(w, h, dpr)
+        tp = QPainter(pm)
+        try:
+            draw(tp, QRectF(0, 0, w, h))
+        finally:
+            tp.end()
+        tiles.put(key, sig, src, pm)
+    p.drawPixmap(r.x(), r.y(), pm)
 
 
 def _blank_tile(w: int, h: int, dpr: float) -> QPixmap:
@@ -278,21 +296,9 @@ class ShotDelegate(QStyledItemDelegate):
         m = s.mark
         sig = (w, h, dpr, selected, current, theme.GENERATION, s.rank, s.score, s.is_best, s.status,
                s.n_faces, tuple(s.warnings), m.flag, m.stars, m.label, s.missing, err, s.key)
-        pm = self.tiles.get(s.key, sig, img)
-        if pm is None and not self.budget.allows(r):
-            _placeholder(p, r, option.palette.color(QPalette.ColorRole.AlternateBase),  # type: ignore[attr-defined]
-                         self.tiles.stale(s.key, w, h), 3)
-            return
-        if pm is None:
-            pm = _blank_tile(w, h, dpr)
-            tp = QPainter(pm)
-            try:
-                self._draw(tp, QRectF(0, 0, w, h), option.palette, selected, current,  # type: ignore[attr-defined]
-                           s, img, err)
-            finally:
-                tp.end()
-            self.tiles.put(s.key, sig, img, pm)
-        p.drawPixmap(r.x(), r.y(), pm)
+        pal = option.palette  # type: ignore[attr-defined]
+        paint_tile(p, r, dpr, self.tiles, self.budget, s.key, sig, img, QPalette.ColorRole.AlternateBase, 3, pal,
+                   lambda tp, tile: self._draw(tp, tile, pal, selected, current, s, img, err))
 
     def _draw(self, p: QPainter, tile: QRectF, pal: QPalette, selected: bool, current: bool,
               s: ShotRecord, img: QImage | None, err: str | None) -> None:
@@ -528,20 +534,9 @@ class GroupDelegate(QStyledItemDelegate):
         dpr = p.device().devicePixelRatioF()
         sig = (w, h, dpr, selected, theme.GENERATION, g.title, best_key, len(g.keys), g.start_time,
                g.problem, state)
-        pm = self.tiles.get(g.id, sig, img)
-        if pm is None and not self.budget.allows(r):
-            _placeholder(p, r, option.palette.color(QPalette.ColorRole.Window),  # type: ignore[attr-defined]
-                         self.tiles.stale(g.id, w, h), 4)
-            return
-        if pm is None:
-            pm = _blank_tile(w, h, dpr)
-            tp = QPainter(pm)
-            try:
-                self._draw(tp, QRectF(0, 0, w, h), option.palette, selected, g, img, state)  # type: ignore[attr-defined]
-            finally:
-                tp.end()
-            self.tiles.put(g.id, sig, img, pm)
-        p.drawPixmap(r.x(), r.y(), pm)
+        pal = option.palette  # type: ignore[attr-defined]
+        paint_tile(p, r, dpr, self.tiles, self.budget, g.id, sig, img, QPalette.ColorRole.Window, 4, pal,
+                   lambda tp, tile: self._draw(tp, tile, pal, selected, g, img, state))
 
     def _draw(self, p: QPainter, tile: QRectF, pal: QPalette, selected: bool, g: GroupRecord,
               img: QImage | None, state: tuple[Any, ...]) -> None:
