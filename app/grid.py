@@ -424,8 +424,31 @@ class _NextFrame:
             vp.update(r)
 
 
-class ShotGrid(QListView):
+class _TileList(QListView):
+    """A list view whose delegate paints cached tiles within a render budget (see
+    :class:`RenderBudget`): after each paint, the tiles it left wait for the next turn."""
+
+    delegate: ShotDelegate | GroupDelegate
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._more = _NextFrame(self)
+
+    def paintEvent(self, e: Any) -> None:
+        self.delegate.budget.begin()
+        try:
+            super().paintEvent(e)
+        finally:
+            self._more.schedule(self.delegate.budget.end())
+
+    def keyboardSearch(self, search: str) -> None:  # letters are culling keys, not type-ahead
+        return
+
+
+class ShotGrid(_TileList):
     """QListView in IconMode showing the ranked shots; repaints tiles as thumbnails arrive."""
+
+    delegate: ShotDelegate
 
     def __init__(self, model: ShotListModel, cache: ImageCache, parent: QWidget | None = None):
         super().__init__(parent)
@@ -452,14 +475,6 @@ class ShotGrid(QListView):
         self._ready_timer.setInterval(25)
         self._ready_timer.timeout.connect(self._repaint_ready)
         cache.ready.connect(self._on_ready)
-        self._more = _NextFrame(self)
-
-    def paintEvent(self, e: Any) -> None:
-        self.delegate.budget.begin()
-        try:
-            super().paintEvent(e)
-        finally:
-            self._more.schedule(self.delegate.budget.end())
 
     def shot_model(self) -> ShotListModel:
         m = self.model()
@@ -470,9 +485,6 @@ class ShotGrid(QListView):
         self.delegate.thumb = px
         self.setGridSize(QSize())  # let uniform sizes recompute
         self.scheduleDelayedItemsLayout()
-
-    def keyboardSearch(self, search: str) -> None:  # letters are culling keys, not type-ahead
-        return
 
     def _on_ready(self, key: str) -> None:
         """Thumbnails arrive one by one; repaint their tiles together a moment later."""
@@ -612,7 +624,7 @@ class GroupDelegate(QStyledItemDelegate):
         p.restore()
 
 
-class GroupList(QListView):
+class GroupList(_TileList):
     def __init__(self, model: GroupListModel, delegate: GroupDelegate, parent: QWidget | None = None):
         super().__init__(parent)
         self.setModel(model)
@@ -627,14 +639,3 @@ class GroupList(QListView):
         self._timer.timeout.connect(self.viewport().update)
         delegate.cache.ready.connect(lambda _k: self._timer.isActive() or self._timer.start())
         self.delegate = delegate
-        self._more = _NextFrame(self)
-
-    def paintEvent(self, e: Any) -> None:
-        self.delegate.budget.begin()
-        try:
-            super().paintEvent(e)
-        finally:
-            self._more.schedule(self.delegate.budget.end())
-
-    def keyboardSearch(self, search: str) -> None:
-        return
