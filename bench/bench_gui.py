@@ -2,7 +2,7 @@
 
     QT_QPA_PLATFORM=offscreen python bench/bench_gui.py [--shots 2000] [--runs 5] [--out docs/bench-gui.md]
 
-Measures, on the offscreen platform:
+Measures, on the offscreen platform (or the one QT_QPA_PLATFORM names, e.g. xcb under xvfb-run):
   * first thumbnail on screen after choosing a folder: a fresh folder (no catalog yet, the
     analysis starting in the background) and a folder whose catalog exists (reopen);
   * the longest stall of the GUI event loop while the thumbnails load;
@@ -285,10 +285,11 @@ def main() -> int:
     lines = [
         "# GUI benchmark",
         "",
-        f"Command: `QT_QPA_PLATFORM=offscreen python bench/bench_gui.py --shots {args.shots} --runs {args.runs}`",
+        f"Command: `{'xvfb-run -a ' if qapp.platformName() == 'xcb' else ''}QT_QPA_PLATFORM={qapp.platformName()} "
+        f"python bench/bench_gui.py --shots {args.shots} --runs {args.runs}`",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
-        f"offscreen Qt platform.  Session: {args.shots} JPEGs of 2400x1600 (about "
+        f"Qt platform {qapp.platformName()}.  Session: {args.shots} JPEGs of 2400x1600 (about "
         f"{sum(p.stat().st_size for p in folder.glob('*.jpg')) / args.shots / 1e6:.1f} MB each).  "
         f"Medians of {args.runs} runs.",
         "",

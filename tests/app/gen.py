@@ -12,6 +12,19 @@ from pathlib import Path
 import numpy as np
 
 
+def show_window(qtbot, w, size: tuple[int, int] = (1280, 800)):  # type: ignore[no-untyped-def]
+    """Show ``w`` the way a user sees it: sized, exposed and the active window (keyboard
+    shortcuts only reach the active window on a real display; offscreen, every window is)."""
+    qtbot.addWidget(w)
+    w.resize(*size)
+    w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
+    w.raise_()
+    qtbot.waitUntil(w.isActiveWindow, timeout=5000)
+    return w
+
+
 def portrait(max_side: int = 480) -> np.ndarray:
     from PIL import Image
     from skimage import data

@@ -48,13 +48,7 @@ def settings(tmp_path: Path) -> AppSettings:
 
 
 def make_window(qtbot, settings: AppSettings, rank_fn=None) -> MainWindow:  # type: ignore[no-untyped-def]
-    w = MainWindow(settings, rank_fn=rank_fn or gen.fake_rank(PER_GROUP))
-    qtbot.addWidget(w)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    w.activateWindow()
-    return w
+    return gen.show_window(qtbot, MainWindow(settings, rank_fn=rank_fn or gen.fake_rank(PER_GROUP)))
 
 
 def open_and_wait(qtbot, w: MainWindow, folder: Path) -> None:  # type: ignore[no-untyped-def]

@@ -36,11 +36,7 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_real_analysis_then_cull_and_reopen(qtbot, analysed: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    w = MainWindow(settings)
-    qtbot.addWidget(w)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
+    w = gen.show_window(qtbot, MainWindow(settings))
     assert w.open_folder(analysed)
     qtbot.waitUntil(lambda: not w.busy(), timeout=170000)
     assert not w.messages, w.messages
@@ -82,9 +78,7 @@ def test_screenshot_command(analysed: Path, tmp_path: Path) -> None:
 
 def test_regroup_with_another_sensitivity_keeps_decisions(qtbot, analysed: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    w = MainWindow(settings)
-    qtbot.addWidget(w)
-    w.show()
+    w = gen.show_window(qtbot, MainWindow(settings))
     assert w.open_folder(analysed)
     qtbot.waitUntil(lambda: not w.busy(), timeout=170000)
     assert w.session is not None

@@ -62,11 +62,7 @@ def test_tiles_render_within_budget_and_follow_decisions(qtbot, tmp_path: Path, 
     from app.mainwindow import MainWindow
 
     settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    w = MainWindow(settings, rank_fn=gen.fake_rank(6))
-    qtbot.addWidget(w)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
+    w = gen.show_window(qtbot, MainWindow(settings, rank_fn=gen.fake_rank(6)))
     assert w.open_folder(folder)
     qtbot.waitUntil(lambda: not w.busy(), timeout=60000)
     assert gc.get_freeze_count() > 0  # the session's records are out of the collector's walk
