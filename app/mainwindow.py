@@ -119,8 +119,9 @@ _WARM_UP_MODULES = (
 def _warm_up() -> None:  # a background thread, started once the window is on screen
     """Import what the first folder's decoders and analysis need (all of Pillow's format
     plugins, the HEIF plugin with its native library, multiprocessing's spawn machinery, the
-    pipeline): ~0.25 s of imports that otherwise run in the decoder threads just when the first
-    thumbnails are painted, and stall the window by 60 ms or more."""
+    pipeline, the quality registry with its verified packs): ~0.3 s that otherwise runs in the
+    decoder threads or the GUI thread just when the first thumbnails and scores are painted,
+    and stalls the window by 60 ms or more."""
     import importlib
 
     with contextlib.suppress(Exception):  # only an optimisation: failures show up later, in context
@@ -134,6 +135,10 @@ def _warm_up() -> None:  # a background thread, started once the window is on sc
     for name in _WARM_UP_MODULES:
         with contextlib.suppress(Exception):  # e.g. no popen_spawn_posix on Windows
             importlib.import_module(name)
+    with contextlib.suppress(Exception):  # the explain chart's member weights: the registry
+        from engine.quality.registry import available_members  # and the packs' sha256 (~50 ms)
+
+        available_members()
 
 
 class WelcomePage(QWidget):

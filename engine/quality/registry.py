@@ -7,6 +7,7 @@ model packs are registered by :mod:`engine.models` as ``pack:<name>``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ from engine.quality.base import QualityMember
 _FACTORIES: dict[str, Callable[..., QualityMember]] = {}
 _DEFAULTS: list[str] = []
 _loaded = False
+_loading = False
+_load_lock = threading.RLock()
 
 
 def register_member(name: str, factory: Callable[..., QualityMember], *, default: bool = False) -> None:
@@ -25,17 +28,26 @@ def register_member(name: str, factory: Callable[..., QualityMember], *, default
 
 
 def _ensure_loaded() -> None:
-    global _loaded
+    """Register the built-in members and the installed packs, once.  Thread-safe: the GUI
+    loads the registry in a background thread, and a caller in another thread waits for it
+    rather than seeing half of it; a call from inside the loading itself returns at once."""
+    global _loaded, _loading
     if _loaded:
         return
-    _loaded = True
-    from engine.quality import technical  # noqa: F401  (registers the technical members)
+    with _load_lock:
+        if _loaded or _loading:
+            return
+        _loading = True
+        try:
+            from engine.quality import technical  # noqa: F401  (registers the technical members)
 
-    try:
-        from engine.models import members as _pack_members  # registers installed model packs
-    except ImportError:  # pragma: no cover - model packs are optional
-        return
-    _pack_members.register_installed_packs()
+            try:  # the installed model packs
+                from engine.models import members as _pack_members
+            except ImportError:  # pragma: no cover - model packs are optional
+                return
+            _pack_members.register_installed_packs()
+        finally:
+            _loaded, _loading = True, False
 
 
 def available_members() -> list[str]:

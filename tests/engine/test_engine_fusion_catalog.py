@@ -103,3 +103,27 @@ def test_catalog_refuses_newer_schema_and_garbage(tmp_path: Path) -> None:
     junk.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(CatalogError, match="not a usable catalog"):
         Catalog(junk)
+
+
+def test_registry_loads_once_under_concurrent_first_use() -> None:
+    # a fresh interpreter: the first use races in 4 threads (the GUI warms the registry up in a
+    # background thread while its GUI thread may ask for member weights)
+    import subprocess
+    import sys
+
+    code = (
+        "import threading\n"
+        "from engine.quality.registry import available_members, create_member\n"
+        "out = []\n"
+        "def go():\n"
+        "    names = available_members()\n"
+        "    out.append((tuple(names), create_member('sharpness').name))\n"
+        "ts = [threading.Thread(target=go) for _ in range(4)]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\n"
+        "assert len(out) == 4 and len(set(out)) == 1, out\n"
+        "assert 'sharpness' in out[0][0] and any(n.startswith('pack:') for n in out[0][0]), out[0]\n"
+        "print('ok', len(out[0][0]))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("ok"), r.stderr
