@@ -12,7 +12,9 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -65,6 +67,7 @@ class Exiftool:
                 self._proc = subprocess.Popen(
                     [self.exe, "-stay_open", "True", "-@", "-"],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    preexec_fn=_die_with_parent(),
                 )  # fmt: skip
             except OSError as exc:
                 raise ExiftoolError(f"exiftool could not run: {exc}") from exc
@@ -108,6 +111,32 @@ class Exiftool:
 
 
 ExiftoolLike = str | Exiftool
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """For the child: be sent SIGTERM when this thread's process dies (Linux).
+
+    exiftool in ``-stay_open`` mode keeps polling its argument file after end-of-file, so a
+    ``culler export`` killed mid-run (SIGKILL, no ``close()``) would otherwise leave it running
+    for ever.  The signal follows the *thread* that started it: an export runs in one thread
+    (the CLI's, or the GUI's export job) from the first exiftool call to ``close()``."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+        import signal
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def child() -> None:  # runs in the forked child, before exec
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the line above took effect
+            os._exit(1)
+
+    return child
 
 
 def _abs(p: Path) -> str:

@@ -141,3 +141,24 @@ def test_decoder_threads_run_below_the_gui_thread() -> None:
     th.join()
     assert seen == [min(19, main + 4)]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main  # this thread unchanged
+
+
+def test_closing_a_folder_frees_its_session(qtbot, tmp_path: Path, folder: Path) -> None:  # type: ignore[no-untyped-def]
+    # each catalog read runs in a QThread; finished threads must not keep their session alive
+    import weakref
+
+    from app.mainwindow import MainWindow
+
+    settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    w = gen.show_window(qtbot, MainWindow(settings, rank_fn=gen.fake_rank(6)))
+    refs = []
+    for _ in range(3):
+        assert w.open_folder(folder)
+        qtbot.waitUntil(lambda: not w.busy(), timeout=60000)
+        assert w.session is not None and w.session.shots
+        refs.append(weakref.ref(w.session))
+        w.close_session()
+        qtbot.wait(50)  # deferred deletes run
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]
+    w.close()

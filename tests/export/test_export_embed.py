@@ -175,3 +175,38 @@ def test_without_exiftool_tiff_embedding_is_refused_clearly(tmp_path: Path) -> N
     with pytest.raises(embed.EmbedError, match="needs exiftool"):
         embed.embed_in_place(p, "tiff", 3, None, exe=None)
     assert p.read_bytes() == before
+
+
+@needs_exiftool
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="parent-death signal is Linux's")
+def test_kept_open_exiftool_dies_with_a_killed_export() -> None:
+    # exiftool -stay_open keeps polling after end-of-file: a killed export must not orphan it
+    import os
+    import signal
+    import sys
+    import time
+
+    code = (
+        "import os, signal, sys\n"
+        "from engine.export.exiftool import Exiftool\n"
+        f"ex = Exiftool({EXIFTOOL!r})\n"
+        "ex.run(['-ver'])\n"
+        "print(ex._proc.pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    pid = int(r.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return  # gone
+        with open(f"/proc/{pid}/stat") as f:  # a zombie waiting for init counts as gone
+            if f.read().split(")")[-1].split()[0] == "Z":
+                return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    raise AssertionError("exiftool outlived the killed export")
