@@ -34,11 +34,13 @@ SIGNAL_ROWS = [
 
 
 class FaceCard(QFrame):
-    """One face crop with its own signals; click to see it at 100% in the loupe."""
+    """One face crop with its own signals; click to see it at 100% in the loupe.  Cards are
+    built once and refilled with :meth:`set_face` as the selection moves (building widgets on
+    every step cost more than showing the shot)."""
 
     clicked = Signal(int)
 
-    def __init__(self, idx: int, face: dict[str, Any], parent: QWidget | None = None):
+    def __init__(self, idx: int, face: dict[str, Any] | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.idx = idx
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -46,44 +48,52 @@ class FaceCard(QFrame):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.setSpacing(2)
-        img = qimage_from_jpeg(face.get("crop"))
-        pic = QLabel()
-        pic.setFixedSize(96, 96)
-        pic.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        if not img.isNull():
-            pic.setPixmap(QPixmap.fromImage(img).scaled(96, 96, Qt.AspectRatioMode.KeepAspectRatio,
-                                                        Qt.TransformationMode.SmoothTransformation))
-        else:
-            pic.setText("no crop")
-        lay.addWidget(pic, 0, Qt.AlignmentFlag.AlignHCenter)
-        sig = face.get("signals") or {}
+        self.pic = QLabel()
+        self.pic.setFixedSize(96, 96)
+        self.pic.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        lay.addWidget(self.pic, 0, Qt.AlignmentFlag.AlignHCenter)
         f = QFont()
         f.setPointSizeF(max(7.0, f.pointSizeF() * 0.8))
         grid = QGridLayout()
         grid.setContentsMargins(2, 0, 2, 0)
         grid.setHorizontalSpacing(6)
         grid.setVerticalSpacing(0)
-        row = 0
-        for k, label, fmt in SIGNAL_ROWS:
-            v = sig.get(k)
-            if v is None:
-                continue
-            try:
-                value = fmt.format(float(v))
-            except (TypeError, ValueError):
-                continue
-            name, val = QLabel(label), QLabel(value)
+        self.rows: dict[str, tuple[QLabel, QLabel]] = {}
+        for row, (k, label, _fmt) in enumerate(SIGNAL_ROWS):
+            name, val = QLabel(label), QLabel()
             for w in (name, val):
                 w.setFont(f)
             val.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            if k == "eyes_open" and float(v) < 0.35:
-                val.setStyleSheet("color: #e5484d; font-weight: bold;")
             grid.addWidget(name, row, 0)
             grid.addWidget(val, row, 1)
-            row += 1
+            self.rows[k] = (name, val)
         lay.addLayout(grid)
-        self.setToolTip("\n".join(f"{k}: {v}" for k, v in sorted(sig.items())))
         self.setFixedWidth(132)
+        if face is not None:
+            self.set_face(face)
+
+    def set_face(self, face: dict[str, Any]) -> None:
+        img = qimage_from_jpeg(face.get("crop"))
+        if not img.isNull():
+            self.pic.setPixmap(QPixmap.fromImage(img).scaled(96, 96, Qt.AspectRatioMode.KeepAspectRatio,
+                                                             Qt.TransformationMode.SmoothTransformation))
+        else:
+            self.pic.setPixmap(QPixmap())
+            self.pic.setText("no crop")
+        sig = face.get("signals") or {}
+        for k, _label, fmt in SIGNAL_ROWS:
+            name, val = self.rows[k]
+            try:
+                x: float | None = float(sig[k]) if sig.get(k) is not None else None
+            except (TypeError, ValueError):
+                x = None
+            name.setVisible(x is not None)
+            val.setVisible(x is not None)
+            if x is not None:
+                val.setText(fmt.format(x))
+                closed = k == "eyes_open" and x < 0.35
+                val.setStyleSheet("color: #e5484d; font-weight: bold;" if closed else "")
+        self.setToolTip("\n".join(f"{k}: {v}" for k, v in sorted(sig.items())))
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self.clicked.emit(self.idx)
@@ -203,7 +213,8 @@ class Inspector(QWidget):
         outer_lay.addStretch(1)
         self.setMinimumWidth(300)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
-        self.face_cards: list[FaceCard] = []
+        self.face_cards: list[FaceCard] = []  # the cards showing the current shot's faces
+        self._card_pool: list[FaceCard] = []
         self.show_shot(None)
 
     def sizeHint(self) -> QSize:
@@ -255,15 +266,17 @@ class Inspector(QWidget):
         self.stars.set_value(stars, label)
 
     def _set_faces(self, faces: list[dict[str, Any]]) -> None:
-        for c in self.face_cards:
-            self.faces_lay.removeWidget(c)
-            c.hide()
-            c.deleteLater()
-        self.face_cards = []
-        for i, f in enumerate(faces[:12]):
-            card = FaceCard(i, f)
+        faces = faces[:12]
+        while len(self._card_pool) < len(faces):  # cards are made once, then reused
+            card = FaceCard(len(self._card_pool))
             card.clicked.connect(self.face_clicked.emit)
-            self.faces_lay.insertWidget(i, card)
-            self.face_cards.append(card)
+            self.faces_lay.insertWidget(card.idx, card)
+            self._card_pool.append(card)
+        for card, face in zip(self._card_pool, faces):
+            card.set_face(face)
+            card.show()
+        for card in self._card_pool[len(faces):]:
+            card.hide()
+        self.face_cards = self._card_pool[: len(faces)]
         self.faces_area.setVisible(bool(faces))
         self.no_faces.setVisible(not faces)

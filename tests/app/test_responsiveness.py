@@ -162,3 +162,25 @@ def test_closing_a_folder_frees_its_session(qtbot, tmp_path: Path, folder: Path)
     gc.collect()
     assert [r() for r in refs] == [None, None, None]
     w.close()
+
+
+def test_face_cards_are_reused_and_refilled(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from app.inspector import Inspector
+
+    ins = Inspector()
+    qtbot.addWidget(ins)
+    ins.show()
+    a = {"crop": None, "signals": {"eyes_open": 0.9, "eye_sharpness": 12.0, "yaw": 5.0}}
+    b = {"crop": None, "signals": {"eyes_open": 0.1}}
+    ins._set_faces([a, b])
+    first = list(ins.face_cards)
+    assert len(first) == 2 and first[0].rows["eyes_open"][1].text() == "90%"
+    assert first[0].rows["yaw"][1].isVisibleTo(first[0])
+    assert "e5484d" in first[1].rows["eyes_open"][1].styleSheet()  # closed eyes in red
+    ins._set_faces([b])  # the next shot: the same card, new values, the rest hidden
+    assert ins.face_cards == first[:1] and first[0].rows["eyes_open"][1].text() == "10%"
+    assert not first[0].rows["yaw"][1].isVisibleTo(first[0]) and first[1].isHidden()
+    ins._set_faces([])
+    assert ins.face_cards == [] and not ins.no_faces.isHidden() and ins.faces_area.isHidden()
+    ins._set_faces([a, a, a])
+    assert len(ins.face_cards) == 3 and ins.face_cards[:2] == first  # two reused, one new
