@@ -559,6 +559,7 @@ class MainWindow(QMainWindow):
         self.loading = None
         if self.session is not None and th.session is self.session:
             then(snap)
+            settle_heap()  # the records just taken in are long-lived
 
     def _on_snapshot_failed(self, th: SnapshotThread, msg: str) -> None:
         th.wait()
@@ -571,7 +572,6 @@ class MainWindow(QMainWindow):
         session = self.session
         assert session is not None
         session.apply_snapshot(snap)
-        settle_heap()
         self.shots_model.rebuild()
         self.groups_model.rebuild()
         # culling goes scene by scene: start on the first scene when there are scenes
@@ -608,7 +608,6 @@ class MainWindow(QMainWindow):
     def _on_listing_loaded(self, snap: Snapshot) -> None:
         assert self.session is not None
         self.session.apply_snapshot(snap)
-        settle_heap()
         self.shots_model.rebuild()
         self.groups_model.rebuild()
         self._select_group_row(0)

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine import faces as F  # noqa: E402
+from engine.demo import close_eyes  # noqa: E402
 
 PIQ = ROOT.parent / "shared/data/piq23/examples"
 
@@ -84,36 +85,6 @@ def _noise(img, s, seed):
     return np.clip(img + rng.normal(0, s, img.shape), 0, 255).astype(np.uint8)
 
 
-def _close_eyes(img, lm):
-    out = img.copy()
-    iod = float(np.linalg.norm(lm[1] - lm[0]))
-    for ex, ey in lm[:2]:
-        w, h = int(iod * 0.45), int(iod * 0.22)
-        cx, cy = int(ex), int(ey)
-        sy = int(cy + iod * 0.38)
-        src = img[sy - h : sy + h, cx - w : cx + w].copy()
-        if src.shape[0] != 2 * h or src.shape[1] != 2 * w:
-            return None
-        mask = np.zeros(src.shape[:2], np.uint8)
-        cv2.ellipse(mask, (w, h), (w - 2, h - 2), 0, 0, 360, 255, -1)
-        try:
-            out = cv2.seamlessClone(src, out, mask, (cx, cy), cv2.NORMAL_CLONE)
-        except cv2.error:
-            return None
-        cv2.ellipse(
-            out,
-            (cx, cy + int(h * 0.1)),
-            (int(w * 0.55), int(h * 0.35)),
-            0,
-            10,
-            170,
-            (40, 30, 30),
-            max(1, int(iod * 0.03)),
-            cv2.LINE_AA,
-        )
-    return out
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
@@ -161,7 +132,7 @@ def main() -> int:
         f = found[0]
         iod = float(np.linalg.norm(f.landmarks[1] - f.landmarks[0]))
         if abs(f.signals["yaw"]) <= 30 and "eyes_open" in f.signals:
-            shut = _close_eyes(img, f.landmarks)
+            shut = close_eyes(img, f.landmarks)
             got = F.analyse_faces(shut, det) if shut is not None else []
             if got and "eyes_open" in got[0].signals:
                 ear_open.append(f.signals["eye_aspect_ratio"])

@@ -145,6 +145,16 @@ class Decision:
     label: str | None = None
 
 
+def _check_decision(flag: Any = ..., stars: Any = ..., label: Any = ...) -> None:
+    """ValueError for a field outside its vocabulary (``...``: the field is not being set)."""
+    if flag is not ... and flag is not None and flag not in FLAGS:
+        raise ValueError(f"flag must be one of {FLAGS} or None, not {flag!r}")
+    if stars is not ... and (not isinstance(stars, int) or not 0 <= stars <= 5):
+        raise ValueError(f"stars must be 0-5, not {stars!r}")
+    if label is not ... and label is not None and label not in LABELS:
+        raise ValueError(f"label must be one of {LABELS} or None, not {label!r}")
+
+
 class Catalog:
     """A session catalog.  ``Catalog(path)`` creates it when missing."""
 
@@ -340,19 +350,14 @@ class Catalog:
 
     def set_decision(self, shot: str, *, flag: Any = ..., stars: Any = ..., label: Any = ...) -> Decision:
         """Change some fields of a shot's decision (``...`` leaves a field as it is); returns the new one."""
+        _check_decision(flag, stars, label)
         with self.transaction():
             d = self.decision(shot)
             if flag is not ...:
-                if flag is not None and flag not in FLAGS:
-                    raise ValueError(f"flag must be one of {FLAGS} or None, not {flag!r}")
                 d.flag = flag
             if stars is not ...:
-                if not isinstance(stars, int) or not 0 <= stars <= 5:
-                    raise ValueError(f"stars must be 0-5, not {stars!r}")
                 d.stars = stars
             if label is not ...:
-                if label is not None and label not in LABELS:
-                    raise ValueError(f"label must be one of {LABELS} or None, not {label!r}")
                 d.label = label
             self.conn.execute(
                 "INSERT OR REPLACE INTO decisions(shot, flag, stars, label, updated_at) VALUES (?,?,?,?,?)",
@@ -366,12 +371,7 @@ class Catalog:
         now = time.time()
         rows = []
         for d in decisions:
-            if d.flag is not None and d.flag not in FLAGS:
-                raise ValueError(f"flag must be one of {FLAGS} or None, not {d.flag!r}")
-            if not isinstance(d.stars, int) or not 0 <= d.stars <= 5:
-                raise ValueError(f"stars must be 0-5, not {d.stars!r}")
-            if d.label is not None and d.label not in LABELS:
-                raise ValueError(f"label must be one of {LABELS} or None, not {d.label!r}")
+            _check_decision(d.flag, d.stars, d.label)
             rows.append((d.shot, d.flag, d.stars, d.label, now))
         with self.transaction() as c:
             c.executemany(

@@ -40,6 +40,31 @@ def _srgb(lin: np.ndarray) -> np.ndarray:
     return np.clip(v * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+def close_eyes(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """The face with both eyes shut: each eye (``landmarks[:2]``, RetinaFace order) replaced by
+    cheek skin from below it (Poisson-blended) plus a thin lash line.  None when an eye sits
+    too near the border to take the skin patch."""
+    cv2 = _cv2()
+    out = rgb.copy()
+    iod = float(np.linalg.norm(landmarks[1] - landmarks[0]))
+    for ex, ey in landmarks[:2]:
+        w, h = int(iod * 0.45), int(iod * 0.22)
+        cx, cy = int(ex), int(ey)
+        sy = int(cy + iod * 0.38)
+        src = rgb[sy - h : sy + h, cx - w : cx + w].copy()
+        if src.shape[0] != 2 * h or src.shape[1] != 2 * w:
+            return None
+        mask = np.zeros(src.shape[:2], np.uint8)
+        cv2.ellipse(mask, (w, h), (w - 2, h - 2), 0, 0, 360, 255, -1)
+        try:
+            out = cv2.seamlessClone(src, out, mask, (cx, cy), cv2.NORMAL_CLONE)
+        except cv2.error:
+            return None
+        cv2.ellipse(out, (cx, cy + int(h * 0.1)), (int(w * 0.55), int(h * 0.35)), 0, 10, 170, (40, 30, 30),
+                    max(1, int(iod * 0.03)), cv2.LINE_AA)
+    return out
+
+
 def defocus(rgb: np.ndarray, level: int) -> np.ndarray:
     """Disc blur of radius proportional to the image size."""
     cv2 = _cv2()

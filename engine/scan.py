@@ -36,10 +36,6 @@ class ScanResult:
     skipped: list[tuple[str, str]]  # (relative path, reason)
 
 
-def rel_key(root: Path, path: Path) -> str:
-    return path.relative_to(root).as_posix()
-
-
 def _ext(name: str) -> str:
     """Lower-case suffix the way ``Path.suffix`` sees it ('.JPG' -> '.jpg', '.x' -> '')."""
     i = name.rfind(".")
@@ -109,21 +105,12 @@ def scan_folder(root: str | os.PathLike[str], recursive: bool = False,
     return ScanResult(root, _pair(root, found, tick), skipped)
 
 
-def pair_shots(root: Path, files: list[Path]) -> list[ShotFiles]:
-    """Merge RAW+JPEG (or RAW+HEIC...) pairs with the same stem in one folder into one shot."""
-    found = []
-    for f in files:
-        key = rel_key(root, f)
-        i = key.rfind("/") + 1
-        found.append((key[:i], key[i:]))
-    return _pair(root, found)
-
-
 def _no_pace() -> None:
     pass
 
 
 def _pair(root: Path, found: list[tuple[str, str]], tick: Callable[[], None] = _no_pace) -> list[ShotFiles]:
+    """Merge RAW+JPEG (or RAW+HEIC...) pairs with the same stem in one folder into one shot."""
     by_stem: dict[tuple[str, str], list[str]] = {}
     for prefix, name in found:
         ext = _ext(name)

@@ -25,6 +25,29 @@ def show_window(qtbot, w, size: tuple[int, int] = (1280, 800)):  # type: ignore[
     return w
 
 
+def check_screenshot_command(folder: Path, tmp_path: Path, timeout: float = 120) -> None:
+    """``culler gui FOLDER --screenshot OUT.png`` writes a non-blank 1440x900 window, and a
+    missing folder is one clear message with exit status 1."""
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    out = tmp_path / "shot.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-m", "engine", "gui", str(folder), "--screenshot", str(out)],
+                       cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with Image.open(out) as im:
+        assert im.size == (1440, 900)
+        assert len(np.unique(np.asarray(im.convert("L").resize((64, 40))))) > 20  # not a blank window
+    bad = subprocess.run([sys.executable, "-m", "engine", "gui", str(tmp_path / "missing"), "--screenshot",
+                          str(out)], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def portrait(max_side: int = 480) -> np.ndarray:
     from PIL import Image
     from skimage import data

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,19 +58,7 @@ def test_real_analysis_then_cull_and_reopen(qtbot, analysed: Path, tmp_path: Pat
 
 
 def test_screenshot_command(analysed: Path, tmp_path: Path) -> None:
-    out = tmp_path / "shot.png"
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "cfg"))
-    r = subprocess.run([sys.executable, "-m", "engine", "gui", str(analysed), "--screenshot", str(out)],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
-    assert r.returncode == 0, r.stdout + r.stderr
-    from PIL import Image
-
-    with Image.open(out) as im:
-        assert im.size == (1440, 900)
-        assert len(np.unique(np.asarray(im.convert("L").resize((64, 40))))) > 20  # not a blank window
-    bad = subprocess.run([sys.executable, "-m", "engine", "gui", str(tmp_path / "missing"), "--screenshot",
-                          str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 1 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+    gen.check_screenshot_command(analysed, tmp_path, timeout=240)
 
 
 def test_regroup_with_another_sensitivity_keeps_decisions(qtbot, analysed: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -14,6 +14,7 @@ import pytest
 from skimage import data
 
 from engine import faces as F
+from engine.demo import close_eyes
 from engine.quality.base import FaceInput
 
 PIQ23 = Path(__file__).resolve().parents[2].parent / "shared/data/piq23"
@@ -347,26 +348,6 @@ def test_max_faces_and_min_score(detector, astronaut):
 # --------------------------------------------------------------------------- eyes open
 
 
-def _close_eyes(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
-    """Replace each eye by cheek skin from below it (Poisson-blended) plus a thin lash line."""
-    out = img.copy()
-    iod = float(np.linalg.norm(lm[1] - lm[0]))
-    for ex, ey in lm[:2]:
-        w, h = int(iod * 0.45), int(iod * 0.22)
-        cx, cy = int(ex), int(ey)
-        sy = int(cy + iod * 0.38)
-        src = img[sy - h : sy + h, cx - w : cx + w].copy()
-        mask = np.zeros(src.shape[:2], np.uint8)
-        cv2.ellipse(mask, (w, h), (w - 2, h - 2), 0, 0, 360, 255, -1)
-        out = cv2.seamlessClone(src, out, mask, (cx, cy), cv2.NORMAL_CLONE)
-        thick = max(1, int(iod * 0.03))
-        axes = (int(w * 0.55), int(h * 0.35))
-        cv2.ellipse(
-            out, (cx, cy + int(h * 0.1)), axes, 0, 10, 170, (40, 30, 30), thick, cv2.LINE_AA
-        )
-    return out
-
-
 @pytest.fixture(scope="module")
 def eyes_model():
     if not F.eyes_open_available():
@@ -376,7 +357,8 @@ def eyes_model():
 def test_eyes_open_on_astronaut_and_synthetic_closed_eyes(detector, astronaut, eyes_model):
     open_face = F.analyse_faces(astronaut, detector)[0]
     assert open_face.signals["eyes_open"] > 0.9
-    closed = _close_eyes(astronaut, open_face.landmarks)
+    closed = close_eyes(astronaut, open_face.landmarks)
+    assert closed is not None
     closed_face = F.analyse_faces(closed, detector)[0]
     assert closed_face.signals["eyes_open"] < 0.3
     assert closed_face.signals["eye_aspect_ratio"] < open_face.signals["eye_aspect_ratio"] - 0.1
@@ -390,7 +372,9 @@ def test_eyes_open_on_piq23_portraits(detector, piq_images, eyes_model):
         if not found or abs(found[0].signals["yaw"]) > 30:
             continue
         f = found[0]
-        shut = F.analyse_faces(_close_eyes(img, f.landmarks), detector)
+        shut_img = close_eyes(img, f.landmarks)
+        assert shut_img is not None, name
+        shut = F.analyse_faces(shut_img, detector)
         if not shut:
             continue
         pairs += 1
