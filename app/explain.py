@@ -40,28 +40,7 @@ def member_weights(names: list[str]) -> dict[str, float]:
         for n in names:
             out[n] = float(create_member(n).weight)
         return out
-    except Exception:  # unknown member (a pack no longer installed): try the fusion's tables
-        pass
-    try:
-        from engine.quality import fusion  # type: ignore[attr-defined]
-    except ImportError:
-        return out
-    fn = getattr(fusion, "member_weights", None)
-    try:
-        if callable(fn):
-            got = fn(names)
-            if isinstance(got, dict):
-                out.update({k: float(v) for k, v in got.items() if k in out})
-                return out
-        table = getattr(fusion, "DEFAULT_WEIGHTS", None) or getattr(fusion, "WEIGHTS", None)
-        if isinstance(table, dict):
-            for k in names:
-                base = k.split(":", 1)[-1]
-                if k in table:
-                    out[k] = float(table[k])
-                elif base in table:
-                    out[k] = float(table[base])
-    except Exception:  # a weight table we cannot read: equal weights, still a true decomposition
+    except Exception:  # unknown member (a pack no longer installed): equal weights for the rest
         pass
     return out
 

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-NAME = "check"
 HELP = "verify a session catalog: SQLite integrity, WAL, schema, consistency"
 DESCRIPTION = """\
 Checks a catalog without changing anything in it: SQLite's own integrity check,

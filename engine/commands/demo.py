@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-NAME = "demo"
 HELP = "generate a demo session of bursts from public-domain photos and rank it"
 DESCRIPTION = """\
 Write a small session of three scenes (scikit-image's public-domain / CC0

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 
-NAME = "evaluate"
 HELP = "score a predictions file (IMAGE,SCORE) against a PIQ23 score file with the challenge protocol"
 DESCRIPTION = """\
 Challenge metrics of a predictions CSV (columns IMAGE and SCORE, the NTIRE 2024 submission format)

@@ -7,7 +7,6 @@ import contextlib
 import sys
 from pathlib import Path
 
-NAME = "export"
 HELP = "hand picks, ratings and labels to Lightroom (sidecars, copies, embedded XMP, CSV/JSON)"
 DESCRIPTION = """\
 Lightroom Classic reads no pick/reject flag from files: it reads xmp:Rating

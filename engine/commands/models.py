@@ -7,7 +7,6 @@ import json
 import sys
 from typing import Any
 
-NAME = "models"
 HELP = "list, inspect, verify and install deep model packs"
 DESCRIPTION = """\
 Model packs are folders with model.onnx, manifest.json (inputs, output, training
@@ -55,29 +54,31 @@ def _err(msg: str) -> int:
     return 1
 
 
-def architectures() -> tuple[list[str], str | None]:
-    """Architecture names from the training registry, or ([], reason) when it is not importable."""
-    import importlib
+ARCHITECTURES_GROUP = "portrait_culler.architectures"
 
-    errors = []
-    for modname in ("training.registry", "training.models", "training"):
+
+def architectures() -> tuple[list[str], str | None]:
+    """Architecture names the installed training module can build, or ([], reason).
+
+    The engine does not import the training module: a module that can build architectures
+    registers a callable returning their names in the ``portrait_culler.architectures``
+    entry-point group (the training module registers ``training.registry:list_models``).
+    """
+    from importlib.metadata import entry_points
+
+    eps = list(entry_points(group=ARCHITECTURES_GROUP))
+    if not eps:
+        return [], (
+            f"no training module is registered in the {ARCHITECTURES_GROUP!r} entry points; "
+            "install portrait-culler with its training module: pip install 'portrait-culler[train]'"
+        )
+    names: set[str] = set()
+    for ep in eps:
         try:
-            mod = importlib.import_module(modname)
-        except ImportError as exc:
-            errors.append(f"{modname}: {exc}")
-            continue
-        for attr in ("list_models", "available_models", "model_names", "list_architectures"):
-            fn = getattr(mod, attr, None)
-            if callable(fn):
-                try:
-                    return sorted(str(n) for n in fn()), None
-                except Exception as exc:  # a broken registry must not crash `models list`
-                    return [], f"the training registry failed: {exc}"
-    reason = errors[0] if errors else "the training module has no model registry"
-    return [], (
-        "architectures need the training extra (torch, timm): pip install 'portrait-culler[train]' "
-        f"({reason})"
-    )
+            names.update(str(n) for n in ep.load()())
+        except Exception as exc:  # a broken registry must not crash `models list`
+            return [], f"the architecture registry {ep.value} failed: {type(exc).__name__}: {exc}"
+    return sorted(names), None
 
 
 def _pack_row(fp: Any, sizes: bool = True) -> dict[str, Any]:

@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-NAME = "rank"
 HELP = "analyse a folder of bursts, group it into scenes and rank every group best-first"
 DESCRIPTION = """\
 Analyse every photo of DIR (JPEG, PNG, TIFF, HEIC, camera RAW through its
