@@ -269,6 +269,18 @@ class Catalog:
     def shots(self, where: str | None = None, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         return list(self.db.table("shots").rows_where(where, list(params), order_by="key"))
 
+    def ranked_shots(self) -> list[dict[str, Any]]:
+        """The analysed shots (status 'ok') by group, rank and key, each with its capture
+        metadata: key, group_id, rank, score, n_faces, suggested, hash, raw_path, capture_time,
+        time_source, make, model (the metadata columns are None when the shot has none)."""
+        cur = self.conn.execute(
+            "SELECT s.key, s.group_id, s.rank, s.score, s.n_faces, s.suggested, s.hash, s.raw_path, "
+            "m.capture_time, m.time_source, m.make, m.model FROM shots s LEFT JOIN metadata m ON m.shot = s.key "
+            "WHERE s.status = 'ok' ORDER BY s.group_id, s.rank, s.key"
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
     def shot(self, key: str) -> dict[str, Any] | None:
         rows = list(self.db.table("shots").rows_where("key = ?", [key]))
         return rows[0] if rows else None
@@ -326,6 +338,13 @@ class Catalog:
     def scores_of(self, content_hash: str) -> dict[str, tuple[float, float]]:
         cur = self.conn.execute("SELECT member, value, quality FROM scores WHERE hash = ?", (content_hash,))
         return {m: (v, q) for m, v, q in cur.fetchall()}
+
+    def all_scores(self) -> dict[str, dict[str, tuple[float, float]]]:
+        """Every member score: {content hash: {member: (value, quality)}}."""
+        out: dict[str, dict[str, tuple[float, float]]] = {}
+        for h, member, value, quality in self.conn.execute("SELECT hash, member, value, quality FROM scores"):
+            out.setdefault(h, {})[member] = (value, quality)
+        return out
 
     def faces_of(self, content_hash: str) -> list[dict[str, Any]]:
         rows = list(self.db.table("faces").rows_where("hash = ?", [content_hash], order_by="idx"))

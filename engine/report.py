@@ -60,14 +60,14 @@ def print_summary(summary: Any, output: Path | None = None, file: Any = None) ->
     if summary.cancelled:
         print("cancelled: finished shots are kept; run again to resume", file=out)
     with Catalog(summary.catalog_path) as cat:
-        rows = cat.shots("status = 'ok'")
+        rows = cat.ranked_shots()
         groups = cat.groups()
     by_group: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
         by_group.setdefault(r["group_id"], []).append(r)
     shown = 0
     for g in groups:
-        members = sorted(by_group.get(g["id"], []), key=lambda r: r["rank"])
+        members = by_group.get(g["id"], [])  # best first
         best = members[0] if members else None
         if best is None:
             continue
@@ -116,23 +116,18 @@ def rank_and_report(opts: Any, output: Path | None, prog: str, quiet: bool = Fal
 def rank_rows(catalog_path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """One dict per analysed shot, ordered by group and rank, and the member names."""
     with Catalog(catalog_path) as cat:
-        rows = cat.conn.execute(
-            "SELECT s.key, s.group_id, s.rank, s.score, s.n_faces, s.suggested, s.hash, s.raw_path, "
-            "m.capture_time, m.time_source, m.make, m.model FROM shots s LEFT JOIN metadata m ON m.shot = s.key "
-            "WHERE s.status = 'ok' ORDER BY s.group_id, s.rank, s.key"
-        ).fetchall()
-        scores: dict[str, dict[str, tuple[float, float]]] = {}
-        for h, member, value, quality in cat.conn.execute("SELECT hash, member, value, quality FROM scores"):
-            scores.setdefault(h, {})[member] = (value, quality)
+        rows = cat.ranked_shots()
+        scores = cat.all_scores()
     members = sorted({m for s in scores.values() for m in s})
     out = []
-    for key, gid, rank, score, nf, sugg, h, raw, ct, ts, make, model in rows:
-        sc = scores.get(h, {})
+    for r in rows:
+        sc = scores.get(r["hash"], {})
         out.append(
             {
-                "file": key, "group": gid, "rank": rank, "score": score, "faces": nf or 0,
-                "suggested": sugg, "raw": raw, "capture_time": ct, "time_source": ts,
-                "camera": " ".join(x for x in (make, model) if x) or None,
+                "file": r["key"], "group": r["group_id"], "rank": r["rank"], "score": r["score"],
+                "faces": r["n_faces"] or 0, "suggested": r["suggested"], "raw": r["raw_path"],
+                "capture_time": r["capture_time"], "time_source": r["time_source"],
+                "camera": " ".join(x for x in (r["make"], r["model"]) if x) or None,
                 "members": {m: {"value": sc[m][0], "quality": sc[m][1]} for m in members if m in sc},
             }
         )  # fmt: skip
