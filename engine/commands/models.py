@@ -28,7 +28,7 @@ Search path (first match wins): CULLER_MODELS_PATH, the user's models folder
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="models_command", metavar="ACTION")
     ls = sub.add_parser("list", help="installed packs")
-    ls.add_argument("--architectures", action="store_true", help="also list the architectures of the training registry")
+    ls.add_argument("--architectures", action="store_true", help="also list the architectures the training module can build")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     info = sub.add_parser("info", help="details of one pack")
     info.add_argument("pack", metavar="NAME|PATH")
@@ -76,8 +76,8 @@ def architectures() -> tuple[list[str], str | None]:
     for ep in eps:
         try:
             names.update(str(n) for n in ep.load()())
-        except Exception as exc:  # a broken registry must not crash `models list`
-            return [], f"the architecture registry {ep.value} failed: {type(exc).__name__}: {exc}"
+        except Exception as exc:  # a broken provider must not crash `models list`
+            return [], f"the architecture list {ep.value} failed: {type(exc).__name__}: {exc}"
     return sorted(names), None
 
 
@@ -131,7 +131,7 @@ def _list(args: argparse.Namespace) -> int:
     if args.architectures:
         print()
         if archs:
-            print("architectures (training registry): " + ", ".join(archs))
+            print("architectures (training module): " + ", ".join(archs))
         else:
             print(f"architectures: not available: {note}")
     return 0
