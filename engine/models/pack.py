@@ -3,7 +3,7 @@
 The manifest says what the model needs (whole image and/or face crop, size,
 normalisation, test-time crops), what it outputs (direction, range), what it
 was trained on, its licence and its measured figures, and the sha256 of every
-file of the pack.  ``load_pack`` refuses a pack whose files do not match.
+file of the pack.  ``verify_pack`` refuses a pack whose files do not match.
 
 No torch here: packs are written by ``training.export`` and read by the app.
 """
