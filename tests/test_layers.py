@@ -154,3 +154,11 @@ def test_top_level_names_belong_to_this_distribution() -> None:
         assert set(owners.get(name, [])) == {"portrait-culler"}, (name, owners.get(name))
         mod = __import__(name)
         assert Path(mod.__file__).resolve().parent == ROOT / name, mod.__file__
+
+
+def test_an_install_without_the_group_says_how_to_fix_it(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(commands, "entry_points", lambda group: [])
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    assert "no sub-commands are registered" in out and "pip install -e ." in out
