@@ -128,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train / fine-tune on PIQ23 (official splits, challenge metrics)")
     _common_train_args(p)
-    p.add_argument("--piq23", default=argparse.SUPPRESS, metavar="DIR", help="PIQ23 metadata folder (scores/, splits/)")
-    p.add_argument("--images", default=argparse.SUPPRESS, metavar="ROOT", help="images root ({attribute}/{image})")
+    p.add_argument("--piq23", default=argparse.SUPPRESS, metavar="DIR", help="the PIQ23 download (Scores_*.csv, 'Test split/') or a folder with scores/ and splits/")
+    p.add_argument("--images", default=argparse.SUPPRESS, metavar="ROOT", help="images root ({attribute}/{image}; default: the --piq23 folder)")
     p.add_argument("--split", choices=["scene", "device"], default=argparse.SUPPRESS)
     p.add_argument("--attribute", choices=["Overall", "Details", "Exposure"], default=argparse.SUPPRESS)
     p.add_argument("--val-part", choices=["Test", "Train"], default=argparse.SUPPRESS, help="validate on this part of the split (default Test)")
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="predictions CSV (IMAGE,SCORE) of a checkpoint on a PIQ23 split")
     p.add_argument("checkpoint")
     p.add_argument("--piq23", required=True, metavar="DIR")
-    p.add_argument("--images", required=True, metavar="ROOT")
+    p.add_argument("--images", default=None, metavar="ROOT", help="default: the --piq23 folder")
     p.add_argument("--split", choices=["scene", "device"], default="scene")
     p.add_argument("--part", choices=["Train", "Test"], default="Test")
     p.add_argument("--attribute", choices=["Overall", "Details", "Exposure"], default="Overall")
@@ -226,7 +226,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     model.to(device)
     rows = piq23.load_split(args.piq23, args.split, args.part, args.attribute)
-    ds = Piq23Dataset(rows, args.images, model.config.inputs(), cache_dir=args.cache_dir)
+    ds = Piq23Dataset(rows, piq23.images_root(args.piq23, args.images), model.config.inputs(), cache_dir=args.cache_dir)
     loader = DataLoader(ds, batch_size=args.batch, collate_fn=collate)
     p, _, _, idx = predict(model, loader, device)
     preds = {rows[int(i)].image: float(v) for v, i in zip(p, idx)}

@@ -30,9 +30,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from engine.metrics import ChallengeMetrics, challenge_metrics
 from training.data import DataError, Piq23Dataset, SceneBatchSampler, collate
 from training.losses import LossSet
-from training.metrics import ChallengeMetrics, challenge_metrics
 from training.models import QualityModel
 from training.registry import (
     ModelConfig,
@@ -56,8 +56,8 @@ class TrainConfig:
     backbone_weights: str | None = None  # file for large backbones (Swin-B, ViT-B/16, ConvNeXt)
     init: str | None = None  # checkpoint whose matching weights start the model (pretrain -> fine-tune)
     # PIQ23
-    piq23: str | None = None  # metadata folder (scores/, splits/)
-    images: str | None = None  # images root ({attribute}/{image})
+    piq23: str | None = None  # the PIQ23 download (or a folder with scores/, splits/)
+    images: str | None = None  # images root ({attribute}/{image}); default: the --piq23 folder
     split: str = "scene"
     attribute: str = "Overall"
     val_part: str = "Test"  # part of the split validated on ("Train" checks fitting)
@@ -252,8 +252,8 @@ def _piq23_rows(cfg: TrainConfig) -> tuple[list[Any], list[Any]]:
 
     if cfg.mode != "piq23":
         return [], []
-    if not cfg.piq23 or not cfg.images:
-        raise DataError("PIQ23 training needs --piq23 METADATA_DIR (scores/, splits/) and --images ROOT")
+    if not cfg.piq23:
+        raise DataError("PIQ23 training needs --piq23 DIR (the PIQ23 download, or a folder with scores/ and splits/)")
     try:
         return (
             piq23.load_split(cfg.piq23, cfg.split, "Train", cfg.attribute),
@@ -286,7 +286,12 @@ def _datasets(
             prov.append(f"... and {len(photos) - 8} more photos")
         return train, val, prov
     tr_rows, te_rows = rows
-    images = str(cfg.images)  # checked by _piq23_rows
+    from training.piq23 import Piq23Error, images_root
+
+    try:
+        images = str(images_root(str(cfg.piq23), cfg.images))
+    except Piq23Error as exc:
+        raise DataError(str(exc)) from None
     cache = cfg.cache_dir or str(Path(cfg.out) / "cache")
     train = Piq23Dataset(tr_rows, images, specs, cache_dir=cache, train=True, scene_vocab=scene_vocab)
     val = Piq23Dataset(te_rows, images, specs, cache_dir=cache, train=False, scene_vocab=scene_vocab)

@@ -68,6 +68,27 @@ def test_every_architecture_trains_and_exports(arch: str, tiny_piq23: Path, tmp_
     assert "PIQ23" in m.training_data and (pack / "MODEL_CARD.md").is_file()
 
 
+def test_training_on_the_download_layout(tiny_download_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The tree as DXOMARK ships it (images and Scores_*.csv at the top, 'Test split/...'): only
+    --piq23 is needed; predictions of the checkpoint score the same with culler evaluate."""
+    from engine.cli import main as culler
+
+    d = tiny_download_tree
+    o = _tiny_model("hyperiqa")
+    argv = ["train", "--arch", "hyperiqa", "--piq23", str(d), "--out", str(tmp_path / "run"), "--epochs", "1",
+            "--steps-per-epoch", "1", "--scenes-per-batch", "2", "--images-per-scene", "4", "--json"]
+    for k, v in o.items():
+        argv += ["--model-opt", f"{k}={json.dumps(v)}"]
+    assert training_main(argv) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    pred = tmp_path / "pred.csv"
+    assert training_main(["predict", str(tmp_path / "run" / "best.pt"), "--piq23", str(d), "--out", str(pred)]) == 0
+    capsys.readouterr()
+    scores = d / "Test split" / "Scene Split" / "SceneSplit_Test_Scores_Overall.csv"
+    assert culler(["evaluate", "--scores", str(scores), "--predictions", str(pred), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["score"] == pytest.approx(res["best"]["score"], abs=1e-5)
+
+
 def test_config_file_resume_and_evaluate(tiny_piq23: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from engine.cli import main as culler
 
