@@ -201,3 +201,17 @@ def test_culler_train_forwards(capsys: pytest.CaptureFixture[str]) -> None:
     assert culler(["train", "models"]) == 0
     out = capsys.readouterr().out
     assert all(a in out for a in ARCHS)
+
+
+def test_max_steps_stops_reproducibly(tiny_piq23: Path, tmp_path: Path) -> None:
+    """--max-steps stops on a step count (mid-epoch too, then evaluates); two runs with the same
+    seed end with bit-identical parameters, so a card's command reproduces its model."""
+    base = dict(arch="hyperiqa", model=_tiny_model("hyperiqa"), piq23=str(tiny_piq23), epochs=3, steps_per_epoch=2,
+                scenes_per_batch=2, images_per_scene=4, log_every=0, max_steps=3, device="cpu")
+    logs: list[str] = []
+    a = fit(TrainConfig(**base, out=str(tmp_path / "a")), progress=logs.append)  # type: ignore[arg-type]
+    b = fit(TrainConfig(**base, out=str(tmp_path / "b")), progress=lambda s: None)  # type: ignore[arg-type]
+    assert a["steps"] == 3 and a["epochs_run"] == 2 and [h["epoch"] for h in a["history"]] == [1, 2]
+    assert any("stopped after 3 steps (max_steps)" in s for s in logs)
+    assert a["param_digest"] == b["param_digest"]
+    assert a["best"]["score"] == b["best"]["score"]
