@@ -99,7 +99,10 @@ CREATE TABLE IF NOT EXISTS analysis (
     n_faces INTEGER,
     members TEXT,                   -- JSON list of the members that ran (a member may decline)
     analysed_at REAL,
-    seconds REAL
+    seconds REAL,
+    preview TEXT,                   -- RAW: which embedded preview was analysed ("cr3:trak1", ...)
+    preview_width INTEGER, preview_height INTEGER,
+    preview_note TEXT               -- RAW: "preview too small to judge focus" under 1,000 px
 );
 CREATE TABLE IF NOT EXISTS faces (
     hash TEXT,
@@ -207,9 +210,17 @@ class Catalog:
     def _migrate(self) -> None:
         self._check_version()
         self.conn.executescript(_SCHEMA)
+        self._migrate_preview_columns()
         if self.get_meta("schema_version") is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
             self.set_meta("created_at", str(time.time()))
+
+    def _migrate_preview_columns(self) -> None:
+        """Catalogs written before RAW previews were recorded: add the analysis.preview* columns."""
+        have = {r[1] for r in self.conn.execute("PRAGMA table_info(analysis)")}
+        for col, typ in (("preview", "TEXT"), ("preview_width", "INTEGER"), ("preview_height", "INTEGER"), ("preview_note", "TEXT")):
+            if col not in have:
+                self.conn.execute(f"ALTER TABLE analysis ADD COLUMN {col} {typ}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -334,6 +345,14 @@ class Catalog:
                     "INSERT OR REPLACE INTO scores(hash, member, value, quality) VALUES (?,?,?,?)",
                     (content_hash, member, value, quality),
                 )
+
+    def previews(self) -> dict[str, dict[str, Any]]:
+        """Per analysed RAW shot: the embedded preview it was analysed from, its size and note."""
+        cur = self.conn.execute(
+            "SELECT s.key, a.preview, a.preview_width, a.preview_height, a.preview_note FROM shots s "
+            "JOIN analysis a ON a.hash = s.hash WHERE a.preview IS NOT NULL ORDER BY s.key"
+        )
+        return {k: {"preview": p, "width": w, "height": h, "note": n} for k, p, w, h, n in cur.fetchall()}
 
     def scores_of(self, content_hash: str) -> dict[str, tuple[float, float]]:
         cur = self.conn.execute("SELECT member, value, quality FROM scores WHERE hash = ?", (content_hash,))

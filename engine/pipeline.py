@@ -102,7 +102,7 @@ def analyse_path(path: Path, members: list[Any], detector: Any) -> dict[str, Any
     """Analyse one image file: decode, faces, members, descriptor (no catalog involved)."""
     from engine import grouping
     from engine.faces import analyse_faces
-    from engine.images import decode, encode_jpeg
+    from engine.images import decode, encode_jpeg, preview_record
     from engine.quality.base import ShotInput
 
     t0 = time.perf_counter()
@@ -142,6 +142,7 @@ def analyse_path(path: Path, members: list[Any], detector: Any) -> dict[str, Any
             "members": json.dumps(sorted(m.name for m in members)),
             "analysed_at": time.time(),
             "seconds": time.perf_counter() - t0,
+            **preview_record(dec),
         },
         "faces": face_rows,
         "scores": scores,

@@ -62,6 +62,7 @@ def print_summary(summary: Any, output: Path | None = None, file: Any = None) ->
     with Catalog(summary.catalog_path) as cat:
         rows = cat.ranked_shots()
         groups = cat.groups()
+        small = [k for k, pv in cat.previews().items() if pv["note"]]
     by_group: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
         by_group.setdefault(r["group_id"], []).append(r)
@@ -83,6 +84,10 @@ def print_summary(summary: Any, output: Path | None = None, file: Any = None) ->
             print(f"  {path}: {reason}", file=out)
         if len(summary.skipped) > 20:
             print(f"  ... and {len(summary.skipped) - 20} more (see the catalog)", file=out)
+    if small:
+        from engine.rawpreview import TOO_SMALL_NOTE
+
+        print(f"{len(small)} RAW shot(s) listed and grouped, but {TOO_SMALL_NOTE} (under 1,000 px): {', '.join(small[:5])}{' ...' if len(small) > 5 else ''}", file=out)
     print(f"catalog: {summary.catalog_path}", file=out)
     if output:
         print(f"ranks: {output}", file=out)
