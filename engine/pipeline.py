@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -88,6 +89,7 @@ def _init_worker(members: list[str], face_backend: str, device: str, threads: in
     _W["face_backend"] = face_backend
     _W["threads"] = threads
     _W["detector"] = None
+    _W["pool_worker"] = True
 
 
 def _detector():  # type: ignore[no-untyped-def]
@@ -154,6 +156,7 @@ def _work(task: dict[str, Any]) -> dict[str, Any]:
 
     out: dict[str, Any] = {"key": task["key"], "status": "ok"}
     path = Path(task["path"])
+    _fault_crash(path)
     try:
         st = path.stat()
         out["size"], out["mtime_ns"] = st.st_size, st.st_mtime_ns
@@ -174,6 +177,16 @@ def _work(task: dict[str, Any]) -> dict[str, Any]:
         out["reason"] = f"internal error ({type(exc).__name__}: {exc})"
         out["trace"] = traceback.format_exc()
     return out
+
+
+def _fault_crash(path: Path) -> None:
+    """Testing hook: ``CULLER_FAULT_CRASH_ON=NAME`` makes a worker SIGKILL itself on the file
+    named NAME, as the OOM killer or a crashing native decoder would (see tests)."""
+    name = os.environ.get("CULLER_FAULT_CRASH_ON")
+    if name and path.name == name and _W.get("pool_worker"):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # -- main side -------------------------------------------------------------------------------
@@ -209,30 +222,123 @@ def _complete_hashes(catalog: Catalog, specs: dict[str, Any]) -> set[str]:
     return {h for h, ran in rows if ran and need <= set(json.loads(ran))}
 
 
+CRASH_REASON = "the decoder crashed on this file (its worker process died)"
+
+
 def _iter_results(tasks: list[dict[str, Any]], opts: RankOptions, names: list[str], cancel: threading.Event | None) -> Iterator[dict[str, Any]]:
     workers = opts.workers or os.cpu_count() or 1
     workers = max(1, min(workers, len(tasks)))
     if workers == 1:
         _init_worker(names, opts.face_backend, opts.device, 1)
+        _W["pool_worker"] = False  # in-process: the testing hook must not kill the run itself
         for t in tasks:
             if cancel is not None and cancel.is_set():
                 return
             yield _work(t)
         return
+    yield from _pool_results(tasks, workers, (names, opts.face_backend, opts.device, 1), cancel)
+
+
+def _pool_results(
+    tasks: list[dict[str, Any]], workers: int, initargs: tuple[Any, ...], cancel: threading.Event | None
+) -> Iterator[dict[str, Any]]:
+    """Results from a process pool that survives dead workers.
+
+    A worker killed by the OOM killer or a native decoder crash breaks a
+    ``ProcessPoolExecutor`` (``BrokenProcessPool`` on every task it held).  Those
+    tasks are suspects: each is retried once, alone, in a fresh one-worker pool,
+    so that an innocent neighbour succeeds and the file that kills its worker
+    again is the one recorded as skipped.  The rest of the run goes on in a new pool."""
     import multiprocessing as mp
+    from collections import deque
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     ctx = mp.get_context("spawn")
-    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(names, opts.face_backend, opts.device, 1))
+
+    def new_pool(n: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker, initargs=initargs)
+
+    def cancelled() -> bool:
+        return cancel is not None and cancel.is_set()
+
+    pending = deque(tasks)
+    suspects: list[dict[str, Any]] = []
+    pool = new_pool(workers)
+    inflight: dict[Future[dict[str, Any]], dict[str, Any]] = {}
     try:
-        for res in pool.imap_unordered(_work, tasks, chunksize=1):
-            if cancel is not None and cancel.is_set():
-                pool.terminate()
+        while pending or inflight:
+            if cancelled():
                 return
+            broken = False
+            while pending and len(inflight) < 2 * workers and not broken:
+                t = pending.popleft()
+                try:
+                    inflight[pool.submit(_work, t)] = t
+                except BrokenProcessPool:
+                    pending.appendleft(t)
+                    broken = True
+            done, _ = wait(inflight, timeout=0.25, return_when=FIRST_COMPLETED)
+            for f in done:
+                t = inflight.pop(f)
+                try:
+                    res = f.result()
+                except BrokenProcessPool:
+                    suspects.append(t)
+                    broken = True
+                    continue
+                yield res
+            if broken:
+                suspects.extend(inflight.values())
+                inflight.clear()
+                _kill_pool(pool)
+                pool = new_pool(workers)
+        _kill_pool(pool)
+        # Retry each suspect once, alone: a break now can only be its own doing.
+        solo: ProcessPoolExecutor | None = None
+        for t in suspects:
+            if cancelled():
+                return
+            if solo is None:
+                solo = pool = new_pool(1)
+            f = solo.submit(_work, t)
+            while True:
+                if cancelled():
+                    return
+                try:
+                    res = f.result(timeout=0.25)
+                except TimeoutError:
+                    continue
+                except BrokenProcessPool:
+                    _kill_pool(solo)
+                    solo = None
+                    res = {"key": t["key"], "status": "skipped", "reason": CRASH_REASON, **_stat_of(t["path"])}
+                break
             yield res
-        pool.close()
     finally:
-        pool.terminate()
-        pool.join()
+        _kill_pool(pool)
+
+
+def _stat_of(path: str) -> dict[str, Any]:
+    """size/mtime of a file whose worker died (so that an unchanged file is not retried every run)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return {}
+    try:
+        h = file_hash(Path(path))
+    except OSError:
+        h = None
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "hash": h}
+
+
+def _kill_pool(pool: Any) -> None:
+    """Stop a ProcessPoolExecutor now: queued work is dropped, running workers are killed."""
+    for p in list((getattr(pool, "_processes", None) or {}).values()):
+        with suppress(Exception):
+            if p.is_alive():
+                p.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def rank_folder(
