@@ -28,7 +28,7 @@ import numpy as np
 
 from engine import ANALYSIS_VERSION
 from engine.catalog import Catalog, CatalogError, default_catalog_path
-from engine.scan import ShotFiles, file_hash, scan_folder
+from engine.scan import ShotFiles, file_hash, path_key, scan_folder
 
 ANALYSIS_MAX_SIDE = 2000  # never analyse more than ~2-3 MP
 ANALYSIS_MIN_SIDE = 1000  # JPEG DCT scaling stops here (no resampling: the 8x8 grid stays visible)
@@ -458,12 +458,12 @@ def _store(catalog: Catalog, root: Path, res: dict[str, Any], shots_by_key: dict
             except OSError:
                 pass
             catalog.upsert_file(
-                {"path": comp.relative_to(root).as_posix(), "shot": key, "role": "companion", "size": size, "mtime_ns": mtime, "hash": None, "status": "ok", "reason": None}
+                {"path": path_key(comp.relative_to(root).as_posix()), "shot": key, "role": "companion", "size": size, "mtime_ns": mtime, "hash": None, "status": "ok", "reason": None}
             )
         catalog.upsert_shot(
             {
                 "key": key, "primary_path": key,
-                "raw_path": s.raw.relative_to(root).as_posix() if s.raw else None,
+                "raw_path": path_key(s.raw.relative_to(root).as_posix()) if s.raw else None,
                 "hash": res.get("hash"), "status": res["status"], "reason": res.get("reason"),
                 "n_faces": n_faces, "seen_at": time.time(),
             }

@@ -104,3 +104,36 @@ def test_file_that_kills_its_worker_every_time_is_skipped_and_run_goes_on(tmp_pa
     # a re-run does not retry (nor hang on) the unchanged crashing file
     r2 = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert r2.returncode == 0 and CRASH_REASON in r2.stdout
+
+
+# -- 2. names that are not UTF-8 ---------------------------------------------------------------------
+def test_non_utf8_file_name_is_analysed_shown_and_exported_to_the_right_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli import main as culler
+    from engine.scan import display_key, key_path
+
+    root = tmp_path / "card"
+    _burst(root, n=2)
+    odd = os.fsdecode(b"caf\xe9.jpg")  # Latin-1 e-acute: not UTF-8
+    odd2 = os.fsdecode(b"caf\xe8.jpg")  # a second one, that must not collide with the first
+    rgb = demo.demo_sources(320)["coffee"]
+    demo.save_jpeg(root / odd, rgb, datetime(2026, 1, 1, 12, 0, 5))
+    demo.save_jpeg(root / odd2, demo.noise(rgb, 2), datetime(2026, 1, 1, 12, 0, 6))
+    cat = tmp_path / "c.sqlite"
+    assert culler(["rank", str(root), "--catalog", str(cat), "-q", "-j", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "4 shot(s)" in out
+    with Catalog(cat, readonly=True) as c:
+        keys = [r["key"] for r in c.shots("status = 'ok'")]
+        assert len(keys) == 4
+        odd_keys = [k for k in keys if k.startswith("caf")]
+        assert sorted(key_path(k) for k in odd_keys) == sorted([odd, odd2])  # lossless
+        assert {display_key(k) for k in odd_keys} == {"caf\\xe9.jpg", "caf\\xe8.jpg"}  # readable
+        odd_key = next(k for k in odd_keys if key_path(k) == odd)
+    with Catalog(cat) as c:
+        c.set_decision(odd_key, flag="pick", stars=4)
+    assert culler(["export", str(root), "--catalog", str(cat), "--xmp"]) == 0
+    written = sorted(os.listdir(os.fsencode(root)))
+    assert b"caf\xe9.xmp" in written and b"caf\xe8.xmp" not in written
+    from engine.export.xmp import read_rating_label
+
+    assert read_rating_label((root / os.fsdecode(b"caf\xe9.xmp")).read_bytes())[0] == 4
