@@ -286,6 +286,11 @@ class Catalog:
                 c.execute("DELETE FROM metadata WHERE shot = ?", (key,))
         return gone
 
+    def shots_with_time_source(self, source: str) -> list[str]:
+        """Keys of the shots whose capture time came from ``source`` (e.g. 'file-bad-exif')."""
+        cur = self.conn.execute("SELECT shot FROM metadata WHERE time_source = ? ORDER BY shot", (source,))
+        return [r[0] for r in cur.fetchall()]
+
     # -- analysis cache ---------------------------------------------------------
     def has_analysis(self, content_hash: str, engine_version: str) -> bool:
         row = self.conn.execute(

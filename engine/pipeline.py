@@ -69,6 +69,7 @@ class RankSummary:
     analysed: int = 0
     reused: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    bad_dates: list[str] = field(default_factory=list)  # shots whose invalid EXIF date gave way to file time
     seconds: float = 0.0
     cancelled: bool = False
 
@@ -395,6 +396,9 @@ def rank_folder(
             reason = row["reason"] or "skipped"
             if (row["key"], reason) not in summary.skipped:
                 summary.skipped.append((row["key"], reason))
+        from engine.metadata import FILE_TIME_BAD_EXIF
+
+        summary.bad_dates = catalog.shots_with_time_source(FILE_TIME_BAD_EXIF)
         ok = catalog.shots("status = 'ok'")
         summary.n_shots = len(ok)
         summary.n_faces = sum(int(r["n_faces"] or 0) for r in ok)
@@ -532,4 +536,7 @@ def _iso(ts: float | None) -> str | None:
         return None
     from datetime import datetime
 
-    return datetime.fromtimestamp(ts, UTC).isoformat()
+    try:
+        return datetime.fromtimestamp(ts, UTC).isoformat()
+    except (ValueError, OverflowError, OSError):  # a time stored by an older version without checks
+        return None

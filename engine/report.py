@@ -78,6 +78,13 @@ def print_summary(summary: Any, output: Path | None = None, file: Any = None) ->
         shown += 1
     if shown > 12:
         print(f"  ... and {shown - 12} more group(s)", file=out)
+    bad_dates = getattr(summary, "bad_dates", [])
+    if bad_dates:
+        print(
+            f"{len(bad_dates)} shot(s) have an impossible or out-of-range EXIF date; their file time is "
+            f"used instead (time_source 'file-bad-exif'), e.g. {display_key(bad_dates[0])}",
+            file=out,
+        )
     if summary.skipped:
         print(f"skipped {len(summary.skipped)} file(s):", file=out)
         for path, reason in summary.skipped[:20]:

@@ -137,3 +137,42 @@ def test_non_utf8_file_name_is_analysed_shown_and_exported_to_the_right_file(tmp
     from engine.export.xmp import read_rating_label
 
     assert read_rating_label((root / os.fsdecode(b"caf\xe9.xmp")).read_bytes())[0] == 4
+
+
+# -- 3. impossible and out-of-range EXIF dates -------------------------------------------------------
+def _jpeg_with_date(path: Path, when: str, offset: str | None) -> None:
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Demo", "Burst 1"
+    sub = exif.get_ifd(0x8769)
+    sub[0x9003] = when  # DateTimeOriginal
+    if offset:
+        sub[0x9011] = offset  # OffsetTimeOriginal
+    exif[0x8769] = sub
+    Image.fromarray(demo.demo_sources(320)["coffee"]).save(path, "JPEG", quality=90, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize(
+    "when,offset",
+    [("0001:01:01 00:00:00", "+05:00"), ("9999:12:31 23:59:59", "-05:00"), ("2026:13:01 10:00:00", None),
+     ("2026:01:01 10:00:61", None), ("garbage date here!!", None)],
+)  # fmt: skip
+def test_invalid_exif_dates_fall_back_to_file_time_and_say_so(tmp_path: Path, capsys, when: str, offset: str | None) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli import main as culler
+
+    root = tmp_path / "s"
+    _burst(root, n=2)
+    _jpeg_with_date(root / "odd.jpg", when, offset)
+    mtime = 1_767_000_000
+    os.utime(root / "odd.jpg", (mtime, mtime))
+    cat = tmp_path / "c.sqlite"
+    assert culler(["rank", str(root), "--catalog", str(cat), "-q", "-j", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "3 shot(s)" in out
+    assert "1 shot(s) have an impossible or out-of-range EXIF date" in out and "odd.jpg" in out
+    with Catalog(cat, readonly=True) as c:
+        src, ts = c.conn.execute("SELECT time_source, capture_ts FROM metadata WHERE shot = 'odd.jpg'").fetchone()
+    assert src == "file-bad-exif" and ts == pytest.approx(mtime)
+    assert culler(["rank", str(root), "--catalog", str(cat), "-q", "-j", "1"]) == 0  # and again, from the cache
+    assert "1 shot(s) have an impossible" in capsys.readouterr().out
