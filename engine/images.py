@@ -26,6 +26,8 @@ SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS | RAW_EXTENSIONS
 
 # Anything larger is refused as a decompression bomb (the largest medium-format sensors are ~150 MP).
 MAX_PIXELS = 250_000_000
+# Smaller images cannot be judged (face detection and the quality members need a few blocks).
+MIN_SIDE = 16
 
 
 class ImageError(Exception):
@@ -103,6 +105,8 @@ def _decode_pil(data: bytes | str | os.PathLike[str], max_side: int | None, min_
         try:
             with Image.open(fp) as im:
                 w, h = im.size
+                if min(w, h) < MIN_SIDE:
+                    raise ImageError(f"image too small to judge ({w}x{h} pixels; {MIN_SIDE} at least)")
                 if w * h > MAX_PIXELS:
                     raise ImageError(f"refused: {w}x{h} pixels looks like a decompression bomb")
                 fmt = (im.format or "").lower()

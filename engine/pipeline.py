@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 import time
 import traceback
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from engine import ANALYSIS_VERSION
-from engine.catalog import Catalog, CatalogError, default_catalog_path
+from engine.catalog import Catalog, CatalogError, default_catalog_path, describe_sqlite_error
 from engine.scan import ShotFiles, file_hash, path_key, scan_folder
 
 ANALYSIS_MAX_SIDE = 2000  # never analyse more than ~2-3 MP
@@ -406,6 +407,10 @@ def rank_folder(
         summary.seconds = time.perf_counter() - t0
         emit(ProgressEvent("done", total, total, message="done"))
         return summary
+    except sqlite3.Error as exc:  # a full disk, a catalog made read-only under us...
+        raise PipelineError(describe_sqlite_error(cat_path, exc)) from exc
+    except CatalogError as exc:
+        raise PipelineError(str(exc)) from exc
     finally:
         catalog.close()
 

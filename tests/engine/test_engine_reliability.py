@@ -176,3 +176,206 @@ def test_invalid_exif_dates_fall_back_to_file_time_and_say_so(tmp_path: Path, ca
     assert src == "file-bad-exif" and ts == pytest.approx(mtime)
     assert culler(["rank", str(root), "--catalog", str(cat), "-q", "-j", "1"]) == 0  # and again, from the cache
     assert "1 shot(s) have an impossible" in capsys.readouterr().out
+
+
+# -- 9. read-only catalogs; check never changes a catalog ---------------------------------------------
+def _digest(p: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+@pytest.fixture()
+def ranked(tmp_path: Path) -> tuple[Path, Path]:
+    from engine.cli import main as culler
+
+    root = tmp_path / "shoot"
+    _burst(root, n=3)
+    cat = tmp_path / "shoot.culler.sqlite"
+    assert culler(["rank", str(root), "-q", "-j", "1"]) == 0
+    with Catalog(cat) as c:
+        c.set_decision("B_0000.jpg", flag="pick", stars=3)
+    return root, cat
+
+
+def test_check_never_changes_a_catalog_with_a_pending_wal(ranked, capsys) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli import main as culler
+
+    root, cat = ranked
+    # a writer killed before its checkpoint leaves its last decision in the -wal file only
+    code = (
+        "import sqlite3, os, sys\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('PRAGMA wal_autocheckpoint = 0')\n"
+        "c.execute(\"UPDATE decisions SET stars = 5 WHERE shot = 'B_0000.jpg'\")\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(cat)], check=True)
+    wal = Path(str(cat) + "-wal")
+    assert wal.stat().st_size > 0
+    before = (_digest(cat), _digest(wal))
+    assert culler(["check", str(root), "--json"]) == 0
+    rep = __import__("json").loads(capsys.readouterr().out)
+    assert rep["problems"] == [] and rep["wal_bytes"] > 0
+    assert (_digest(cat), _digest(wal)) == before  # neither checkpointed nor deleted
+    with Catalog(cat, readonly=True) as c:
+        assert c.decision("B_0000.jpg").stars == 5  # the pending write is read
+
+
+@pytest.fixture()
+def ro_mount(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A read-only bind mount of ``tmp_path / 'media'`` (as a write-protected card is)."""
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root")
+    src, mnt = tmp_path / "media", tmp_path / "card"
+    src.mkdir()
+    mnt.mkdir()
+    r = subprocess.run(["mount", "--bind", str(src), str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {r.stderr.decode().strip()}")
+    try:
+        r = subprocess.run(["mount", "-o", "remount,bind,ro", str(mnt)], capture_output=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot remount read-only: {r.stderr.decode().strip()}")
+        yield src, mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_healthy_catalog_on_read_only_media_is_read_not_called_damaged(ranked, ro_mount, capsys) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from engine.cli import main as culler
+
+    root, cat = ranked
+    src, mnt = ro_mount
+    shutil.copytree(root, src / "shoot")
+    shutil.copy2(cat, src / "shoot.culler.sqlite")  # a closed catalog: no -wal, no -shm
+    assert not Path(str(cat) + "-wal").exists()
+    ro_cat = mnt / "shoot.culler.sqlite"
+    capsys.readouterr()
+    assert culler(["check", str(mnt / "shoot")]) == 0
+    out = capsys.readouterr().out
+    assert "damaged" not in out and "OK" in out
+    with Catalog(ro_cat, readonly=True) as c:
+        assert c.decision("B_0000.jpg").stars == 3
+    out_csv = src.parent / "decisions.csv"
+    assert culler(["export", str(mnt / "shoot"), "--format", "csv", "-o", str(out_csv)]) == 0
+    assert "B_0000.jpg" in out_csv.read_text()
+    capsys.readouterr()
+    assert culler(["rank", str(mnt / "shoot"), "-q", "-j", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "read-only" in err and "damaged" not in err and len(err.strip().splitlines()) == 1
+
+
+# -- 14. one line, never a traceback ----------------------------------------------------------------
+def _zero_byte(cat: Path) -> None:
+    cat.write_bytes(b"")
+
+
+def _foreign(cat: Path) -> None:
+    with sqlite3.connect(cat) as c:
+        c.execute("CREATE TABLE moz_places (id INTEGER PRIMARY KEY, url TEXT)")
+    c.close()
+
+
+def _half_created(cat: Path) -> None:
+    with sqlite3.connect(cat) as c:
+        c.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        c.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    c.close()
+
+
+def _bad_version(cat: Path) -> None:
+    Catalog(cat).close()
+    with sqlite3.connect(cat) as c:
+        c.execute("UPDATE meta SET value = 'abc' WHERE key = 'schema_version'")
+    c.close()
+
+
+def _dropped_column(cat: Path) -> None:
+    Catalog(cat).close()
+    with sqlite3.connect(cat) as c:
+        c.execute("ALTER TABLE shots DROP COLUMN n_faces")
+    c.close()
+
+
+@pytest.mark.parametrize("damage", [_zero_byte, _foreign, _half_created, _bad_version, _dropped_column])
+def test_odd_catalogs_give_one_line_not_a_traceback(tmp_path: Path, capsys, damage) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli import main as culler
+
+    root = tmp_path / "s"
+    _burst(root, n=2)
+    cat = tmp_path / "odd.sqlite"
+    damage(cat)
+    capsys.readouterr()
+    # check first: it must name the problem (not say OK) and change nothing
+    before = _digest(cat)
+    code = culler(["check", str(root), "--catalog", str(cat)])
+    out = capsys.readouterr().out
+    assert code != 0 and "OK" not in out.splitlines()[-1], out
+    assert _digest(cat) == before
+    code = culler(["export", str(root), "--catalog", str(cat), "--format", "csv", "-o", str(tmp_path / "d.csv")])
+    err = capsys.readouterr().err
+    assert code != 0 and len(err.strip().splitlines()) == 1, err
+    code = culler(["rank", str(root), "--catalog", str(cat), "-q", "-j", "1"])
+    cap = capsys.readouterr()
+    if damage in (_half_created, _dropped_column, _zero_byte):  # repairable: rank completes the catalog
+        assert code == 0 and "2 shot(s)" in cap.out, cap
+        assert culler(["check", str(root), "--catalog", str(cat)]) == 0
+    else:
+        assert code == 1 and len(cap.err.strip().splitlines()) == 1, cap
+
+
+def test_a_1x1_image_is_skipped_with_a_plain_reason(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    from engine.cli import main as culler
+
+    root = tmp_path / "s"
+    _burst(root, n=2)
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(root / "dot.png")
+    assert culler(["rank", str(root), "--catalog", str(tmp_path / "c.sqlite"), "-q", "-j", "1"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if "dot.png" in x)
+    assert "too small" in line and "internal error" not in line and "OpenCV" not in out
+
+
+def test_full_disk_during_rank_is_one_line(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    disk = tmp_path / "small"
+    disk.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(disk)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    try:
+        root = tmp_path / "s"
+        _burst(root, n=6, side=600)
+        cat = disk / "c.sqlite"
+        Catalog(cat).close()
+        st = os.statvfs(disk)
+        free = st.f_bavail * st.f_frsize
+        (disk / "filler").write_bytes(b"\1" * max(0, free - 48 * 1024))  # leave the catalog 48 KiB
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        r2 = subprocess.run([sys.executable, "-m", "engine", "rank", str(root), "--catalog", str(cat), "-q", "-j", "1"],
+                            env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert r2.returncode == 1, r2
+        assert "Traceback" not in r2.stderr and "full" in r2.stderr, r2.stderr
+        assert len(r2.stderr.strip().splitlines()) == 1, r2.stderr
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_immutable_catalog_is_one_line(ranked) -> None:  # type: ignore[no-untyped-def]
+    root, cat = ranked
+    r = subprocess.run(["chattr", "+i", str(cat)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"chattr +i is not available here: {r.stderr.decode().strip()}")
+    try:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        r2 = subprocess.run([sys.executable, "-m", "engine", "rank", str(root), "-q", "-j", "1"],
+                            env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert r2.returncode == 1 and "Traceback" not in r2.stderr and "read-only" in r2.stderr, r2.stderr
+    finally:
+        subprocess.run(["chattr", "-i", str(cat)], capture_output=True)
