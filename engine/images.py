@@ -17,12 +17,21 @@ from pathlib import Path
 import numpy as np
 
 JPEG_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif"}
-IMAGE_EXTENSIONS = JPEG_EXTENSIONS | {".png", ".tif", ".tiff", ".heic", ".heif", ".hif"}
+IMAGE_EXTENSIONS = JPEG_EXTENSIONS | {".png", ".tif", ".tiff", ".heic", ".heif", ".hif", ".webp", ".avif"}
 RAW_EXTENSIONS = {
     ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2",
     ".dng", ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".kdc", ".mrw", ".rwl",
 }  # fmt: skip
 SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS | RAW_EXTENSIONS
+
+# Photo formats that are recognised but not decoded: listed as skipped, never silently ignored.
+UNSUPPORTED_EXTENSIONS = {
+    ".jxl": "JPEG XL is not supported yet",
+    ".gif": "GIF is not a photo format portrait-culler reads",
+    ".bmp": "BMP is not a photo format portrait-culler reads",
+    ".psd": "Photoshop documents are not read; export a JPEG or TIFF",
+    ".psb": "Photoshop documents are not read; export a JPEG or TIFF",
+}
 
 # Anything larger is refused as a decompression bomb (the largest medium-format sensors are ~150 MP).
 MAX_PIXELS = 250_000_000
@@ -195,6 +204,50 @@ def _raw_preview(path: Path, max_side: int | None, min_side: int | None) -> Deco
     return Decoded(rgb, full, rgb.shape[1] / full[0], None, "raw-preview")
 
 
+_MAGIC: dict[str, tuple[tuple[int, bytes], ...]] = {
+    "jpeg": ((0, b"\xff\xd8\xff"),),
+    ".png": ((0, b"\x89PNG\r\n\x1a\n"),),
+    "tiff": ((0, b"II*\x00"), (0, b"MM\x00*"), (0, b"II+\x00"), (0, b"MM\x00+")),
+    "isobmff": ((4, b"ftyp"),),
+    ".webp": ((0, b"RIFF"),),
+}
+_KIND_OF = {**{e: "jpeg" for e in JPEG_EXTENSIONS}, ".png": ".png", ".tif": "tiff", ".tiff": "tiff",
+            ".heic": "isobmff", ".heif": "isobmff", ".hif": "isobmff", ".avif": "isobmff", ".webp": ".webp"}  # fmt: skip
+_NAMES = {"jpeg": "JPEG", ".png": "PNG", "tiff": "TIFF", "isobmff": "HEIF/AVIF", ".webp": "WebP"}
+# RAW headers vary by maker; one that matches no known RAW header is only refused unread when the
+# file is also far larger than any camera writes (so a rare RAW is never lost to the sniff).
+_RAW_MAGIC = (b"II*\x00", b"MM\x00*", b"IIRO", b"IIRS", b"MMOR", b"IIU\x00", b"FUJIFILM", b"FOVb", b"\x00MRM",
+              b"II\x1a\x00\x00\x00HEAPCCDR")  # fmt: skip
+RAW_MAX_UNKNOWN = 1 << 30
+
+
+def sniff(path: str | os.PathLike[str]) -> None:
+    """Refuse, from its first bytes, a file whose content is not what its extension says: a 6 GB
+    video renamed ``.jpg`` is rejected at once instead of being hashed first."""
+    p = Path(path)
+    ext = p.suffix.lower()
+    try:
+        with open(p, "rb") as f:
+            head = f.read(32)
+            size = os.fstat(f.fileno()).st_size
+    except OSError as exc:
+        raise ImageError(f"cannot read: {exc.strerror or exc}") from exc
+    if not head:
+        raise ImageError("empty file (0 bytes)")
+    if ext in RAW_EXTENSIONS:
+        known = any(head.startswith(m) for m in _RAW_MAGIC) or head[4:8] == b"ftyp"
+        if not known and size > RAW_MAX_UNKNOWN:
+            raise ImageError(f"not an image: no camera RAW header and {size / 1e9:.1f} GB (not read further)")
+        return
+    kind = _KIND_OF.get(ext)
+    if kind is None:
+        return
+    if not any(head[off : off + len(m)] == m for off, m in _MAGIC[kind]):
+        raise ImageError(f"not an image: its first bytes are no {_NAMES[kind]} header (not read further)")
+    if ext == ".webp" and head[8:12] != b"WEBP":
+        raise ImageError("not an image: its first bytes are no WebP header (not read further)")
+
+
 def decode(path: str | os.PathLike[str], max_side: int | None = None, min_side: int | None = None) -> Decoded:
     """Decode ``path`` so that its long side is at most ``max_side``.
 
@@ -220,6 +273,11 @@ def decode(path: str | os.PathLike[str], max_side: int | None = None, min_side: 
             except ImageError:
                 return _decode_pil(str(p), max_side, min_side, "dng")
         return _raw_preview(p, max_side, min_side)
+    if p.suffix.lower() == ".avif":
+        from PIL import features
+
+        if not features.check("avif"):
+            raise ImageError("AVIF: this Pillow was built without an AVIF decoder (libavif)")
     return _decode_pil(str(p), max_side, min_side, p.suffix.lower().lstrip("."))
 
 

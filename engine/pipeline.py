@@ -153,7 +153,7 @@ def analyse_path(path: Path, members: list[Any], detector: Any) -> dict[str, Any
 
 
 def _work(task: dict[str, Any]) -> dict[str, Any]:
-    from engine.images import ImageError
+    from engine.images import ImageError, sniff
     from engine.metadata import read_metadata
 
     out: dict[str, Any] = {"key": task["key"], "status": "ok"}
@@ -162,6 +162,8 @@ def _work(task: dict[str, Any]) -> dict[str, Any]:
     try:
         st = path.stat()
         out["size"], out["mtime_ns"] = st.st_size, st.st_mtime_ns
+        if not task.get("hash"):
+            sniff(path)  # before hashing: a huge file that is no image is refused unread
         out["hash"] = task.get("hash") or file_hash(path)
         out["metadata"] = read_metadata(path).as_row()
         if out["hash"] in task["known"]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.images import RAW_EXTENSIONS, SUPPORTED_EXTENSIONS
+from engine.images import RAW_EXTENSIONS, SUPPORTED_EXTENSIONS, UNSUPPORTED_EXTENSIONS
 
 
 @dataclass
@@ -139,11 +139,13 @@ def scan_folder(root: str | os.PathLike[str], recursive: bool = False,
                 if recursive:
                     subdirs.append((d + sep + name, prefix + name + "/"))
                 continue
-            if _ext(name) not in SUPPORTED_EXTENSIONS:
+            ext = _ext(name)
+            if ext not in SUPPORTED_EXTENSIONS:
+                if ext in UNSUPPORTED_EXTENSIONS:
+                    skipped.append((path_key(prefix + name), UNSUPPORTED_EXTENSIONS[ext]))
                 continue
             if not is_file:
-                reason = "broken symlink" if e.is_symlink() else "not a regular file"
-                skipped.append((path_key(prefix + name), reason))
+                skipped.append((path_key(prefix + name), _not_a_file(e)))
                 continue
             found.append((prefix, name))
         for sub, sub_prefix in subdirs:
@@ -151,6 +153,23 @@ def scan_folder(root: str | os.PathLike[str], recursive: bool = False,
 
     walk(str(root), "")
     return ScanResult(root, _pair(root, found, tick), skipped)
+
+
+def _not_a_file(e: os.DirEntry[str]) -> str:
+    """Why a photo-named entry that is not a regular file is skipped (a link to /dev/zero is not
+    a "broken" link: its target exists and is a device)."""
+    import stat
+
+    try:
+        st = os.stat(e.path)
+    except OSError:
+        return "broken symlink" if e.is_symlink() else "not a regular file"
+    what = (
+        "a character device" if stat.S_ISCHR(st.st_mode) else "a block device" if stat.S_ISBLK(st.st_mode)
+        else "a named pipe" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+        else "not a regular file"
+    )  # fmt: skip
+    return f"symlink to {what}, not a photo" if e.is_symlink() else f"{what}, not a photo"
 
 
 def _no_pace() -> None:

@@ -379,3 +379,64 @@ def test_immutable_catalog_is_one_line(ranked) -> None:  # type: ignore[no-untyp
         assert r2.returncode == 1 and "Traceback" not in r2.stderr and "read-only" in r2.stderr, r2.stderr
     finally:
         subprocess.run(["chattr", "-i", str(cat)], capture_output=True)
+
+
+# -- 15. say what was skipped -----------------------------------------------------------------------
+def test_webp_and_avif_are_analysed_and_other_formats_listed(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    from engine.cli import main as culler
+
+    root = tmp_path / "s"
+    _burst(root, n=1)
+    rgb = demo.demo_sources(320)["coffee"]
+    Image.fromarray(rgb).save(root / "a.webp", "WEBP", quality=90)
+    Image.fromarray(rgb).save(root / "b.avif", "AVIF", quality=90)
+    Image.fromarray(rgb).save(root / "c.gif", "GIF")
+    (root / "notes.txt").write_text("not a photo")
+    cat = tmp_path / "c.sqlite"
+    assert culler(["rank", str(root), "--catalog", str(cat), "-q", "-j", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "3 shot(s)" in out
+    assert any("c.gif" in line and "GIF" in line for line in out.splitlines()), out
+    assert "notes.txt" not in out
+    with Catalog(cat, readonly=True) as c:
+        assert {r["key"] for r in c.shots("status = 'ok'")} == {"B_0000.jpg", "a.webp", "b.avif"}
+
+
+def test_link_to_dev_zero_is_not_called_broken(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli import main as culler
+
+    root = tmp_path / "s"
+    _burst(root, n=1)
+    (root / "zero.jpg").symlink_to("/dev/zero")
+    (root / "gone.jpg").symlink_to(root / "nothing-here.jpg")
+    assert culler(["rank", str(root), "--catalog", str(tmp_path / "c.sqlite"), "-q", "-j", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    zero = next(x for x in lines if "zero.jpg" in x)
+    assert "broken" not in zero and "character device" in zero
+    assert "broken symlink" in next(x for x in lines if "gone.jpg" in x)
+
+
+def test_huge_non_image_is_refused_from_its_header_without_hashing(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli import main as culler
+
+    root = tmp_path / "s"
+    _burst(root, n=1)
+    big = root / "video.jpg"
+    with open(big, "wb") as f:  # 6 GB, sparse: a video renamed .jpg
+        f.write(b"\x00\x00\x00\x18ftypmp42")
+        f.truncate(6 << 30)
+    io = Path("/proc/self/io")
+    if not io.exists():
+        pytest.skip("needs /proc/self/io to count the bytes read")
+
+    def rchar() -> int:
+        return int(next(x for x in io.read_text().splitlines() if x.startswith("rchar:")).split()[1])
+
+    before = rchar()
+    assert culler(["rank", str(root), "--catalog", str(tmp_path / "c.sqlite"), "-q", "-j", "1"]) == 0  # in-process
+    read = rchar() - before
+    line = next(x for x in capsys.readouterr().out.splitlines() if "video.jpg" in x)
+    assert "not an image" in line and "JPEG" in line
+    assert read < 1 << 30, f"{read / 1e9:.1f} GB read: the 6 GB file was hashed"
