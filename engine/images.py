@@ -83,10 +83,54 @@ def _orient(im, orientation: int | None = None):  # type: ignore[no-untyped-def]
     return im.transpose(op) if op is not None else im
 
 
-def _to_rgb_array(im) -> np.ndarray:  # type: ignore[no-untyped-def]
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+def _reducible(im):  # type: ignore[no-untyped-def]
+    """The image in a mode that ``Image.reduce`` and ``resize`` handle without loss that matters:
+    16-bit greyscale (``I;16*``) becomes 32-bit ``I``; bilevel, palette, premultiplied and
+    non-RGB colour spaces become L/RGB(A).  ``F`` (32-bit float) and ``I`` stay as they are."""
+    m = im.mode
+    if m.startswith("I;16"):
+        return im.convert("I")
+    if m == "1":
+        return im.convert("L")
+    if m == "P":
+        return im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if m == "La":
+        return _unpremultiply_la(im)
+    if m == "RGBa":
+        return im.convert("RGBA")
+    if m in ("LAB", "HSV", "YCbCr", "CMYK", "RGBX"):
+        return im.convert("RGB")
+    return im
+
+
+def _unpremultiply_la(im):  # type: ignore[no-untyped-def]
+    """``La`` (premultiplied grey + alpha) cannot be converted directly; un-premultiply by hand."""
+    from PIL import Image
+
+    a = np.asarray(im, dtype=np.float32)
+    alpha = a[..., 1:2]
+    grey = np.where(alpha > 0, a[..., :1] * 255.0 / np.maximum(alpha, 1), 0)
+    out = np.concatenate([np.repeat(grey, 3, axis=2), alpha], axis=2)
+    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGBA")
+
+
+def _to_rgb_array(im, sixteen_bit: bool = False) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """H x W x 3 uint8 of any mode ``_reducible`` leaves (``sixteen_bit``: the source was 16-bit)."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(im, dtype=np.float32)
-        top = 65535.0 if arr.max() > 255 else 255.0
+        finite = arr[np.isfinite(arr)]
+        hi = float(finite.max()) if finite.size else 0.0
+        if sixteen_bit or im.mode.startswith("I;16"):
+            top = 65535.0
+        elif im.mode == "F" and hi <= 1.0:
+            top = 1.0  # float images are usually 0..1
+        elif hi <= 255:
+            top = 255.0
+        elif hi <= 65535:
+            top = 65535.0
+        else:
+            top = hi
+        arr = np.nan_to_num(arr, nan=0.0, posinf=top, neginf=0.0)
         arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(arr[..., None], 3, axis=2)
     if im.mode != "RGB":
@@ -130,6 +174,8 @@ def _decode_pil(data: bytes | str | os.PathLike[str], max_side: int | None, min_
                 im.load()
                 if orientation is None and fmt not in ("jpeg", "tiff", "heif", "png", "mpo"):
                     orientation = 1
+                sixteen = im.mode.startswith("I;16")
+                im = _reducible(im)
                 before = im.size
                 im = _orient(im, orientation)
                 swapped = before != im.size
@@ -142,7 +188,7 @@ def _decode_pil(data: bytes | str | os.PathLike[str], max_side: int | None, min_
                         s = max_side / max(im.size)
                         im = im.resize((max(1, round(im.size[0] * s)), max(1, round(im.size[1] * s))), Image.Resampling.BILINEAR, reducing_gap=2.0)
                     jpeg_block = None
-                rgb = _to_rgb_array(im)
+                rgb = _to_rgb_array(im, sixteen)
         except ImageError:
             raise
         except Image.DecompressionBombError as exc:
