@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -153,6 +154,70 @@ def _check_decision(flag: Any = ..., stars: Any = ..., label: Any = ...) -> None
         raise ValueError(f"stars must be 0-5, not {stars!r}")
     if label is not ... and label is not None and label not in LABELS:
         raise ValueError(f"label must be one of {LABELS} or None, not {label!r}")
+
+
+class CatalogLocked(CatalogError):
+    """Another culler process holds the catalog's lock."""
+
+
+@contextmanager
+def catalog_lock(path: str | os.PathLike[str], purpose: str = "culler") -> Iterator[None]:
+    """Hold the catalog's advisory lock (``CATALOG.lock`` beside it) for a run that writes.
+
+    Two ``rank`` runs on one catalog would both analyse everything, and ``rank`` beside an
+    export gives spurious "already exists" problems; the second one is refused at once
+    (:class:`CatalogLocked`, naming the pid that holds it).  The lock is an OS file lock
+    (``flock``): it dies with its process, so a killed run never leaves a stale lock.  Where the
+    lock file cannot be created (read-only media) nothing can be written either, and the run
+    goes on unlocked."""
+    lock = Path(str(path) + ".lock")
+    with suppress(OSError):
+        lock.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        if not _try_lock(fd):
+            try:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
+            except OSError:
+                holder = []
+            who = f"pid {holder[0]}" if holder and holder[0].isdigit() else "pid unknown"
+            what = f", {' '.join(holder[1:])}" if len(holder) > 1 else ""
+            raise CatalogLocked(
+                f"another culler is using this catalog ({who}{what}): {path}; wait for it to finish"
+            )
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {purpose}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            with suppress(OSError):
+                os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _try_lock(fd: int) -> bool:
+    if sys.platform == "win32":  # pragma: no cover
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True  # a file system without locks (some network shares): go on unlocked
+    return True
 
 
 REQUIRED_TABLES = ("meta", "files", "shots", "metadata", "analysis", "faces", "scores", "groups", "decisions")

@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -28,7 +28,13 @@ from typing import Any
 import numpy as np
 
 from engine import ANALYSIS_VERSION
-from engine.catalog import Catalog, CatalogError, default_catalog_path, describe_sqlite_error
+from engine.catalog import (
+    Catalog,
+    CatalogError,
+    catalog_lock,
+    default_catalog_path,
+    describe_sqlite_error,
+)
 from engine.scan import ShotFiles, file_hash, path_key, scan_folder
 
 ANALYSIS_MAX_SIDE = 2000  # never analyse more than ~2-3 MP
@@ -360,10 +366,19 @@ def rank_folder(
         raise PipelineError(f"{root}: permission denied")
     root = root.resolve()
     cat_path = Path(opts.catalog) if opts.catalog else default_catalog_path(root)
-    try:
-        catalog = Catalog(cat_path, root)
-    except CatalogError as exc:
-        raise PipelineError(str(exc)) from exc
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(catalog_lock(cat_path, "rank"))
+            catalog = Catalog(cat_path, root)
+        except CatalogError as exc:
+            raise PipelineError(str(exc)) from exc
+        return _rank(opts, root, cat_path, catalog, progress, cancel, t0)
+
+
+def _rank(
+    opts: RankOptions, root: Path, cat_path: Path, catalog: Catalog,
+    progress: Callable[[ProgressEvent], None] | None, cancel: threading.Event | None, t0: float,
+) -> RankSummary:  # fmt: skip
     emit = progress or (lambda e: None)
     summary = RankSummary(cat_path)
     try:

@@ -440,3 +440,36 @@ def test_huge_non_image_is_refused_from_its_header_without_hashing(tmp_path: Pat
     line = next(x for x in capsys.readouterr().out.splitlines() if "video.jpg" in x)
     assert "not an image" in line and "JPEG" in line
     assert read < 1 << 30, f"{read / 1e9:.1f} GB read: the 6 GB file was hashed"
+
+
+# -- 13. one culler per catalog -----------------------------------------------------------------------
+def test_second_culler_on_a_catalog_is_refused_with_the_holders_pid(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli import main as culler
+
+    root = tmp_path / "s"
+    _burst(root, n=2)
+    cat = tmp_path / "s.culler.sqlite"
+    assert culler(["rank", str(root), "-q", "-j", "1"]) == 0
+    capsys.readouterr()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\nfrom engine.catalog import catalog_lock\n"
+         "with catalog_lock(sys.argv[1], 'rank'):\n    print('locked', flush=True)\n    time.sleep(60)\n", str(cat)],
+        env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        assert culler(["rank", str(root), "-q", "-j", "1"]) == 1
+        err = capsys.readouterr().err
+        assert f"another culler is using this catalog (pid {holder.pid}, rank)" in err
+        with Catalog(cat) as c:
+            c.set_decision("B_0000.jpg", flag="pick")
+        assert culler(["export", str(root), "--xmp"]) == 2
+        assert f"pid {holder.pid}" in capsys.readouterr().err
+        assert not (root / "B_0000.xmp").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # the lock dies with its holder: nothing stale is left behind
+    assert culler(["export", str(root), "--xmp"]) == 0
+    assert (root / "B_0000.xmp").exists()
