@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -158,13 +159,173 @@ def _check_decision(flag: Any = ..., stars: Any = ..., label: Any = ...) -> None
         raise ValueError(f"label must be one of {LABELS} or None, not {label!r}")
 
 
+class CatalogLocked(CatalogError):
+    """Another culler process holds the catalog's lock."""
+
+
+@contextmanager
+def catalog_lock(path: str | os.PathLike[str], purpose: str = "culler") -> Iterator[None]:
+    """Hold the catalog's advisory lock (``CATALOG.lock`` beside it) for a run that writes.
+
+    Two ``rank`` runs on one catalog would both analyse everything, and ``rank`` beside an
+    export gives spurious "already exists" problems; the second one is refused at once
+    (:class:`CatalogLocked`, naming the pid that holds it).  The lock is an OS file lock
+    (``flock``): it dies with its process, so a killed run never leaves a stale lock.  Where the
+    lock file cannot be created (read-only media) nothing can be written either, and the run
+    goes on unlocked."""
+    lock = Path(str(path) + ".lock")
+    with suppress(OSError):
+        lock.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        if not _try_lock(fd):
+            try:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
+            except OSError:
+                holder = []
+            who = f"pid {holder[0]}" if holder and holder[0].isdigit() else "pid unknown"
+            what = f", {' '.join(holder[1:])}" if len(holder) > 1 else ""
+            raise CatalogLocked(
+                f"another culler is using this catalog ({who}{what}): {path}; wait for it to finish"
+            )
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {purpose}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            with suppress(OSError):
+                os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _try_lock(fd: int) -> bool:
+    if sys.platform == "win32":  # pragma: no cover
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True  # a file system without locks (some network shares): go on unlocked
+    return True
+
+
+REQUIRED_TABLES = ("meta", "files", "shots", "metadata", "analysis", "faces", "scores", "groups", "decisions")
+
+
+def describe_sqlite_error(path: Path, exc: BaseException) -> str:
+    """One line naming the real cause of an SQLite failure on the catalog ``path``."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if name.startswith("SQLITE_FULL") or "disk is full" in text:
+        return f"the disk holding {path.parent} is full; nothing was lost, free some space and run again"
+    if name.startswith("SQLITE_READONLY") or "readonly" in text or "read-only" in text:
+        return (
+            f"the catalog {path} is read-only (read-only disk, write-protected card, immutable file "
+            "or no permission); nothing was changed; copy it to a writable disk to work on it"
+        )
+    if name.startswith("SQLITE_BUSY") or "locked" in text:
+        return f"the catalog {path} is busy: another program holds it; try again when it has finished"
+    if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in text or "malformed" in text:
+        return f"{path} is not a usable catalog: damaged or not a catalog at all ({text}); `culler check` tells more"
+    if name.startswith(("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_PERM")):
+        if not _writable(path):
+            return (
+                f"the catalog {path} is on a read-only disk or folder (SQLite cannot create its "
+                f"-wal/-shm files there); nothing was changed; copy it to a writable disk"
+            )
+        return f"cannot open the catalog {path}: {text}"
+    return f"{path} is not a usable catalog: {text}"
+
+
+def _writable(path: Path) -> bool:
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.exists() and not os.access(path, os.W_OK):
+        return False
+    if not os.access(folder, os.W_OK):
+        return False
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return True
+    return not (st.f_flag & getattr(os, "ST_RDONLY", 1))
+
+
+def connect_readonly(path: Path) -> tuple[sqlite3.Connection, bool]:
+    """A connection that can never change the catalog file nor its write-ahead log.
+
+    ``mode=ro`` reads a pending WAL (SQLite may create or refresh the transient ``-shm``
+    index beside it).  On read-only media without a ``-shm`` file that fails, and a catalog
+    with no pending ``-wal`` is then opened ``immutable=1``: nothing is pending, so nothing is
+    missed.  A pending WAL that cannot be read there is a clear error, never "damaged".
+    Returns the connection and whether it is immutable."""
+    from urllib.parse import quote
+
+    uri = "file:" + quote(os.fsencode(Path(path).absolute()))
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, isolation_level=None)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn, False
+    except sqlite3.OperationalError as exc:
+        wal = Path(str(path) + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise CatalogError(
+                f"the catalog {path} is on a read-only disk with unsaved changes in {wal.name}, which "
+                "SQLite can only read where it may write; copy the catalog with its -wal file to a "
+                "writable disk"
+            ) from exc
+        if _writable(path):
+            raise
+    conn = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=30, isolation_level=None)
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return conn, True
+
+
+def expected_columns() -> dict[str, list[str]]:
+    """Columns of every catalog table as ``_SCHEMA`` creates them."""
+    mem = sqlite3.connect(":memory:")
+    try:
+        mem.executescript(_SCHEMA)
+        return {t: [r[1] for r in mem.execute(f"PRAGMA table_info({t})")] for t in REQUIRED_TABLES}
+    finally:
+        mem.close()
+
+
+def parse_schema_version(value: str | None) -> int | None:
+    """The stored schema version; CatalogError for one that is not a number."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise CatalogError(f"the catalog's schema version {value!r} is not a number: the catalog is damaged") from None
+
+
 class Catalog:
     """A session catalog.  ``Catalog(path)`` creates it when missing."""
 
-    def __init__(self, path: str | os.PathLike[str], root: Path | None = None, *, readonly: bool = False):
+    def __init__(
+        self, path: str | os.PathLike[str], root: Path | None = None, *, readonly: bool = False, strict: bool = True
+    ):
+        """``readonly``: never change the file (nor its WAL); ``strict=False`` (``culler check``)
+        opens an incomplete read-only catalog too, so that it can be reported on."""
         import sqlite_utils
 
         self.path = Path(path)
+        self.readonly = readonly
         if readonly and not self.path.exists():
             raise CatalogError(f"no catalog at {self.path}")
         if not readonly:
@@ -172,36 +333,88 @@ class Catalog:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise CatalogError(f"cannot create the catalog folder {self.path.parent}: {exc.strerror}") from exc
+        conn: sqlite3.Connection | None = None
+        self.immutable = False
         try:
             if readonly:
-                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+                conn, self.immutable = connect_readonly(self.path)
             else:
+                if self.path.exists() and not _writable(self.path):
+                    raise CatalogError(describe_sqlite_error(self.path, sqlite3.OperationalError("readonly")))
                 conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 30000")
+            self.db = sqlite_utils.Database(conn)
+            self.conn = conn
+            self._check_foreign()
             if not readonly:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            self.db = sqlite_utils.Database(conn)
-            self.conn = conn
             if not readonly:
                 self._migrate()
-            else:
+            elif strict:
                 self._check_version()
-        except sqlite3.DatabaseError as exc:
-            raise CatalogError(f"{self.path} is not a usable catalog: {exc}") from exc
+                self._check_complete()
+        except CatalogError:
+            if conn is not None:
+                conn.close()
+            raise
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise CatalogError(describe_sqlite_error(self.path, exc)) from exc
         if root is not None and not readonly:
             self.set_meta("root", str(Path(root).resolve()))
 
     # -- schema ---------------------------------------------------------------
+    def _tables(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+    def _check_foreign(self) -> None:
+        """Refuse another program's SQLite database (never add our tables to it)."""
+        tables = self._tables()
+        if tables and "meta" not in tables:
+            raise CatalogError(
+                f"{self.path} is an SQLite database of another program, not a portrait-culler catalog; "
+                "nothing was changed"
+            )
+        if "meta" in tables:
+            cols = {r[1] for r in self.conn.execute("PRAGMA table_info(meta)")}
+            if not {"key", "value"} <= cols:
+                raise CatalogError(f"{self.path} is not a portrait-culler catalog (its meta table is foreign)")
+
+    def _check_complete(self) -> None:
+        """A read-only catalog must already have every table and column (nothing can be repaired)."""
+        tables = self._tables()
+        missing = [t for t in REQUIRED_TABLES if t not in tables]
+        if missing:
+            raise CatalogError(
+                f"{self.path} is an empty or half-created catalog (no table {', '.join(missing)}); "
+                "run `culler rank` on its folder to complete it"
+            )
+        gaps = self.missing_columns()
+        if gaps:
+            raise CatalogError(
+                f"{self.path} lacks column(s) {', '.join(gaps)} (damaged or edited); "
+                "run `culler rank` on its folder to repair it"
+            )
+
+    def missing_columns(self) -> list[str]:
+        """``table.column`` names the schema has and this catalog lacks."""
+        have_tables = self._tables()
+        out = []
+        for table, cols in expected_columns().items():
+            if table not in have_tables:
+                continue
+            have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+            out += [f"{table}.{c}" for c in cols if c not in have]
+        return out
+
     def _check_version(self) -> None:
-        row = self.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name='meta'"
-        ).fetchone()
-        if row is None:
+        if "meta" not in self._tables():
             return
-        got = self.get_meta("schema_version")
-        if got is not None and int(got) > SCHEMA_VERSION:
+        got = parse_schema_version(self.get_meta("schema_version"))
+        if got is not None and got > SCHEMA_VERSION:
             raise CatalogError(
                 f"{self.path} was written by a newer portrait-culler (catalog schema {got}, "
                 f"this version reads up to {SCHEMA_VERSION}); update portrait-culler to open it"
@@ -210,17 +423,29 @@ class Catalog:
     def _migrate(self) -> None:
         self._check_version()
         self.conn.executescript(_SCHEMA)
-        self._migrate_preview_columns()
+        self._add_missing_columns()
         if self.get_meta("schema_version") is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
             self.set_meta("created_at", str(time.time()))
 
-    def _migrate_preview_columns(self) -> None:
-        """Catalogs written before RAW previews were recorded: add the analysis.preview* columns."""
-        have = {r[1] for r in self.conn.execute("PRAGMA table_info(analysis)")}
-        for col, typ in (("preview", "TEXT"), ("preview_width", "INTEGER"), ("preview_height", "INTEGER"), ("preview_note", "TEXT")):
-            if col not in have:
-                self.conn.execute(f"ALTER TABLE analysis ADD COLUMN {col} {typ}")
+    def _add_missing_columns(self) -> None:
+        """Additive repair: a column the schema has and the catalog lacks (an older catalog, or one
+        whose column was dropped) is added back empty; a missing key column cannot be, and refuses."""
+        mem = sqlite3.connect(":memory:")
+        try:
+            mem.executescript(_SCHEMA)
+            for table in REQUIRED_TABLES:
+                have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+                for _cid, name, typ, _notnull, _default, pk in mem.execute(f"PRAGMA table_info({table})"):
+                    if name in have:
+                        continue
+                    if pk:
+                        raise CatalogError(
+                            f"{self.path} is damaged: table {table} lacks its key column {name}"
+                        )
+                    self.conn.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {typ}')
+        finally:
+            mem.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -308,6 +533,11 @@ class Catalog:
                 c.execute("DELETE FROM files WHERE shot = ?", (key,))
                 c.execute("DELETE FROM metadata WHERE shot = ?", (key,))
         return gone
+
+    def shots_with_time_source(self, source: str) -> list[str]:
+        """Keys of the shots whose capture time came from ``source`` (e.g. 'file-bad-exif')."""
+        cur = self.conn.execute("SELECT shot FROM metadata WHERE time_source = ? ORDER BY shot", (source,))
+        return [r[0] for r in cur.fetchall()]
 
     # -- analysis cache ---------------------------------------------------------
     def has_analysis(self, content_hash: str, engine_version: str) -> bool:
@@ -435,6 +665,70 @@ class Catalog:
 
     def groups(self) -> list[dict[str, Any]]:
         return list(self.db.table("groups").rows_where(order_by="id"))
+
+    # -- what `culler check` reads (never writes) ------------------------------------------------
+    def journal_mode(self) -> str:
+        if self.immutable:  # SQLite reports 'delete' then; the file header still says WAL (version 2)
+            with open(self.path, "rb") as f:
+                head = f.read(20)
+            if len(head) == 20 and head[18] == 2 and head[19] == 2:
+                return "wal"
+        return str(self.conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+    def sqlite_integrity(self) -> list[str]:
+        """SQLite's own integrity check: ``['ok']`` when healthy."""
+        return [r[0] for r in self.conn.execute("PRAGMA integrity_check").fetchall()]
+
+    def table_names(self) -> set[str]:
+        return self._tables()
+
+    def all_meta(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+
+    def count_shots(self, analysed_only: bool = False) -> int:
+        sql = "SELECT count(*) FROM shots" + (" WHERE status = 'ok'" if analysed_only else "")
+        return int(self.conn.execute(sql).fetchone()[0])
+
+    def count_files(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM files").fetchone()[0])
+
+    def count_groups(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM groups").fetchone()[0])
+
+    def count_decisions(self) -> int:
+        """Decisions that say something (a flag, stars or a label)."""
+        return int(self.conn.execute(
+            "SELECT count(*) FROM decisions WHERE flag IS NOT NULL OR stars > 0 OR label IS NOT NULL"
+        ).fetchone()[0])  # fmt: skip
+
+    def count_orphan_shots(self) -> int:
+        """Analysed shots without an analysis row."""
+        return int(self.conn.execute(
+            "SELECT count(*) FROM shots WHERE status = 'ok' AND hash NOT IN (SELECT hash FROM analysis)"
+        ).fetchone()[0])  # fmt: skip
+
+    def count_invalid_decisions(self) -> int:
+        flags = ",".join(f"'{f}'" for f in FLAGS)
+        labels = ",".join(f"'{lab}'" for lab in LABELS)
+        return int(self.conn.execute(
+            f"SELECT count(*) FROM decisions WHERE (flag IS NOT NULL AND flag NOT IN ({flags})) "
+            f"OR typeof(stars) NOT IN ('integer', 'null') OR stars < 0 OR stars > 5 "
+            f"OR (label IS NOT NULL AND label NOT IN ({labels}))"
+        ).fetchone()[0])  # fmt: skip
+
+    def count_dangling_files(self) -> int:
+        """File rows that point to no shot."""
+        return int(self.conn.execute(
+            "SELECT count(*) FROM files WHERE shot IS NOT NULL AND shot NOT IN (SELECT key FROM shots)"
+        ).fetchone()[0])  # fmt: skip
+
+    def count_decisions_without_shot(self) -> int:
+        return int(self.conn.execute(
+            "SELECT count(*) FROM decisions WHERE shot NOT IN (SELECT key FROM shots)"
+        ).fetchone()[0])  # fmt: skip
+
+    def shot_keys(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT key FROM shots ORDER BY key")]
 
     def integrity_check(self) -> list[str]:
         """Problems found by SQLite's own check and by the catalog's consistency rules."""

@@ -18,15 +18,26 @@ from typing import Any
 import numpy as np
 
 JPEG_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif"}
-IMAGE_EXTENSIONS = JPEG_EXTENSIONS | {".png", ".tif", ".tiff", ".heic", ".heif", ".hif"}
+IMAGE_EXTENSIONS = JPEG_EXTENSIONS | {".png", ".tif", ".tiff", ".heic", ".heif", ".hif", ".webp", ".avif"}
 RAW_EXTENSIONS = {
     ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2",
     ".dng", ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".kdc", ".mrw", ".rwl",
 }  # fmt: skip
 SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS | RAW_EXTENSIONS
 
+# Photo formats that are recognised but not decoded: listed as skipped, never silently ignored.
+UNSUPPORTED_EXTENSIONS = {
+    ".jxl": "JPEG XL is not supported yet",
+    ".gif": "GIF is not a photo format portrait-culler reads",
+    ".bmp": "BMP is not a photo format portrait-culler reads",
+    ".psd": "Photoshop documents are not read; export a JPEG or TIFF",
+    ".psb": "Photoshop documents are not read; export a JPEG or TIFF",
+}
+
 # Anything larger is refused as a decompression bomb (the largest medium-format sensors are ~150 MP).
 MAX_PIXELS = 250_000_000
+# Smaller images cannot be judged (face detection and the quality members need a few blocks).
+MIN_SIDE = 16
 
 
 class ImageError(Exception):
@@ -76,10 +87,54 @@ def _orient(im, orientation: int | None = None):  # type: ignore[no-untyped-def]
     return im.transpose(op) if op is not None else im
 
 
-def _to_rgb_array(im) -> np.ndarray:  # type: ignore[no-untyped-def]
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+def _reducible(im):  # type: ignore[no-untyped-def]
+    """The image in a mode that ``Image.reduce`` and ``resize`` handle without loss that matters:
+    16-bit greyscale (``I;16*``) becomes 32-bit ``I``; bilevel, palette, premultiplied and
+    non-RGB colour spaces become L/RGB(A).  ``F`` (32-bit float) and ``I`` stay as they are."""
+    m = im.mode
+    if m.startswith("I;16"):
+        return im.convert("I")
+    if m == "1":
+        return im.convert("L")
+    if m == "P":
+        return im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if m == "La":
+        return _unpremultiply_la(im)
+    if m == "RGBa":
+        return im.convert("RGBA")
+    if m in ("LAB", "HSV", "YCbCr", "CMYK", "RGBX"):
+        return im.convert("RGB")
+    return im
+
+
+def _unpremultiply_la(im):  # type: ignore[no-untyped-def]
+    """``La`` (premultiplied grey + alpha) cannot be converted directly; un-premultiply by hand."""
+    from PIL import Image
+
+    a = np.asarray(im, dtype=np.float32)
+    alpha = a[..., 1:2]
+    grey = np.where(alpha > 0, a[..., :1] * 255.0 / np.maximum(alpha, 1), 0)
+    out = np.concatenate([np.repeat(grey, 3, axis=2), alpha], axis=2)
+    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGBA")
+
+
+def _to_rgb_array(im, sixteen_bit: bool = False) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """H x W x 3 uint8 of any mode ``_reducible`` leaves (``sixteen_bit``: the source was 16-bit)."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(im, dtype=np.float32)
-        top = 65535.0 if arr.max() > 255 else 255.0
+        finite = arr[np.isfinite(arr)]
+        hi = float(finite.max()) if finite.size else 0.0
+        if sixteen_bit or im.mode.startswith("I;16"):
+            top = 65535.0
+        elif im.mode == "F" and hi <= 1.0:
+            top = 1.0  # float images are usually 0..1
+        elif hi <= 255:
+            top = 255.0
+        elif hi <= 65535:
+            top = 65535.0
+        else:
+            top = hi
+        arr = np.nan_to_num(arr, nan=0.0, posinf=top, neginf=0.0)
         arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(arr[..., None], 3, axis=2)
     if im.mode != "RGB":
@@ -107,6 +162,8 @@ def _decode_pil(data: bytes | str | os.PathLike[str], max_side: int | None, min_
         try:
             with Image.open(fp) as im:
                 w, h = im.size
+                if min(w, h) < MIN_SIDE:
+                    raise ImageError(f"image too small to judge ({w}x{h} pixels; {MIN_SIDE} at least)")
                 if w * h > MAX_PIXELS:
                     raise ImageError(f"refused: {w}x{h} pixels looks like a decompression bomb")
                 fmt = (im.format or "").lower()
@@ -121,6 +178,8 @@ def _decode_pil(data: bytes | str | os.PathLike[str], max_side: int | None, min_
                 im.load()
                 if orientation is None and fmt not in ("jpeg", "tiff", "heif", "png", "mpo"):
                     orientation = 1
+                sixteen = im.mode.startswith("I;16")
+                im = _reducible(im)
                 before = im.size
                 im = _orient(im, orientation)
                 swapped = before != im.size
@@ -133,7 +192,7 @@ def _decode_pil(data: bytes | str | os.PathLike[str], max_side: int | None, min_
                         s = max_side / max(im.size)
                         im = im.resize((max(1, round(im.size[0] * s)), max(1, round(im.size[1] * s))), Image.Resampling.BILINEAR, reducing_gap=2.0)
                     jpeg_block = None
-                rgb = _to_rgb_array(im)
+                rgb = _to_rgb_array(im, sixteen)
         except ImageError:
             raise
         except Image.DecompressionBombError as exc:
@@ -279,6 +338,50 @@ def _libraw_preview(path: Path, max_side: int | None, min_side: int | None) -> D
     return Decoded(rgb, full, rgb.shape[1] / full[0], None, "raw-preview")
 
 
+_MAGIC: dict[str, tuple[tuple[int, bytes], ...]] = {
+    "jpeg": ((0, b"\xff\xd8\xff"),),
+    ".png": ((0, b"\x89PNG\r\n\x1a\n"),),
+    "tiff": ((0, b"II*\x00"), (0, b"MM\x00*"), (0, b"II+\x00"), (0, b"MM\x00+")),
+    "isobmff": ((4, b"ftyp"),),
+    ".webp": ((0, b"RIFF"),),
+}
+_KIND_OF = {**{e: "jpeg" for e in JPEG_EXTENSIONS}, ".png": ".png", ".tif": "tiff", ".tiff": "tiff",
+            ".heic": "isobmff", ".heif": "isobmff", ".hif": "isobmff", ".avif": "isobmff", ".webp": ".webp"}  # fmt: skip
+_NAMES = {"jpeg": "JPEG", ".png": "PNG", "tiff": "TIFF", "isobmff": "HEIF/AVIF", ".webp": "WebP"}
+# RAW headers vary by maker; one that matches no known RAW header is only refused unread when the
+# file is also far larger than any camera writes (so a rare RAW is never lost to the sniff).
+_RAW_MAGIC = (b"II*\x00", b"MM\x00*", b"IIRO", b"IIRS", b"MMOR", b"IIU\x00", b"FUJIFILM", b"FOVb", b"\x00MRM",
+              b"II\x1a\x00\x00\x00HEAPCCDR")  # fmt: skip
+RAW_MAX_UNKNOWN = 1 << 30
+
+
+def sniff(path: str | os.PathLike[str]) -> None:
+    """Refuse, from its first bytes, a file whose content is not what its extension says: a 6 GB
+    video renamed ``.jpg`` is rejected at once instead of being hashed first."""
+    p = Path(path)
+    ext = p.suffix.lower()
+    try:
+        with open(p, "rb") as f:
+            head = f.read(32)
+            size = os.fstat(f.fileno()).st_size
+    except OSError as exc:
+        raise ImageError(f"cannot read: {exc.strerror or exc}") from exc
+    if not head:
+        raise ImageError("empty file (0 bytes)")
+    if ext in RAW_EXTENSIONS:
+        known = any(head.startswith(m) for m in _RAW_MAGIC) or head[4:8] == b"ftyp"
+        if not known and size > RAW_MAX_UNKNOWN:
+            raise ImageError(f"not an image: no camera RAW header and {size / 1e9:.1f} GB (not read further)")
+        return
+    kind = _KIND_OF.get(ext)
+    if kind is None:
+        return
+    if not any(head[off : off + len(m)] == m for off, m in _MAGIC[kind]):
+        raise ImageError(f"not an image: its first bytes are no {_NAMES[kind]} header (not read further)")
+    if ext == ".webp" and head[8:12] != b"WEBP":
+        raise ImageError("not an image: its first bytes are no WebP header (not read further)")
+
+
 def decode(path: str | os.PathLike[str], max_side: int | None = None, min_side: int | None = None) -> Decoded:
     """Decode ``path`` so that its long side is at most ``max_side``.
 
@@ -309,6 +412,11 @@ def decode(path: str | os.PathLike[str], max_side: int | None = None, min_side: 
                 except ImageError:
                     raise exc from None
         return _raw_preview(p, max_side, min_side)
+    if p.suffix.lower() == ".avif":
+        from PIL import features
+
+        if not features.check("avif"):
+            raise ImageError("AVIF: this Pillow was built without an AVIF decoder (libavif)")
     return _decode_pil(str(p), max_side, min_side, p.suffix.lower().lstrip("."))
 
 

@@ -13,7 +13,7 @@ from typing import Any
 class Metadata:
     capture_time: str | None = None  # ISO 8601 (with offset when EXIF gives one)
     capture_ts: float | None = None  # seconds since the epoch; UTC when the offset is known
-    time_source: str = "file"  # "exif" or "file"
+    time_source: str = "file"  # "exif", "file" (no EXIF date) or "file-bad-exif" (an invalid one)
     subsec: str | None = None
     utc_offset: str | None = None
     make: str | None = None
@@ -69,13 +69,25 @@ def _parse_offset(s: str | None) -> timezone | None:
         return None
 
 
+# Capture times outside these years are a camera's unset clock or garbage, not a photo's time;
+# the bounds also keep every UTC conversion inside ``datetime``'s years 1..9999.
+MIN_YEAR, MAX_YEAR = 1826, 2999
+
+FILE_TIME = "file"  # no EXIF date: file modification time
+FILE_TIME_BAD_EXIF = "file-bad-exif"  # an EXIF date that is impossible or out of range: file time
+
+
 def parse_exif_time(dt: str | None, subsec: str | None = None, offset: str | None = None) -> datetime | None:
+    """The EXIF capture time, or None when it is missing, garbage, impossible (month 13, second
+    61) or outside years MIN_YEAR..MAX_YEAR (0001:01:01 with +05:00 would be in year 0 in UTC)."""
     if not dt:
         return None
     dt = dt.strip().replace("\x00", "")
     try:
         t = datetime.strptime(dt[:19], "%Y:%m:%d %H:%M:%S")
     except ValueError:
+        return None
+    if not MIN_YEAR <= t.year <= MAX_YEAR:
         return None
     if subsec:
         digits = "".join(ch for ch in subsec if ch.isdigit())
@@ -112,6 +124,7 @@ def read_metadata(path: str | os.PathLike[str]) -> Metadata:
         _text(tag("EXIF SubSecTimeOriginal", "EXIF SubSecTime")),
         _text(tag("EXIF OffsetTimeOriginal", "EXIF OffsetTime")),
     )
+    raw_time = _text(tag("EXIF DateTimeOriginal", "EXIF DateTimeDigitized", "Image DateTime"))
     if t is not None:
         md.time_source = "exif"
         md.capture_time = t.isoformat()
@@ -124,9 +137,16 @@ def read_metadata(path: str | os.PathLike[str]) -> Metadata:
             mtime = p.stat().st_mtime
         except OSError:
             mtime = 0.0
+        try:
+            md.capture_time = datetime.fromtimestamp(mtime, UTC).isoformat()
+        except (ValueError, OverflowError, OSError):
+            mtime = 0.0
+            md.capture_time = datetime.fromtimestamp(0, UTC).isoformat()
         md.capture_ts = mtime
-        md.capture_time = datetime.fromtimestamp(mtime, UTC).isoformat()
-        md.time_source = "file"
+        md.time_source = FILE_TIME
+        if raw_time and raw_time.strip("\x00 :0"):  # an all-zero date is the usual "unset clock"
+            md.time_source = FILE_TIME_BAD_EXIF
+            md.warning = f"invalid EXIF date {raw_time!r}; the file time is used"
     md.make = _text(tag("Image Make"))
     md.model = _text(tag("Image Model"))
     md.serial = _text(tag("EXIF BodySerialNumber", "MakerNote SerialNumber", "MakerNote InternalSerialNumber"))

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -26,8 +28,14 @@ from typing import Any
 import numpy as np
 
 from engine import ANALYSIS_VERSION
-from engine.catalog import Catalog, CatalogError, default_catalog_path
-from engine.scan import ShotFiles, file_hash, scan_folder
+from engine.catalog import (
+    Catalog,
+    CatalogError,
+    catalog_lock,
+    default_catalog_path,
+    describe_sqlite_error,
+)
+from engine.scan import ShotFiles, file_hash, path_key, scan_folder
 
 ANALYSIS_MAX_SIDE = 2000  # never analyse more than ~2-3 MP
 ANALYSIS_MIN_SIDE = 1000  # JPEG DCT scaling stops here (no resampling: the 8x8 grid stays visible)
@@ -68,6 +76,7 @@ class RankSummary:
     analysed: int = 0
     reused: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    bad_dates: list[str] = field(default_factory=list)  # shots whose invalid EXIF date gave way to file time
     seconds: float = 0.0
     cancelled: bool = False
 
@@ -88,6 +97,7 @@ def _init_worker(members: list[str], face_backend: str, device: str, threads: in
     _W["face_backend"] = face_backend
     _W["threads"] = threads
     _W["detector"] = None
+    _W["pool_worker"] = True
 
 
 def _detector():  # type: ignore[no-untyped-def]
@@ -150,14 +160,17 @@ def analyse_path(path: Path, members: list[Any], detector: Any) -> dict[str, Any
 
 
 def _work(task: dict[str, Any]) -> dict[str, Any]:
-    from engine.images import ImageError
+    from engine.images import ImageError, sniff
     from engine.metadata import read_metadata
 
     out: dict[str, Any] = {"key": task["key"], "status": "ok"}
     path = Path(task["path"])
+    _fault_crash(path)
     try:
         st = path.stat()
         out["size"], out["mtime_ns"] = st.st_size, st.st_mtime_ns
+        if not task.get("hash"):
+            sniff(path)  # before hashing: a huge file that is no image is refused unread
         out["hash"] = task.get("hash") or file_hash(path)
         out["metadata"] = read_metadata(path).as_row()
         if out["hash"] in task["known"]:
@@ -175,6 +188,16 @@ def _work(task: dict[str, Any]) -> dict[str, Any]:
         out["reason"] = f"internal error ({type(exc).__name__}: {exc})"
         out["trace"] = traceback.format_exc()
     return out
+
+
+def _fault_crash(path: Path) -> None:
+    """Testing hook: ``CULLER_FAULT_CRASH_ON=NAME`` makes a worker SIGKILL itself on the file
+    named NAME, as the OOM killer or a crashing native decoder would (see tests)."""
+    name = os.environ.get("CULLER_FAULT_CRASH_ON")
+    if name and path.name == name and _W.get("pool_worker"):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # -- main side -------------------------------------------------------------------------------
@@ -210,30 +233,123 @@ def _complete_hashes(catalog: Catalog, specs: dict[str, Any]) -> set[str]:
     return {h for h, ran in rows if ran and need <= set(json.loads(ran))}
 
 
+CRASH_REASON = "the decoder crashed on this file (its worker process died)"
+
+
 def _iter_results(tasks: list[dict[str, Any]], opts: RankOptions, names: list[str], cancel: threading.Event | None) -> Iterator[dict[str, Any]]:
     workers = opts.workers or os.cpu_count() or 1
     workers = max(1, min(workers, len(tasks)))
     if workers == 1:
         _init_worker(names, opts.face_backend, opts.device, 1)
+        _W["pool_worker"] = False  # in-process: the testing hook must not kill the run itself
         for t in tasks:
             if cancel is not None and cancel.is_set():
                 return
             yield _work(t)
         return
+    yield from _pool_results(tasks, workers, (names, opts.face_backend, opts.device, 1), cancel)
+
+
+def _pool_results(
+    tasks: list[dict[str, Any]], workers: int, initargs: tuple[Any, ...], cancel: threading.Event | None
+) -> Iterator[dict[str, Any]]:
+    """Results from a process pool that survives dead workers.
+
+    A worker killed by the OOM killer or a native decoder crash breaks a
+    ``ProcessPoolExecutor`` (``BrokenProcessPool`` on every task it held).  Those
+    tasks are suspects: each is retried once, alone, in a fresh one-worker pool,
+    so that an innocent neighbour succeeds and the file that kills its worker
+    again is the one recorded as skipped.  The rest of the run goes on in a new pool."""
     import multiprocessing as mp
+    from collections import deque
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     ctx = mp.get_context("spawn")
-    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(names, opts.face_backend, opts.device, 1))
+
+    def new_pool(n: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker, initargs=initargs)
+
+    def cancelled() -> bool:
+        return cancel is not None and cancel.is_set()
+
+    pending = deque(tasks)
+    suspects: list[dict[str, Any]] = []
+    pool = new_pool(workers)
+    inflight: dict[Future[dict[str, Any]], dict[str, Any]] = {}
     try:
-        for res in pool.imap_unordered(_work, tasks, chunksize=1):
-            if cancel is not None and cancel.is_set():
-                pool.terminate()
+        while pending or inflight:
+            if cancelled():
                 return
+            broken = False
+            while pending and len(inflight) < 2 * workers and not broken:
+                t = pending.popleft()
+                try:
+                    inflight[pool.submit(_work, t)] = t
+                except BrokenProcessPool:
+                    pending.appendleft(t)
+                    broken = True
+            done, _ = wait(inflight, timeout=0.25, return_when=FIRST_COMPLETED)
+            for f in done:
+                t = inflight.pop(f)
+                try:
+                    res = f.result()
+                except BrokenProcessPool:
+                    suspects.append(t)
+                    broken = True
+                    continue
+                yield res
+            if broken:
+                suspects.extend(inflight.values())
+                inflight.clear()
+                _kill_pool(pool)
+                pool = new_pool(workers)
+        _kill_pool(pool)
+        # Retry each suspect once, alone: a break now can only be its own doing.
+        solo: ProcessPoolExecutor | None = None
+        for t in suspects:
+            if cancelled():
+                return
+            if solo is None:
+                solo = pool = new_pool(1)
+            f = solo.submit(_work, t)
+            while True:
+                if cancelled():
+                    return
+                try:
+                    res = f.result(timeout=0.25)
+                except TimeoutError:
+                    continue
+                except BrokenProcessPool:
+                    _kill_pool(solo)
+                    solo = None
+                    res = {"key": t["key"], "status": "skipped", "reason": CRASH_REASON, **_stat_of(t["path"])}
+                break
             yield res
-        pool.close()
     finally:
-        pool.terminate()
-        pool.join()
+        _kill_pool(pool)
+
+
+def _stat_of(path: str) -> dict[str, Any]:
+    """size/mtime of a file whose worker died (so that an unchanged file is not retried every run)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return {}
+    try:
+        h = file_hash(Path(path))
+    except OSError:
+        h = None
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "hash": h}
+
+
+def _kill_pool(pool: Any) -> None:
+    """Stop a ProcessPoolExecutor now: queued work is dropped, running workers are killed."""
+    for p in list((getattr(pool, "_processes", None) or {}).values()):
+        with suppress(Exception):
+            if p.is_alive():
+                p.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def rank_folder(
@@ -251,10 +367,19 @@ def rank_folder(
         raise PipelineError(f"{root}: permission denied")
     root = root.resolve()
     cat_path = Path(opts.catalog) if opts.catalog else default_catalog_path(root)
-    try:
-        catalog = Catalog(cat_path, root)
-    except CatalogError as exc:
-        raise PipelineError(str(exc)) from exc
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(catalog_lock(cat_path, "rank"))
+            catalog = Catalog(cat_path, root)
+        except CatalogError as exc:
+            raise PipelineError(str(exc)) from exc
+        return _rank(opts, root, cat_path, catalog, progress, cancel, t0)
+
+
+def _rank(
+    opts: RankOptions, root: Path, cat_path: Path, catalog: Catalog,
+    progress: Callable[[ProgressEvent], None] | None, cancel: threading.Event | None, t0: float,
+) -> RankSummary:  # fmt: skip
     emit = progress or (lambda e: None)
     summary = RankSummary(cat_path)
     try:
@@ -290,6 +415,9 @@ def rank_folder(
             reason = row["reason"] or "skipped"
             if (row["key"], reason) not in summary.skipped:
                 summary.skipped.append((row["key"], reason))
+        from engine.metadata import FILE_TIME_BAD_EXIF
+
+        summary.bad_dates = catalog.shots_with_time_source(FILE_TIME_BAD_EXIF)
         ok = catalog.shots("status = 'ok'")
         summary.n_shots = len(ok)
         summary.n_faces = sum(int(r["n_faces"] or 0) for r in ok)
@@ -297,6 +425,10 @@ def rank_folder(
         summary.seconds = time.perf_counter() - t0
         emit(ProgressEvent("done", total, total, message="done"))
         return summary
+    except sqlite3.Error as exc:  # a full disk, a catalog made read-only under us...
+        raise PipelineError(describe_sqlite_error(cat_path, exc)) from exc
+    except CatalogError as exc:
+        raise PipelineError(str(exc)) from exc
     finally:
         catalog.close()
 
@@ -353,12 +485,12 @@ def _store(catalog: Catalog, root: Path, res: dict[str, Any], shots_by_key: dict
             except OSError:
                 pass
             catalog.upsert_file(
-                {"path": comp.relative_to(root).as_posix(), "shot": key, "role": "companion", "size": size, "mtime_ns": mtime, "hash": None, "status": "ok", "reason": None}
+                {"path": path_key(comp.relative_to(root).as_posix()), "shot": key, "role": "companion", "size": size, "mtime_ns": mtime, "hash": None, "status": "ok", "reason": None}
             )
         catalog.upsert_shot(
             {
                 "key": key, "primary_path": key,
-                "raw_path": s.raw.relative_to(root).as_posix() if s.raw else None,
+                "raw_path": path_key(s.raw.relative_to(root).as_posix()) if s.raw else None,
                 "hash": res.get("hash"), "status": res["status"], "reason": res.get("reason"),
                 "n_faces": n_faces, "seen_at": time.time(),
             }
@@ -427,4 +559,7 @@ def _iso(ts: float | None) -> str | None:
         return None
     from datetime import datetime
 
-    return datetime.fromtimestamp(ts, UTC).isoformat()
+    try:
+        return datetime.fromtimestamp(ts, UTC).isoformat()
+    except (ValueError, OverflowError, OSError):  # a time stored by an older version without checks
+        return None

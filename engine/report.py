@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.catalog import Catalog
+from engine.scan import display_key
 
 
 class ProgressBar:
@@ -73,15 +74,22 @@ def print_summary(summary: Any, output: Path | None = None, file: Any = None) ->
         if best is None:
             continue
         if shown < 12:
-            rest = f", then {members[1]['key']} ({members[1]['score']:.0f})" if len(members) > 1 else ""
-            print(f"  group {g['id']:>3}: {len(members):>3} shot(s); best {best['key']} (score {best['score']:.0f}){rest}", file=out)
+            rest = f", then {display_key(members[1]['key'])} ({members[1]['score']:.0f})" if len(members) > 1 else ""
+            print(f"  group {g['id']:>3}: {len(members):>3} shot(s); best {display_key(best['key'])} (score {best['score']:.0f}){rest}", file=out)
         shown += 1
     if shown > 12:
         print(f"  ... and {shown - 12} more group(s)", file=out)
+    bad_dates = getattr(summary, "bad_dates", [])
+    if bad_dates:
+        print(
+            f"{len(bad_dates)} shot(s) have an impossible or out-of-range EXIF date; their file time is "
+            f"used instead (time_source 'file-bad-exif'), e.g. {display_key(bad_dates[0])}",
+            file=out,
+        )
     if summary.skipped:
         print(f"skipped {len(summary.skipped)} file(s):", file=out)
         for path, reason in summary.skipped[:20]:
-            print(f"  {path}: {reason}", file=out)
+            print(f"  {display_key(path)}: {reason}", file=out)
         if len(summary.skipped) > 20:
             print(f"  ... and {len(summary.skipped) - 20} more (see the catalog)", file=out)
     if small:

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.images import RAW_EXTENSIONS, SUPPORTED_EXTENSIONS
+from engine.images import RAW_EXTENSIONS, SUPPORTED_EXTENSIONS, UNSUPPORTED_EXTENSIONS
 
 
 @dataclass
 class ShotFiles:
-    key: str  # relative path of the primary file, '/' separators
+    key: str  # relative path of the primary file, '/' separators, as ``path_key`` stores it
     primary: Path  # the file that is decoded
     raw: Path | None = None  # the RAW of a RAW+JPEG pair
     companions: list[Path] = field(default_factory=list)  # every other file of the shot
@@ -34,6 +34,50 @@ class ScanResult:
     root: Path
     shots: list[ShotFiles]
     skipped: list[tuple[str, str]]  # (relative path, reason)
+
+
+# -- file names that are not valid UTF-8 ------------------------------------------------------
+# os.scandir hands out such names (``caf\xe9.jpg`` from a FAT card or a Latin-1 copy) with the
+# odd bytes as lone surrogates (PEP 383), which SQLite cannot store.  The catalog key maps each
+# lone surrogate U+D800..U+DFFF to U+F0000 + (code - 0xD800) in Supplementary Private Use
+# Area-A: valid text, identity for every ordinary name, and reversible.  A genuine name that
+# already uses U+F0000..U+F07FF (none is known in the wild) would be ambiguous, so the scan
+# skips it with a reason instead of guessing.
+_SUR_LO, _SUR_HI, _ESC = 0xD800, 0xDFFF, 0xF0000
+_ESC_HI = _ESC + (_SUR_HI - _SUR_LO)
+
+
+def path_key(rel: str) -> str:
+    """Catalog text for a relative path as the OS gave it (lossless, see above)."""
+    if rel.isascii():
+        return rel
+    return "".join(chr(_ESC + o - _SUR_LO) if _SUR_LO <= (o := ord(c)) <= _SUR_HI else c for c in rel)
+
+
+def key_path(key: str) -> str:
+    """The relative path (OS string, surrogate-escaped where needed) of a catalog key."""
+    if key.isascii():
+        return key
+    return "".join(chr(_SUR_LO + o - _ESC) if _ESC <= (o := ord(c)) <= _ESC_HI else c for c in key)
+
+
+def display_key(key: str) -> str:
+    """A readable form of a key: the bytes that are not UTF-8 shown as ``\\xe9``."""
+    if key.isascii():
+        return key
+    out = []
+    for c in key:
+        o = ord(c)
+        if _ESC <= o <= _ESC_HI:
+            s = _SUR_LO + o - _ESC
+            out.append(f"\\x{s - 0xDC00:02x}" if 0xDC80 <= s <= 0xDCFF else f"\\u{s:04x}")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def _reserved(name: str) -> bool:
+    return not name.isascii() and any(_ESC <= ord(c) <= _ESC_HI for c in name)
 
 
 def _ext(name: str) -> str:
@@ -62,18 +106,18 @@ def scan_folder(root: str | os.PathLike[str], recursive: bool = False,
         try:
             st = os.stat(d)
         except OSError as exc:
-            skipped.append((here, f"cannot read folder: {exc.strerror}"))
+            skipped.append((path_key(here), f"cannot read folder: {exc.strerror}"))
             return
         ident = (st.st_dev, st.st_ino)
         if ident in seen_dirs:
-            skipped.append((here, "symlink loop (folder already visited)"))
+            skipped.append((path_key(here), "symlink loop (folder already visited)"))
             return
         seen_dirs.add(ident)
         try:
             with os.scandir(d) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            skipped.append((here, f"cannot read folder: {exc.strerror}"))
+            skipped.append((path_key(here), f"cannot read folder: {exc.strerror}"))
             return
         subdirs: list[tuple[str, str]] = []
         for e in entries:
@@ -81,21 +125,27 @@ def scan_folder(root: str | os.PathLike[str], recursive: bool = False,
             name = e.name
             if name.startswith("."):
                 continue
+            if _reserved(name):
+                skipped.append((path_key(prefix + name), "name uses private-use characters U+F0000..U+F07FF, "
+                                "which the catalog reserves for bytes that are not UTF-8; rename it"))
+                continue
             try:
                 is_dir = e.is_dir()
                 is_file = e.is_file()
             except OSError as exc:
-                skipped.append((prefix + name, f"cannot read: {exc.strerror}"))
+                skipped.append((path_key(prefix + name), f"cannot read: {exc.strerror}"))
                 continue
             if is_dir:
                 if recursive:
                     subdirs.append((d + sep + name, prefix + name + "/"))
                 continue
-            if _ext(name) not in SUPPORTED_EXTENSIONS:
+            ext = _ext(name)
+            if ext not in SUPPORTED_EXTENSIONS:
+                if ext in UNSUPPORTED_EXTENSIONS:
+                    skipped.append((path_key(prefix + name), UNSUPPORTED_EXTENSIONS[ext]))
                 continue
             if not is_file:
-                reason = "broken symlink" if e.is_symlink() else "not a regular file"
-                skipped.append((prefix + name, reason))
+                skipped.append((path_key(prefix + name), _not_a_file(e)))
                 continue
             found.append((prefix, name))
         for sub, sub_prefix in subdirs:
@@ -103,6 +153,23 @@ def scan_folder(root: str | os.PathLike[str], recursive: bool = False,
 
     walk(str(root), "")
     return ScanResult(root, _pair(root, found, tick), skipped)
+
+
+def _not_a_file(e: os.DirEntry[str]) -> str:
+    """Why a photo-named entry that is not a regular file is skipped (a link to /dev/zero is not
+    a "broken" link: its target exists and is a device)."""
+    import stat
+
+    try:
+        st = os.stat(e.path)
+    except OSError:
+        return "broken symlink" if e.is_symlink() else "not a regular file"
+    what = (
+        "a character device" if stat.S_ISCHR(st.st_mode) else "a block device" if stat.S_ISBLK(st.st_mode)
+        else "a named pipe" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+        else "not a regular file"
+    )  # fmt: skip
+    return f"symlink to {what}, not a photo" if e.is_symlink() else f"{what}, not a photo"
 
 
 def _no_pace() -> None:
@@ -131,16 +198,16 @@ def _pair(root: Path, found: list[tuple[str, str]], tick: Callable[[], None] = _
             # The rendered file is decoded; the RAW (and any further renders) travel with it.
             others = [n for n in names if _ext(n) not in RAW_EXTENSIONS]
             primary, raw = path(prefix, others[0]), path(prefix, raws[0])
-            shots.append(ShotFiles(prefix + others[0], primary, raw,
+            shots.append(ShotFiles(path_key(prefix + others[0]), primary, raw,
                                    [raw, *(path(prefix, n) for n in others[1:])]))
             for r in raws[1:]:
                 rp = path(prefix, r)
-                shots.append(ShotFiles(prefix + r, rp, rp))
+                shots.append(ShotFiles(path_key(prefix + r), rp, rp))
         else:
             raw_set = set(raws)
             for n in names:
                 p = path(prefix, n)
-                shots.append(ShotFiles(prefix + n, p, p if n in raw_set else None))
+                shots.append(ShotFiles(path_key(prefix + n), p, p if n in raw_set else None))
     shots.sort(key=lambda s: s.key)
     return shots
 

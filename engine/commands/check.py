@@ -29,95 +29,94 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def check_catalog(cat_path: Path, folder: Path | None = None) -> dict[str, Any]:
-    """Report on a catalog; never modifies it.  ``report["problems"]`` empty means healthy;
-    ``report["fatal"]`` set means it is not a usable catalog at all."""
-    from engine.catalog import SCHEMA_VERSION
+    """Report on a catalog; never modifies it (nor its WAL).  ``report["problems"]`` empty means
+    healthy; ``report["fatal"]`` set means it is not a usable catalog at all."""
+    from engine.catalog import (
+        REQUIRED_TABLES,
+        SCHEMA_VERSION,
+        Catalog,
+        CatalogError,
+        parse_schema_version,
+    )
+    from engine.scan import key_path
 
     rep: dict[str, Any] = {"catalog": str(cat_path), "problems": [], "fatal": None}
     wal = Path(str(cat_path) + "-wal")
     rep["wal_bytes"] = wal.stat().st_size if wal.exists() else 0
     with open(cat_path, "rb") as f:
         head = f.read(16)
+    if not head:
+        rep["fatal"] = f"{cat_path} is empty (0 bytes): a catalog that was never written"
+        return rep
     if head != b"SQLite format 3\x00":
         rep["fatal"] = f"{cat_path} is not an SQLite database (not a portrait-culler catalog)"
         return rep
     try:
-        # mode=rw: never create; a pending WAL is read (and, as SQLite does, recovered) on open
-        conn = sqlite3.connect(f"file:{cat_path}?mode=rw", uri=True, timeout=30)
-    except sqlite3.Error as exc:
-        try:
-            conn = sqlite3.connect(f"file:{cat_path}?mode=ro", uri=True, timeout=30)
-            rep["problems"].append(f"opened read-only ({exc}); a pending WAL may not be visible")
-        except sqlite3.Error as exc2:
-            rep["fatal"] = f"cannot open {cat_path}: {exc2}"
-            return rep
+        # read-only: a pending WAL is read, never checkpointed nor deleted
+        cat = Catalog(cat_path, readonly=True, strict=False)
+    except CatalogError as exc:
+        rep["fatal"] = str(exc)
+        return rep
     try:
-        conn.execute("PRAGMA query_only = ON")
-        rep["journal_mode"] = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        rep["journal_mode"] = cat.journal_mode()
         if rep["journal_mode"].lower() != "wal":
             rep["problems"].append(f"journal mode is {rep['journal_mode']}, expected wal")
-        rep["integrity"] = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
+        rep["integrity"] = cat.sqlite_integrity()
         if rep["integrity"] != ["ok"]:
             rep["problems"] += [f"sqlite: {m}" for m in rep["integrity"][:20]]
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        needed = {"meta", "files", "shots", "decisions", "groups", "analysis"}
-        if not needed <= tables:
-            rep["fatal"] = f"{cat_path} is an SQLite file but not a portrait-culler catalog (missing tables {sorted(needed - tables)})"
+        tables = cat.table_names()
+        missing_tables = [t for t in REQUIRED_TABLES if t not in tables]
+        if "meta" not in tables or {"shots", "decisions"} - tables:
+            rep["fatal"] = (
+                f"{cat_path} is an SQLite file but not a portrait-culler catalog "
+                f"(missing tables {missing_tables})"
+            )
             return rep
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        if missing_tables:
+            rep["problems"].append(f"half-created catalog: no table {', '.join(missing_tables)} (`culler rank` completes it)")
+            return rep
+        gaps = cat.missing_columns()
+        if gaps:
+            rep["problems"].append(f"missing column(s) {', '.join(gaps)} (`culler rank` adds them back)")
+            return rep
+        meta = cat.all_meta()
         rep["schema_version"] = meta.get("schema_version")
         rep["root"] = meta.get("root")
-        if rep["schema_version"] is not None and int(rep["schema_version"]) > SCHEMA_VERSION:
+        try:
+            version = parse_schema_version(rep["schema_version"])
+        except CatalogError as exc:
+            rep["fatal"] = str(exc)
+            return rep
+        if version is not None and version > SCHEMA_VERSION:
             rep["fatal"] = (
                 f"written by a newer portrait-culler (schema {rep['schema_version']}, this version "
                 f"reads up to {SCHEMA_VERSION})"
             )
             return rep
-
-        def count(sql: str) -> int:
-            return int(conn.execute(sql).fetchone()[0])
-
         rep["counts"] = {
-            "shots": count("SELECT count(*) FROM shots"),
-            "analysed": count("SELECT count(*) FROM shots WHERE status = 'ok'"),
-            "files": count("SELECT count(*) FROM files"),
-            "groups": count("SELECT count(*) FROM groups"),
-            "decisions": count(
-                "SELECT count(*) FROM decisions WHERE flag IS NOT NULL OR stars > 0 OR label IS NOT NULL"
-            ),
+            "shots": cat.count_shots(),
+            "analysed": cat.count_shots(analysed_only=True),
+            "files": cat.count_files(),
+            "groups": cat.count_groups(),
+            "decisions": cat.count_decisions(),
         }
-        orphan = count(
-            "SELECT count(*) FROM shots WHERE status = 'ok' AND hash NOT IN (SELECT hash FROM analysis)"
-        )
-        if orphan:
+        if orphan := cat.count_orphan_shots():
             rep["problems"].append(f"{orphan} analysed shot(s) have no analysis row")
-        bad = count(
-            "SELECT count(*) FROM decisions WHERE (flag IS NOT NULL AND flag NOT IN ('pick','reject')) "
-            "OR stars < 0 OR stars > 5 "
-            "OR (label IS NOT NULL AND label NOT IN ('Red','Yellow','Green','Blue','Purple'))"
-        )
-        if bad:
+        if bad := cat.count_invalid_decisions():
             rep["problems"].append(f"{bad} decision(s) hold invalid values")
-        dangling = count("SELECT count(*) FROM files WHERE shot IS NOT NULL AND shot NOT IN (SELECT key FROM shots)")
-        if dangling:
+        if dangling := cat.count_dangling_files():
             rep["problems"].append(f"{dangling} file row(s) point to no shot")
-        rep["decisions_without_shot"] = count(
-            "SELECT count(*) FROM decisions WHERE shot NOT IN (SELECT key FROM shots)"
-        )
+        rep["decisions_without_shot"] = cat.count_decisions_without_shot()
         base = folder or (Path(rep["root"]) if rep["root"] else None)
         if base is not None and base.is_dir():
-            missing = [
-                r[0] for r in conn.execute("SELECT key FROM shots ORDER BY key")
-                if not (base / PurePosixPath(r[0])).exists()
-            ]  # fmt: skip
-            rep["missing_files"] = missing
+            rep["missing_files"] = [k for k in cat.shot_keys() if not (base / PurePosixPath(key_path(k))).exists()]
         elif base is not None:
             rep["missing_files"] = None
             rep["folder_missing"] = str(base)
     except sqlite3.DatabaseError as exc:
         rep["fatal"] = f"{cat_path} is damaged: {exc}"
     finally:
-        conn.close()
+        cat.close()
     return rep
 
 

@@ -69,7 +69,7 @@ def _err(msg: str, code: int = 2) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.catalog import Catalog, CatalogError, default_catalog_path
+    from engine.catalog import Catalog, CatalogError, catalog_lock, default_catalog_path
     from engine.export import actions
     from engine.export.exiftool import Exiftool, find_exiftool
     from engine.export.mapping import Mapping, MappingError, load_mapping, parse_label, parse_rating
@@ -103,13 +103,16 @@ def run(args: argparse.Namespace) -> int:
     cat_path = Path(args.catalog).expanduser() if args.catalog else default_catalog_path(root)
     if not cat_path.is_file():
         return _err(f"no catalog at {cat_path}: run `culler rank {args.folder}` first (or give --catalog)")
+    stack = contextlib.ExitStack()
     try:
+        if not args.format:  # writing beside the photos: one culler at a time (issue 10.13)
+            stack.enter_context(catalog_lock(cat_path, "export"))
         catalog = Catalog(cat_path, readonly=True)
     except CatalogError as exc:
+        stack.close()
         return _err(str(exc))
 
     report = ExportReport()
-    stack = contextlib.ExitStack()
     try:
         items = collect(catalog, root, suggested=args.suggested, mapping=mapping,
                         decided_only=not args.format)

@@ -11,6 +11,7 @@ from engine.catalog import Catalog
 from engine.export.formats import kind
 from engine.export.mapping import Mapping
 from engine.safeio import SafeIOError
+from engine.scan import key_path
 
 
 @dataclass
@@ -34,13 +35,14 @@ class ExportItem:
 def _abs(root: Path, value: str | None) -> Path | None:
     if not value:
         return None
+    value = key_path(value)  # names that are not UTF-8 are stored escaped (engine.scan.path_key)
     p = Path(value)
     return p if p.is_absolute() else root / PurePosixPath(value)
 
 
 def shot_files(catalog: Catalog, root: Path, shot: dict[str, Any]) -> list[Path]:
     key = shot["key"]
-    primary = _abs(root, shot.get("primary_path")) or root / PurePosixPath(key)
+    primary = _abs(root, shot.get("primary_path")) or root / PurePosixPath(key_path(key))
     files = [primary]
     for row in catalog.files_of(key):
         p = _abs(root, row["path"])

@@ -162,3 +162,41 @@ def test_raw_only_and_raw_jpeg_pairs_rank_as_shots(tmp_path: Path) -> None:
         pair = cat.shot("C.JPG")
         assert pair is not None and pair["raw_path"] == "C.DNG"
         assert [f["path"] for f in cat.files_of("C.JPG")] == ["C.DNG", "C.JPG"]
+
+
+def _gradient(w: int, h: int) -> np.ndarray:
+    return np.tile(np.linspace(0.0, 1.0, w, dtype=np.float32), (h, 1))
+
+
+@pytest.mark.parametrize(
+    "mode,ext",
+    [("I;16", ".png"), ("I;16", ".tif"), ("F", ".tif"), ("I", ".tif"), ("1", ".png"), ("P", ".png"),
+     ("CMYK", ".tif"), ("LAB", ".tif"), ("LA", ".png"), ("RGBA", ".tif")],
+)  # fmt: skip
+def test_every_mode_decodes_at_reduced_size(tmp_path: Path, mode: str, ext: str) -> None:
+    """Issue 10.8: large 16-bit / float / bilevel / palette / CMYK / Lab images (film scans...)
+    are decoded through the reduce path, their tones kept (a left-to-right ramp stays one)."""
+    from PIL import Image
+
+    w, h = 4200, 600  # > 2 x max_side: the reduce path
+    g = _gradient(w, h)
+    if mode == "I;16":
+        im = Image.fromarray((g * 65535).astype(np.uint16))  # I;16
+        assert im.mode == "I;16"
+    elif mode == "F":
+        im = Image.fromarray(g, "F")
+    elif mode == "I":
+        im = Image.fromarray((g * 65535).astype(np.int32), "I")
+    elif mode in ("1", "P", "CMYK", "LAB", "LA", "RGBA"):
+        rgb = np.repeat((g * 255).astype(np.uint8)[..., None], 3, axis=2)
+        im = Image.fromarray(rgb, "RGB")
+        im = im.convert("L").convert("1", dither=Image.Dither.FLOYDSTEINBERG) if mode == "1" else im.convert(mode)
+    p = tmp_path / f"scan{ext}"
+    im.save(p)
+    with Image.open(p) as check:
+        assert check.mode == mode or (mode == "I;16" and check.mode.startswith("I;16")), check.mode
+    dec = decode(p, max_side=2000)
+    assert dec.full_size == (w, h)
+    assert max(dec.rgb.shape[:2]) <= 2000 and dec.rgb.dtype == np.uint8 and dec.rgb.shape[2] == 3
+    left, right = dec.rgb[:, : dec.rgb.shape[1] // 10].mean(), dec.rgb[:, -dec.rgb.shape[1] // 10 :].mean()
+    assert left < 60 and right > 190, (left, right)

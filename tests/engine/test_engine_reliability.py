@@ -1,0 +1,475 @@
+"""Issue 10: dead workers, odd names and dates, read-only and locked catalogs, skipped-file reasons."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from engine import demo
+from engine.catalog import Catalog
+from engine.pipeline import CRASH_REASON
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _burst(root: Path, n: int = 4, side: int = 320, prefix: str = "B") -> list[Path]:
+    root.mkdir(parents=True, exist_ok=True)
+    rgb = demo.demo_sources(side)["coffee"]
+    out = []
+    for i in range(n):
+        p = root / f"{prefix}_{i:04d}.jpg"
+        demo.save_jpeg(p, demo.noise(rgb, i) if i else rgb, datetime(2026, 1, 1, 12, 0, i))
+        out.append(p)
+    return out
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{d}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            kids.append(int(d))
+    return kids
+
+
+# -- 1. a dead worker ------------------------------------------------------------------------------
+def test_worker_killed_by_sigkill_is_detected_and_its_file_retried(tmp_path: Path) -> None:
+    """SIGKILL one real pool worker mid-run: the run must not hang, and every file ends analysed."""
+    root = tmp_path / "s"
+    _burst(root, n=8, side=900)
+    cat = tmp_path / "c.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "rank", str(root), "--catalog", str(cat), "-q", "-j", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    killed = None
+    deadline = time.time() + 90
+    while time.time() < deadline and proc.poll() is None and killed is None:
+        time.sleep(0.1)
+        # the pool's workers are grandchildren or children running engine code (spawn)
+        for kid in _children(proc.pid):
+            try:
+                cmd = Path(f"/proc/{kid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"multiprocessing" in cmd and b"resource_tracker" not in cmd:
+                # wait until this worker is really analysing (the first result has landed)
+                try:
+                    with sqlite3.connect(f"file:{cat}?mode=ro", uri=True, timeout=1) as c:
+                        n = c.execute("SELECT count(*) FROM analysis").fetchone()[0]
+                except sqlite3.Error:
+                    n = 0
+                if n >= 1:
+                    os.kill(kid, signal.SIGKILL)
+                    killed = kid
+                    break
+    assert killed is not None, "no pool worker seen to kill"
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("culler rank hangs after one of its workers was killed")
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    with Catalog(cat, readonly=True) as c:
+        assert len(c.shots("status = 'ok'")) == 8  # the killed worker's file was retried and analysed
+
+
+def test_file_that_kills_its_worker_every_time_is_skipped_and_run_goes_on(tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    files = _burst(root, n=5)
+    cat = tmp_path / "c.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CULLER_FAULT_CRASH_ON": files[2].name}
+    cmd = [sys.executable, "-m", "engine", "rank", str(root), "--catalog", str(cat), "-q", "-j", "2"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert f"{files[2].name}: {CRASH_REASON}" in r.stdout
+    with Catalog(cat, readonly=True) as c:
+        assert len(c.shots("status = 'ok'")) == 4
+        assert c.shot(files[2].name)["reason"] == CRASH_REASON  # type: ignore[index]
+    # a re-run does not retry (nor hang on) the unchanged crashing file
+    r2 = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert r2.returncode == 0 and CRASH_REASON in r2.stdout
+
+
+# -- 2. names that are not UTF-8 ---------------------------------------------------------------------
+def test_non_utf8_file_name_is_analysed_shown_and_exported_to_the_right_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli import main as culler
+    from engine.scan import display_key, key_path
+
+    root = tmp_path / "card"
+    _burst(root, n=2)
+    odd = os.fsdecode(b"caf\xe9.jpg")  # Latin-1 e-acute: not UTF-8
+    odd2 = os.fsdecode(b"caf\xe8.jpg")  # a second one, that must not collide with the first
+    rgb = demo.demo_sources(320)["coffee"]
+    demo.save_jpeg(root / odd, rgb, datetime(2026, 1, 1, 12, 0, 5))
+    demo.save_jpeg(root / odd2, demo.noise(rgb, 2), datetime(2026, 1, 1, 12, 0, 6))
+    cat = tmp_path / "c.sqlite"
+    assert culler(["rank", str(root), "--catalog", str(cat), "-q", "-j", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "4 shot(s)" in out
+    with Catalog(cat, readonly=True) as c:
+        keys = [r["key"] for r in c.shots("status = 'ok'")]
+        assert len(keys) == 4
+        odd_keys = [k for k in keys if k.startswith("caf")]
+        assert sorted(key_path(k) for k in odd_keys) == sorted([odd, odd2])  # lossless
+        assert {display_key(k) for k in odd_keys} == {"caf\\xe9.jpg", "caf\\xe8.jpg"}  # readable
+        odd_key = next(k for k in odd_keys if key_path(k) == odd)
+    with Catalog(cat) as c:
+        c.set_decision(odd_key, flag="pick", stars=4)
+    assert culler(["export", str(root), "--catalog", str(cat), "--xmp"]) == 0
+    written = sorted(os.listdir(os.fsencode(root)))
+    assert b"caf\xe9.xmp" in written and b"caf\xe8.xmp" not in written
+    from engine.export.xmp import read_rating_label
+
+    assert read_rating_label((root / os.fsdecode(b"caf\xe9.xmp")).read_bytes())[0] == 4
+
+
+# -- 3. impossible and out-of-range EXIF dates -------------------------------------------------------
+def _jpeg_with_date(path: Path, when: str, offset: str | None) -> None:
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Demo", "Burst 1"
+    sub = exif.get_ifd(0x8769)
+    sub[0x9003] = when  # DateTimeOriginal
+    if offset:
+        sub[0x9011] = offset  # OffsetTimeOriginal
+    exif[0x8769] = sub
+    Image.fromarray(demo.demo_sources(320)["coffee"]).save(path, "JPEG", quality=90, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize(
+    "when,offset",
+    [("0001:01:01 00:00:00", "+05:00"), ("9999:12:31 23:59:59", "-05:00"), ("2026:13:01 10:00:00", None),
+     ("2026:01:01 10:00:61", None), ("garbage date here!!", None)],
+)  # fmt: skip
+def test_invalid_exif_dates_fall_back_to_file_time_and_say_so(tmp_path: Path, capsys, when: str, offset: str | None) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli import main as culler
+
+    root = tmp_path / "s"
+    _burst(root, n=2)
+    _jpeg_with_date(root / "odd.jpg", when, offset)
+    mtime = 1_767_000_000
+    os.utime(root / "odd.jpg", (mtime, mtime))
+    cat = tmp_path / "c.sqlite"
+    assert culler(["rank", str(root), "--catalog", str(cat), "-q", "-j", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "3 shot(s)" in out
+    assert "1 shot(s) have an impossible or out-of-range EXIF date" in out and "odd.jpg" in out
+    with Catalog(cat, readonly=True) as c:
+        src, ts = c.conn.execute("SELECT time_source, capture_ts FROM metadata WHERE shot = 'odd.jpg'").fetchone()
+    assert src == "file-bad-exif" and ts == pytest.approx(mtime)
+    assert culler(["rank", str(root), "--catalog", str(cat), "-q", "-j", "1"]) == 0  # and again, from the cache
+    assert "1 shot(s) have an impossible" in capsys.readouterr().out
+
+
+# -- 9. read-only catalogs; check never changes a catalog ---------------------------------------------
+def _digest(p: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+@pytest.fixture()
+def ranked(tmp_path: Path) -> tuple[Path, Path]:
+    from engine.cli import main as culler
+
+    root = tmp_path / "shoot"
+    _burst(root, n=3)
+    cat = tmp_path / "shoot.culler.sqlite"
+    assert culler(["rank", str(root), "-q", "-j", "1"]) == 0
+    with Catalog(cat) as c:
+        c.set_decision("B_0000.jpg", flag="pick", stars=3)
+    return root, cat
+
+
+def test_check_never_changes_a_catalog_with_a_pending_wal(ranked, capsys) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli import main as culler
+
+    root, cat = ranked
+    # a writer killed before its checkpoint leaves its last decision in the -wal file only
+    code = (
+        "import sqlite3, os, sys\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('PRAGMA wal_autocheckpoint = 0')\n"
+        "c.execute(\"UPDATE decisions SET stars = 5 WHERE shot = 'B_0000.jpg'\")\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(cat)], check=True)
+    wal = Path(str(cat) + "-wal")
+    assert wal.stat().st_size > 0
+    before = (_digest(cat), _digest(wal))
+    assert culler(["check", str(root), "--json"]) == 0
+    rep = __import__("json").loads(capsys.readouterr().out)
+    assert rep["problems"] == [] and rep["wal_bytes"] > 0
+    assert (_digest(cat), _digest(wal)) == before  # neither checkpointed nor deleted
+    with Catalog(cat, readonly=True) as c:
+        assert c.decision("B_0000.jpg").stars == 5  # the pending write is read
+
+
+@pytest.fixture()
+def ro_mount(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A read-only bind mount of ``tmp_path / 'media'`` (as a write-protected card is)."""
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root")
+    src, mnt = tmp_path / "media", tmp_path / "card"
+    src.mkdir()
+    mnt.mkdir()
+    r = subprocess.run(["mount", "--bind", str(src), str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {r.stderr.decode().strip()}")
+    try:
+        r = subprocess.run(["mount", "-o", "remount,bind,ro", str(mnt)], capture_output=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot remount read-only: {r.stderr.decode().strip()}")
+        yield src, mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_healthy_catalog_on_read_only_media_is_read_not_called_damaged(ranked, ro_mount, capsys) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from engine.cli import main as culler
+
+    root, cat = ranked
+    src, mnt = ro_mount
+    shutil.copytree(root, src / "shoot")
+    shutil.copy2(cat, src / "shoot.culler.sqlite")  # a closed catalog: no -wal, no -shm
+    assert not Path(str(cat) + "-wal").exists()
+    ro_cat = mnt / "shoot.culler.sqlite"
+    capsys.readouterr()
+    assert culler(["check", str(mnt / "shoot")]) == 0
+    out = capsys.readouterr().out
+    assert "damaged" not in out and "OK" in out
+    with Catalog(ro_cat, readonly=True) as c:
+        assert c.decision("B_0000.jpg").stars == 3
+    out_csv = src.parent / "decisions.csv"
+    assert culler(["export", str(mnt / "shoot"), "--format", "csv", "-o", str(out_csv)]) == 0
+    assert "B_0000.jpg" in out_csv.read_text()
+    capsys.readouterr()
+    assert culler(["rank", str(mnt / "shoot"), "-q", "-j", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "read-only" in err and "damaged" not in err and len(err.strip().splitlines()) == 1
+
+
+# -- 14. one line, never a traceback ----------------------------------------------------------------
+def _zero_byte(cat: Path) -> None:
+    cat.write_bytes(b"")
+
+
+def _foreign(cat: Path) -> None:
+    with sqlite3.connect(cat) as c:
+        c.execute("CREATE TABLE moz_places (id INTEGER PRIMARY KEY, url TEXT)")
+    c.close()
+
+
+def _half_created(cat: Path) -> None:
+    with sqlite3.connect(cat) as c:
+        c.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        c.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    c.close()
+
+
+def _bad_version(cat: Path) -> None:
+    Catalog(cat).close()
+    with sqlite3.connect(cat) as c:
+        c.execute("UPDATE meta SET value = 'abc' WHERE key = 'schema_version'")
+    c.close()
+
+
+def _dropped_column(cat: Path) -> None:
+    Catalog(cat).close()
+    with sqlite3.connect(cat) as c:
+        c.execute("ALTER TABLE shots DROP COLUMN n_faces")
+    c.close()
+
+
+@pytest.mark.parametrize("damage", [_zero_byte, _foreign, _half_created, _bad_version, _dropped_column])
+def test_odd_catalogs_give_one_line_not_a_traceback(tmp_path: Path, capsys, damage) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli import main as culler
+
+    root = tmp_path / "s"
+    _burst(root, n=2)
+    cat = tmp_path / "odd.sqlite"
+    damage(cat)
+    capsys.readouterr()
+    # check first: it must name the problem (not say OK) and change nothing
+    before = _digest(cat)
+    code = culler(["check", str(root), "--catalog", str(cat)])
+    out = capsys.readouterr().out
+    assert code != 0 and "OK" not in out.splitlines()[-1], out
+    assert _digest(cat) == before
+    code = culler(["export", str(root), "--catalog", str(cat), "--format", "csv", "-o", str(tmp_path / "d.csv")])
+    err = capsys.readouterr().err
+    assert code != 0 and len(err.strip().splitlines()) == 1, err
+    code = culler(["rank", str(root), "--catalog", str(cat), "-q", "-j", "1"])
+    cap = capsys.readouterr()
+    if damage in (_half_created, _dropped_column, _zero_byte):  # repairable: rank completes the catalog
+        assert code == 0 and "2 shot(s)" in cap.out, cap
+        assert culler(["check", str(root), "--catalog", str(cat)]) == 0
+    else:
+        assert code == 1 and len(cap.err.strip().splitlines()) == 1, cap
+
+
+def test_a_1x1_image_is_skipped_with_a_plain_reason(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    from engine.cli import main as culler
+
+    root = tmp_path / "s"
+    _burst(root, n=2)
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(root / "dot.png")
+    assert culler(["rank", str(root), "--catalog", str(tmp_path / "c.sqlite"), "-q", "-j", "1"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if "dot.png" in x)
+    assert "too small" in line and "internal error" not in line and "OpenCV" not in out
+
+
+def test_full_disk_during_rank_is_one_line(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    disk = tmp_path / "small"
+    disk.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(disk)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    try:
+        root = tmp_path / "s"
+        _burst(root, n=6, side=600)
+        cat = disk / "c.sqlite"
+        Catalog(cat).close()
+        st = os.statvfs(disk)
+        free = st.f_bavail * st.f_frsize
+        (disk / "filler").write_bytes(b"\1" * max(0, free - 48 * 1024))  # leave the catalog 48 KiB
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        r2 = subprocess.run([sys.executable, "-m", "engine", "rank", str(root), "--catalog", str(cat), "-q", "-j", "1"],
+                            env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert r2.returncode == 1, r2
+        assert "Traceback" not in r2.stderr and "full" in r2.stderr, r2.stderr
+        assert len(r2.stderr.strip().splitlines()) == 1, r2.stderr
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_immutable_catalog_is_one_line(ranked) -> None:  # type: ignore[no-untyped-def]
+    root, cat = ranked
+    r = subprocess.run(["chattr", "+i", str(cat)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"chattr +i is not available here: {r.stderr.decode().strip()}")
+    try:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        r2 = subprocess.run([sys.executable, "-m", "engine", "rank", str(root), "-q", "-j", "1"],
+                            env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert r2.returncode == 1 and "Traceback" not in r2.stderr and "read-only" in r2.stderr, r2.stderr
+    finally:
+        subprocess.run(["chattr", "-i", str(cat)], capture_output=True)
+
+
+# -- 15. say what was skipped -----------------------------------------------------------------------
+def test_webp_and_avif_are_analysed_and_other_formats_listed(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    from engine.cli import main as culler
+
+    root = tmp_path / "s"
+    _burst(root, n=1)
+    rgb = demo.demo_sources(320)["coffee"]
+    Image.fromarray(rgb).save(root / "a.webp", "WEBP", quality=90)
+    Image.fromarray(rgb).save(root / "b.avif", "AVIF", quality=90)
+    Image.fromarray(rgb).save(root / "c.gif", "GIF")
+    (root / "notes.txt").write_text("not a photo")
+    cat = tmp_path / "c.sqlite"
+    assert culler(["rank", str(root), "--catalog", str(cat), "-q", "-j", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "3 shot(s)" in out
+    assert any("c.gif" in line and "GIF" in line for line in out.splitlines()), out
+    assert "notes.txt" not in out
+    with Catalog(cat, readonly=True) as c:
+        assert {r["key"] for r in c.shots("status = 'ok'")} == {"B_0000.jpg", "a.webp", "b.avif"}
+
+
+def test_link_to_dev_zero_is_not_called_broken(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli import main as culler
+
+    root = tmp_path / "s"
+    _burst(root, n=1)
+    (root / "zero.jpg").symlink_to("/dev/zero")
+    (root / "gone.jpg").symlink_to(root / "nothing-here.jpg")
+    assert culler(["rank", str(root), "--catalog", str(tmp_path / "c.sqlite"), "-q", "-j", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    zero = next(x for x in lines if "zero.jpg" in x)
+    assert "broken" not in zero and "character device" in zero
+    assert "broken symlink" in next(x for x in lines if "gone.jpg" in x)
+
+
+def test_huge_non_image_is_refused_from_its_header_without_hashing(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli import main as culler
+
+    root = tmp_path / "s"
+    _burst(root, n=1)
+    big = root / "video.jpg"
+    with open(big, "wb") as f:  # 6 GB, sparse: a video renamed .jpg
+        f.write(b"\x00\x00\x00\x18ftypmp42")
+        f.truncate(6 << 30)
+    io = Path("/proc/self/io")
+    if not io.exists():
+        pytest.skip("needs /proc/self/io to count the bytes read")
+
+    def rchar() -> int:
+        return int(next(x for x in io.read_text().splitlines() if x.startswith("rchar:")).split()[1])
+
+    before = rchar()
+    assert culler(["rank", str(root), "--catalog", str(tmp_path / "c.sqlite"), "-q", "-j", "1"]) == 0  # in-process
+    read = rchar() - before
+    line = next(x for x in capsys.readouterr().out.splitlines() if "video.jpg" in x)
+    assert "not an image" in line and "JPEG" in line
+    assert read < 1 << 30, f"{read / 1e9:.1f} GB read: the 6 GB file was hashed"
+
+
+# -- 13. one culler per catalog -----------------------------------------------------------------------
+def test_second_culler_on_a_catalog_is_refused_with_the_holders_pid(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli import main as culler
+
+    root = tmp_path / "s"
+    _burst(root, n=2)
+    cat = tmp_path / "s.culler.sqlite"
+    assert culler(["rank", str(root), "-q", "-j", "1"]) == 0
+    capsys.readouterr()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\nfrom engine.catalog import catalog_lock\n"
+         "with catalog_lock(sys.argv[1], 'rank'):\n    print('locked', flush=True)\n    time.sleep(60)\n", str(cat)],
+        env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        assert culler(["rank", str(root), "-q", "-j", "1"]) == 1
+        err = capsys.readouterr().err
+        assert f"another culler is using this catalog (pid {holder.pid}, rank)" in err
+        with Catalog(cat) as c:
+            c.set_decision("B_0000.jpg", flag="pick")
+        assert culler(["export", str(root), "--xmp"]) == 2
+        assert f"pid {holder.pid}" in capsys.readouterr().err
+        assert not (root / "B_0000.xmp").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # the lock dies with its holder: nothing stale is left behind
+    assert culler(["export", str(root), "--xmp"]) == 0
+    assert (root / "B_0000.xmp").exists()
