@@ -57,7 +57,7 @@ class ExportJob(QThread):
         head = ""
         try:
             items = collect(cat, self.root, suggested=self.suggested, mapping=Mapping(),
-                            decided_only=self.mode not in ("csv", "json"))
+                            decided_only=self.mode not in ("csv", "json"), report=report)
             if self.mode in ("csv", "json"):
                 assert self.out is not None
                 data = actions.render_decisions(items, self.root, self.mode,

@@ -106,6 +106,8 @@ def check_catalog(cat_path: Path, folder: Path | None = None) -> dict[str, Any]:
             "SELECT count(*) FROM decisions WHERE shot NOT IN (SELECT key FROM shots)"
         )
         base = folder or (Path(rep["root"]) if rep["root"] else None)
+        if base is not None:
+            _check_paths(conn, base, rep)
         if base is not None and base.is_dir():
             missing = [
                 r[0] for r in conn.execute("SELECT key FROM shots ORDER BY key")
@@ -120,6 +122,22 @@ def check_catalog(cat_path: Path, folder: Path | None = None) -> dict[str, Any]:
     finally:
         conn.close()
     return rep
+
+
+def _check_paths(conn: sqlite3.Connection, base: Path, rep: dict[str, Any]) -> None:
+    """Every path the catalog holds must name a file inside the session folder."""
+    from engine.export.paths import path_problems
+
+    values: list[tuple[str, object]] = []
+    for key, primary, raw in conn.execute("SELECT key, primary_path, raw_path FROM shots"):
+        values += [("shot key", key), ("path", primary), ("RAW path", raw)]
+    values += [("file path", r[0]) for r in conn.execute("SELECT path FROM files")]
+    n, first = path_problems(base.resolve(), values)
+    rep["unsafe_paths"] = n
+    if n:
+        rep["problems"].append(
+            f"{n} catalog path(s) lead out of the session folder (export refuses them); first: {first[0]}"
+        )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     stack = contextlib.ExitStack()
     try:
         items = collect(catalog, root, suggested=args.suggested, mapping=mapping,
-                        decided_only=not args.format)
+                        decided_only=not args.format, report=report)
         n_shots = len(catalog.shots())
         if args.format:
             extra = {
@@ -129,7 +129,9 @@ def run(args: argparse.Namespace) -> int:
             else:
                 actions.write_decisions(data, Path(args.output).expanduser())
                 print(f"wrote {len(items)} shot(s) to {args.output}")
-            return 0
+            for what, msg in report.problems:
+                print(f"problem: {msg}" if what in msg else f"problem: {what}: {msg}", file=sys.stderr)
+            return 0 if report.ok else 1
         decided = [i for i in items if i.source == "user"]
         print(
             f"{n_shots} shot(s) in the catalog; {len(decided)} decided by you"

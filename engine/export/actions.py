@@ -15,6 +15,7 @@ from engine.export.embed import EmbedError, current_values, embed_in_place, embe
 from engine.export.formats import EMBEDDABLE, kind
 from engine.export.imagedata import ImageDataError, image_digest
 from engine.export.jpeg import JpegError, image_parts
+from engine.export.paths import link_leaves
 from engine.export.plan import ExportItem, ExportReport
 from engine.export.sidecar import existing_sidecars, sidecar_names, write_sidecar
 from engine.export.xmp import XmpError
@@ -150,6 +151,10 @@ def export_embed(
         if report.stopped:
             break
         try:
+            if f.is_symlink():
+                raise SafeIOError(
+                    f"{f} is a symbolic link; not embedded (nothing is written through a link)", path=f
+                )
             dirs.touch(f.parent)
             changed = embed_in_place(f, kind(f), item.rating, item.xmp_label, exe=exe)
         except FILE_ERRORS as exc:
@@ -215,8 +220,16 @@ def export_copies(
         carried: list[Path] = []
         for f in files:
             for sc in existing_sidecars(f):
-                if sc not in carried:
-                    carried.append(sc)
+                if sc in carried:
+                    continue
+                if link_leaves(root, sc):
+                    report.problem(
+                        sc,
+                        f"{sc} is a symbolic link leading out of the session folder "
+                        f"(to {os.path.realpath(sc)}); not copied, nothing read through it",
+                    )
+                    continue
+                carried.append(sc)
         for f in files:
             _place(f, out / _rel(root, f), item, link=link, metadata=metadata, exe=exe,
                    report=report, dirs=dirs)

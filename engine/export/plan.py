@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from engine.catalog import Catalog
 from engine.export.formats import kind
 from engine.export.mapping import Mapping
+from engine.export.paths import UnsafePathError, inside_root
 from engine.safeio import SafeIOError
 
 
@@ -31,22 +32,25 @@ class ExportItem:
         return next((f for f in self.files if kind(f) == "raw"), None)
 
 
-def _abs(root: Path, value: str | None) -> Path | None:
-    if not value:
+def _abs(root: Path, value: Any, what: str) -> Path | None:
+    """``root / value`` for a catalog path, refused (:class:`UnsafePathError`) unless it is a
+    file inside the session folder."""
+    if value is None or value == "":
         return None
-    p = Path(value)
-    return p if p.is_absolute() else root / PurePosixPath(value)
+    return inside_root(root, value, what)
 
 
 def shot_files(catalog: Catalog, root: Path, shot: dict[str, Any]) -> list[Path]:
+    """Every file of a shot, primary first; :class:`UnsafePathError` when the catalog names one
+    outside the session folder."""
     key = shot["key"]
-    primary = _abs(root, shot.get("primary_path")) or root / PurePosixPath(key)
+    primary = _abs(root, shot.get("primary_path"), "path") or inside_root(root, key, "shot key")
     files = [primary]
     for row in catalog.files_of(key):
-        p = _abs(root, row["path"])
+        p = _abs(root, row["path"], "file path")
         if p is not None and p not in files and kind(p) != "xmp":
             files.append(p)
-    raw = _abs(root, shot.get("raw_path"))
+    raw = _abs(root, shot.get("raw_path"), "RAW path")
     if raw is not None and raw not in files:
         files.append(raw)
     return files
@@ -57,10 +61,15 @@ def undecided(flag: str | None, stars: int, label: str | None) -> bool:
 
 
 def collect(
-    catalog: Catalog, root: Path, *, suggested: bool, mapping: Mapping, decided_only: bool = True
+    catalog: Catalog, root: Path, *, suggested: bool, mapping: Mapping, decided_only: bool = True,
+    report: ExportReport | None = None,
 ) -> list[ExportItem]:
     """The shots to export: those the photographer decided and, with ``suggested``, the engine's
-    suggestion for the shots the photographer left undecided (never overriding a decision)."""
+    suggestion for the shots the photographer left undecided (never overriding a decision).
+
+    A shot whose catalog paths leave the session folder is skipped with one line in ``report``."""
+    report = report if report is not None else ExportReport()
+    root = Path(root).resolve()
     decisions = catalog.decisions()
     items: list[ExportItem] = []
     for shot in catalog.shots():
@@ -75,7 +84,11 @@ def collect(
             else:
                 source = "none"
         rating, xmp_label = mapping.resolve(flag, stars, label)
-        files = shot_files(catalog, root, shot)
+        try:
+            files = shot_files(catalog, root, shot)
+        except UnsafePathError as exc:
+            report.problem(str(shot["key"]), exc)
+            continue
         items.append(
             ExportItem(shot["key"], files[0], files, flag, stars, label, source, rating, xmp_label, shot)
         )

@@ -1,0 +1,128 @@
+"""Issue 10: nothing read from a catalog is trusted.  Paths must stay inside the session folder,
+symbolic links that leave it are never read through, hostile XML and bad decision rows cost one
+line each, and decisions are bound to the content they were made on."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from export_fixtures import (
+    Session,
+    build_session,
+    exiftool_read,
+    jpeg_bytes,
+    needs_exiftool,
+)
+
+from engine.cli import main
+
+
+def run(*argv: object) -> int:
+    return main([str(a) for a in argv])
+
+
+def tree(base: Path, skip: Path | None = None) -> dict[str, str]:
+    """Every file under ``base`` (links as 'link->target'), except under ``skip``."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(base):
+        d = Path(dirpath)
+        if skip is not None and (d == skip or skip in d.parents):
+            dirnames[:] = []
+            continue
+        for n in filenames + [x for x in dirnames if (d / x).is_symlink()]:
+            if ".culler.sqlite" in n:
+                continue  # the catalog (and its WAL) sit beside the folder
+            p = d / n
+            rel = p.relative_to(base).as_posix()
+            out[rel] = f"link->{os.readlink(p)}" if p.is_symlink() else p.read_bytes().hex()[:64] + str(p.stat().st_size)
+    return out
+
+
+def sql(s: Session, statement: str, *params: object) -> None:
+    conn = sqlite3.connect(s.catalog_path)
+    conn.execute(statement, params)
+    conn.commit()
+    conn.close()
+
+
+def outside_victims(tmp_path: Path) -> Path:
+    out = tmp_path / "outside"
+    out.mkdir()
+    (out / "x.jpg").write_bytes(jpeg_bytes(77))
+    (out / "secret.xmp").write_text("not for the client\n")
+    return out
+
+
+# -- item 4: catalog paths ------------------------------------------------------------------------
+@needs_exiftool
+@pytest.mark.parametrize("hostile", ["../outside/x.jpg", "ABS", "linkdir/x.jpg"])
+@pytest.mark.parametrize("mode", ["--xmp", "--embed", "--to"])
+def test_catalog_paths_must_stay_inside_the_session(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], hostile: str, mode: str
+) -> None:
+    s = build_session(tmp_path)
+    outside = outside_victims(tmp_path)
+    (s.root / "linkdir").symlink_to(outside, target_is_directory=True)
+    value = str(outside / "x.jpg") if hostile == "ABS" else hostile
+    # IMG_0006.jpg (rejected) now claims a file outside the folder
+    sql(s, "UPDATE shots SET primary_path = ? WHERE key = 'IMG_0006.jpg'", value)
+    sql(s, "UPDATE files SET path = ? WHERE path = 'IMG_0006.jpg'", value)
+    sql(s, "UPDATE decisions SET flag = 'pick' WHERE shot = 'IMG_0006.jpg'")
+    before = tree(tmp_path, skip=s.root)
+    argv = [mode] + ([tmp_path / "copies"] if mode == "--to" else [])
+    assert run("export", s.root, *argv) == 1
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if "IMG_0006" in ln or "x.jpg" in ln]
+    assert len(lines) == 1 and "refused" in lines[0], err
+    after = tree(tmp_path, skip=s.root)
+    if mode == "--to":
+        copies = {k: v for k, v in after.items() if k.startswith("copies/")}
+        assert copies and not any("x.jpg" in k for k in copies)
+        after = {k: v for k, v in after.items() if not k.startswith("copies/")}
+    assert after == before  # nothing outside the session folder was written or changed
+    # the rest of the export went on
+    if mode == "--xmp":
+        assert exiftool_read([s.root / "IMG_0002.xmp"])[str((s.root / "IMG_0002.xmp").absolute())] == (-1, "Red")
+    # culler check reports it
+    assert run("check", s.root) == 1
+    out = capsys.readouterr().out
+    assert "lead out of the session folder" in out
+
+
+# -- item 7 (first half): symlinked sidecars and originals ------------------------------------------
+def test_to_never_copies_what_a_symlinked_sidecar_points_to(
+    session: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = outside_victims(tmp_path)
+    (session.root / "IMG_0003.xmp").unlink()
+    (session.root / "IMG_0003.xmp").symlink_to(outside / "secret.xmp")
+    (session.root / "IMG_0005.xmp").symlink_to(outside / "secret.xmp")  # a darktable-style name too
+    out = tmp_path / "for-client"
+    assert run("export", session.root, "--to", out, "--no-metadata") == 1
+    err = capsys.readouterr().err
+    assert "IMG_0003.xmp is a symbolic link leading out of the session folder" in err
+    for p in out.rglob("*"):
+        if p.is_file():
+            assert b"not for the client" not in p.read_bytes(), p
+    assert (out / "IMG_0003.ARW").is_file()  # the photo itself is still delivered
+    assert run("export", session.root, "--to", tmp_path / "meta") == 1  # with metadata: same refusal
+    for p in (tmp_path / "meta").rglob("*"):
+        assert not p.is_file() or b"not for the client" not in p.read_bytes(), p
+
+
+def test_symlinked_original_leaving_the_folder_is_not_read(
+    session: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = outside_victims(tmp_path)
+    (session.root / "IMG_0006.jpg").unlink()
+    (session.root / "IMG_0006.jpg").symlink_to(outside / "x.jpg")
+    sql(session, "UPDATE decisions SET flag = 'pick' WHERE shot = 'IMG_0006.jpg'")
+    before = tree(outside)
+    assert run("export", session.root, "--to", tmp_path / "c") == 1
+    assert "leads out of the session folder" in capsys.readouterr().err
+    assert not (tmp_path / "c" / "IMG_0006.jpg").exists()
+    assert run("export", session.root, "--embed") == 1
+    assert tree(outside) == before
