@@ -126,3 +126,41 @@ def test_symlinked_original_leaving_the_folder_is_not_read(
     assert not (tmp_path / "c" / "IMG_0006.jpg").exists()
     assert run("export", session.root, "--embed") == 1
     assert tree(outside) == before
+
+
+# -- item 6: deeply nested XML ----------------------------------------------------------------------
+def deep_xmp(levels: int = 1000) -> bytes:
+    return (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="2">'
+        + b"<a>" * levels + b"</a>" * levels
+        + b"</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )  # fmt: skip
+
+
+@needs_exiftool
+def test_deeply_nested_xml_is_refused_in_one_line_and_the_export_goes_on(
+    session: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.export import jpeg
+
+    root = session.root
+    (root / "IMG_0002.xmp").write_bytes(deep_xmp())
+    (root / "IMG_0003.xmp").write_bytes(deep_xmp())
+    (root / "IMG_0006.jpg").write_bytes(jpeg.with_xmp(jpeg_bytes(6), deep_xmp(), "t"))
+    deep_before = {n: (root / n).read_bytes() for n in ("IMG_0002.xmp", "IMG_0003.xmp", "IMG_0006.jpg")}
+    assert run("export", root, "--xmp") == 1
+    err = capsys.readouterr().err
+    assert err.count("nested more than 100 levels deep") == 2, err  # IMG_0002.xmp, IMG_0003.xmp
+    assert "Traceback" not in err and "RecursionError" not in err
+    got = exiftool_read([root / "IMG_0001.xmp", root / "IMG_0004.xmp"])
+    assert got[str((root / "IMG_0001.xmp").absolute())] == (3, "Green")
+    assert got[str((root / "IMG_0004.xmp").absolute())] == (2, "Yellow")
+    assert run("export", root, "--embed") == 1
+    err = capsys.readouterr().err
+    assert "IMG_0006.jpg: refused: it contains elements nested more than 100 levels deep" in err, err
+    assert exiftool_read([root / "IMG_0001.JPG"])[str((root / "IMG_0001.JPG").absolute())] == (3, "Green")
+    assert run("export", root, "--to", tmp_path / "c") == 1  # IMG_0003.xmp is carried: refused again
+    assert "nested more than 100 levels deep" in capsys.readouterr().err
+    assert (tmp_path / "c" / "IMG_0005.HEIC").is_file()
+    assert {n: (root / n).read_bytes() for n in deep_before} == deep_before
