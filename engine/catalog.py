@@ -348,6 +348,13 @@ class Catalog:
         cur = self.conn.execute("SELECT shot, flag, stars, label FROM decisions")
         return {s: Decision(s, f, int(st or 0), lab) for s, f, st, lab in cur.fetchall()}
 
+    def decision_rows(self) -> list[dict[str, Any]]:
+        """Every decision row as stored, not validated: an edited or damaged catalog may hold
+        anything, and the export checks each row itself (one bad row costs one line)."""
+        cur = self.conn.execute("SELECT * FROM decisions")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
     def set_decision(self, shot: str, *, flag: Any = ..., stars: Any = ..., label: Any = ...) -> Decision:
         """Change some fields of a shot's decision (``...`` leaves a field as it is); returns the new one."""
         _check_decision(flag, stars, label)

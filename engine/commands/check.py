@@ -94,7 +94,7 @@ def check_catalog(cat_path: Path, folder: Path | None = None) -> dict[str, Any]:
             rep["problems"].append(f"{orphan} analysed shot(s) have no analysis row")
         bad = count(
             "SELECT count(*) FROM decisions WHERE (flag IS NOT NULL AND flag NOT IN ('pick','reject')) "
-            "OR stars < 0 OR stars > 5 "
+            "OR stars < 0 OR stars > 5 OR (stars IS NOT NULL AND typeof(stars) != 'integer') "
             "OR (label IS NOT NULL AND label NOT IN ('Red','Yellow','Green','Blue','Purple'))"
         )
         if bad:

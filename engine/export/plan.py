@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.catalog import Catalog
+from engine.catalog import Catalog, _check_decision
 from engine.export.formats import kind
 from engine.export.mapping import Mapping
 from engine.export.paths import UnsafePathError, inside_root
@@ -56,6 +56,17 @@ def shot_files(catalog: Catalog, root: Path, shot: dict[str, Any]) -> list[Path]
     return files
 
 
+def _invalid_decision(flag: Any, stars: Any, label: Any) -> str | None:
+    """What is wrong with a stored decision row (``None``: it is usable)."""
+    if isinstance(stars, bool) or not isinstance(stars, int):
+        return f"stars {stars!r} (not a number 0-5)"
+    try:
+        _check_decision(flag, stars, label)
+    except ValueError as exc:
+        return f"an invalid value ({exc})"
+    return None
+
+
 def undecided(flag: str | None, stars: int, label: str | None) -> bool:
     return flag is None and not stars and not label
 
@@ -70,11 +81,20 @@ def collect(
     A shot whose catalog paths leave the session folder is skipped with one line in ``report``."""
     report = report if report is not None else ExportReport()
     root = Path(root).resolve()
-    decisions = catalog.decisions()
+    decisions = {r["shot"]: r for r in catalog.decision_rows()}
     items: list[ExportItem] = []
     for shot in catalog.shots():
         d = decisions.get(shot["key"])
-        flag, stars, label = (d.flag, d.stars, d.label) if d else (None, 0, None)
+        flag, stars, label = (d["flag"], d["stars"], d["label"]) if d else (None, 0, None)
+        stars = 0 if stars is None else stars
+        problem = _invalid_decision(flag, stars, label)
+        if problem is not None:
+            report.problem(
+                str(shot["key"]),
+                f"{shot['key']}: its decision holds {problem}; skipped, the rest is exported "
+                "(set it again in `culler gui`; `culler check` lists such rows)",
+            )
+            continue
         source = "user"
         if undecided(flag, stars, label):
             if suggested and shot.get("suggested") in ("pick", "reject"):

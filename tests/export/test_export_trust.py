@@ -164,3 +164,28 @@ def test_deeply_nested_xml_is_refused_in_one_line_and_the_export_goes_on(
     assert "nested more than 100 levels deep" in capsys.readouterr().err
     assert (tmp_path / "c" / "IMG_0005.HEIC").is_file()
     assert {n: (root / n).read_bytes() for n in deep_before} == deep_before
+
+
+# -- item 11: one bad decision row -------------------------------------------------------------------
+@needs_exiftool
+@pytest.mark.parametrize(
+    "column,value",
+    [("stars", 99), ("stars", "abc"), ("stars", 2.5), ("flag", "maybe"), ("label", "Chartreuse"), ("stars", -3)],
+)
+def test_one_bad_decision_row_is_skipped_with_one_line(
+    session: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str], column: str, value: object
+) -> None:
+    sql(session, f"UPDATE decisions SET {column} = ? WHERE shot = 'IMG_0002.NEF'", value)
+    assert run("export", session.root, "--xmp") == 1
+    err = capsys.readouterr().err
+    bad = [ln for ln in err.splitlines() if "IMG_0002.NEF" in ln]
+    assert len(bad) == 1 and "skipped" in bad[0] and repr(value) in bad[0], err
+    assert not (session.root / "IMG_0002.xmp").exists()
+    got = exiftool_read([session.root / "IMG_0001.xmp", session.root / "IMG_0006.xmp"])
+    assert got[str((session.root / "IMG_0001.xmp").absolute())] == (3, "Green")
+    assert got[str((session.root / "IMG_0006.xmp").absolute())] == (-1, "Red")
+    out_csv = tmp_path / "d.csv"
+    assert run("export", session.root, "--format", "csv", "-o", out_csv) == 1
+    assert "IMG_0002.NEF" in capsys.readouterr().err
+    rows = out_csv.read_text().splitlines()
+    assert len(rows) == 1 + 8 and not any(r.startswith("IMG_0002.NEF") for r in rows)
