@@ -129,7 +129,8 @@ CREATE TABLE IF NOT EXISTS decisions (
     flag TEXT,                      -- 'pick', 'reject' or NULL (unflagged)
     stars INTEGER,                  -- 0..5
     label TEXT,                     -- Red, Yellow, Green, Blue, Purple or NULL
-    updated_at REAL
+    updated_at REAL,
+    hash TEXT                       -- content hash of the primary file the decision was made on
 );
 CREATE INDEX IF NOT EXISTS idx_files_shot ON files(shot);
 CREATE INDEX IF NOT EXISTS idx_shots_group ON shots(group_id);
@@ -155,10 +156,27 @@ def _check_decision(flag: Any = ..., stars: Any = ..., label: Any = ...) -> None
         raise ValueError(f"label must be one of {LABELS} or None, not {label!r}")
 
 
-class Catalog:
-    """A session catalog.  ``Catalog(path)`` creates it when missing."""
+class RootMismatchError(CatalogError):
+    """The catalog was made for another folder (``--relink`` moves it with its folder)."""
 
-    def __init__(self, path: str | os.PathLike[str], root: Path | None = None, *, readonly: bool = False):
+
+def root_mismatch_message(path: Path, stored: str, root: Path) -> str:
+    return (
+        f"the catalog {path} was made for {stored}, not {root}: its decisions belong to the photos "
+        f"there, not to these; if you moved that folder here, pass --relink to move the catalog with it"
+    )
+
+
+class Catalog:
+    """A session catalog.  ``Catalog(path)`` creates it when missing.
+
+    With ``root``, the catalog is the one of that folder: a catalog made for another folder is
+    refused (:class:`RootMismatchError`) unless ``relink`` moves it to ``root``."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], root: Path | None = None, *, readonly: bool = False,
+        relink: bool = False,
+    ):  # fmt: skip
         import sqlite_utils
 
         self.path = Path(path)
@@ -188,7 +206,18 @@ class Catalog:
         except sqlite3.DatabaseError as exc:
             raise CatalogError(f"{self.path} is not a usable catalog: {exc}") from exc
         if root is not None and not readonly:
-            self.set_meta("root", str(Path(root).resolve()))
+            self._bind_root(Path(root), relink)
+
+    def _bind_root(self, root: Path, relink: bool) -> None:
+        new = str(Path(root).resolve())
+        stored = self.get_meta("root")
+        if stored and stored != new and not relink:
+            self.close()
+            raise RootMismatchError(root_mismatch_message(self.path, stored, Path(new)))
+        if stored and stored != new:
+            self.set_meta("relinked_from", stored)
+        if stored != new:
+            self.set_meta("root", new)
 
     # -- schema ---------------------------------------------------------------
     def _check_version(self) -> None:
@@ -207,9 +236,17 @@ class Catalog:
     def _migrate(self) -> None:
         self._check_version()
         self.conn.executescript(_SCHEMA)
+        self._migrate_decision_hash()
         if self.get_meta("schema_version") is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
             self.set_meta("created_at", str(time.time()))
+
+    def _migrate_decision_hash(self) -> None:
+        """Catalogs made before decisions carried their content hash: add the column (idempotent;
+        old decisions keep NULL, bound to whatever the shot's catalogued hash is)."""
+        cols = {r[1] for r in self.conn.execute("PRAGMA table_info(decisions)")}
+        if "hash" not in cols:
+            self.conn.execute("ALTER TABLE decisions ADD COLUMN hash TEXT")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -367,8 +404,9 @@ class Catalog:
             if label is not ...:
                 d.label = label
             self.conn.execute(
-                "INSERT OR REPLACE INTO decisions(shot, flag, stars, label, updated_at) VALUES (?,?,?,?,?)",
-                (shot, d.flag, d.stars, d.label, time.time()),
+                "INSERT OR REPLACE INTO decisions(shot, flag, stars, label, updated_at, hash) "
+                "VALUES (?,?,?,?,?,(SELECT hash FROM shots WHERE key = ?))",
+                (shot, d.flag, d.stars, d.label, time.time(), shot),
             )
         return d
 
@@ -379,10 +417,19 @@ class Catalog:
         rows = []
         for d in decisions:
             _check_decision(d.flag, d.stars, d.label)
-            rows.append((d.shot, d.flag, d.stars, d.label, now))
+            rows.append((d.shot, d.flag, d.stars, d.label, now, d.shot))
         with self.transaction() as c:
             c.executemany(
-                "INSERT OR REPLACE INTO decisions(shot, flag, stars, label, updated_at) VALUES (?,?,?,?,?)", rows
+                "INSERT OR REPLACE INTO decisions(shot, flag, stars, label, updated_at, hash) "
+                "VALUES (?,?,?,?,?,(SELECT hash FROM shots WHERE key = ?))", rows
+            )
+
+    def rebind_decisions(self, new_hashes: dict[str, str]) -> None:
+        """After ``--embed`` rewrote primaries (image data verified unchanged): their decisions
+        now belong to the new bytes."""
+        with self.transaction() as c:
+            c.executemany(
+                "UPDATE decisions SET hash = ? WHERE shot = ?", [(h, k) for k, h in new_hashes.items()]
             )
 
     # -- groups and ranks ------------------------------------------------------------

@@ -48,6 +48,7 @@ class RankOptions:
     members: list[str] | None = None  # None: the default members
     face_backend: str = "retinaface"
     device: str = "auto"
+    relink: bool = False  # the catalog was made for this folder elsewhere (moved): move it here
 
 
 @dataclass
@@ -251,7 +252,7 @@ def rank_folder(
     root = root.resolve()
     cat_path = Path(opts.catalog) if opts.catalog else default_catalog_path(root)
     try:
-        catalog = Catalog(cat_path, root)
+        catalog = Catalog(cat_path, root, relink=opts.relink)
     except CatalogError as exc:
         raise PipelineError(str(exc)) from exc
     emit = progress or (lambda e: None)

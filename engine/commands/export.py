@@ -61,6 +61,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--reject-label", metavar="NAME", default=None, help="label for rejects ('none' for no label)")
     g.add_argument("--pick-rating", metavar="N", default=None, help="force this rating on picks ('stars' = as given)")
     g.add_argument("--reject-rating", metavar="N", default=None, help="rating for rejects (default -1)")
+    p.add_argument(
+        "--relink", action="store_true",
+        help="the catalog was made for this folder at another place (the folder moved): move it here",
+    )  # fmt: skip
+    p.add_argument(
+        "--include-changed", action="store_true",
+        help="also export decisions whose photo changed since you decided (each one is listed)",
+    )  # fmt: skip
     p.add_argument("-v", "--verbose", action="store_true", help="list every file written")
 
 
@@ -70,7 +78,7 @@ def _err(msg: str, code: int = 2) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.catalog import Catalog, CatalogError, default_catalog_path
+    from engine.catalog import Catalog, CatalogError, default_catalog_path, root_mismatch_message
     from engine.export import actions
     from engine.export.exiftool import Exiftool, find_exiftool
     from engine.export.mapping import Mapping, MappingError, load_mapping, parse_label, parse_rating
@@ -106,6 +114,14 @@ def run(args: argparse.Namespace) -> int:
         return _err(f"no catalog at {cat_path}: run `culler rank {args.folder}` first (or give --catalog)")
     try:
         catalog = Catalog(cat_path, readonly=True)
+        stored = catalog.root
+        if stored is not None and str(stored) != str(root):
+            catalog.close()
+            if not args.relink:
+                return _err(root_mismatch_message(cat_path, str(stored), root))
+            Catalog(cat_path, root, relink=True).close()
+            print(f"relinked the catalog from {stored} to {root}")
+            catalog = Catalog(cat_path, readonly=True)
     except CatalogError as exc:
         return _err(str(exc))
 
@@ -113,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     stack = contextlib.ExitStack()
     try:
         items = collect(catalog, root, suggested=args.suggested, mapping=mapping,
-                        decided_only=not args.format, report=report)
+                        decided_only=not args.format, report=report, include_changed=args.include_changed)
         n_shots = len(catalog.shots())
         if args.format:
             extra = {
@@ -148,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
             actions.export_xmp(items, style=args.sidecars, report=report, backup=not args.no_backup)
         elif args.embed:
             actions.export_embed(
-                items, exe=exe, style=args.sidecars, report=report, backup=not args.no_backup
+                items, exe=exe, style=args.sidecars, report=report, backup=not args.no_backup,
+                catalog_path=cat_path,
             )
         else:
             out = Path(args.to).expanduser() if args.to else root.parent / f"{root.name}-picks"

@@ -133,8 +133,12 @@ def export_xmp(
 def export_embed(
     items: list[ExportItem], *, exe: et.ExiftoolLike | None, style: str = "lightroom",
     report: ExportReport | None = None, progress: Progress | None = None, backup: bool = True,
+    catalog_path: Path | None = None,
 ) -> ExportReport:
-    """Embed in JPEG/TIFF/DNG/HEIC in place (verified, atomic); proprietary RAW get sidecars."""
+    """Embed in JPEG/TIFF/DNG/HEIC in place (verified, atomic); proprietary RAW get sidecars.
+
+    With ``catalog_path``, the decisions of rewritten primaries are bound to their new bytes
+    (the image data was verified unchanged), so the next export does not see "another photo"."""
     report = report or ExportReport()
     dirs = _Dirs(report)
     raw_pairs: list[tuple[ExportItem, Path]] = []
@@ -147,6 +151,7 @@ def export_embed(
             elif k in EMBEDDABLE:
                 embeds.append((item, f))
     total = len(embeds)
+    rebound: dict[str, Path] = {}
     for i, (item, f) in enumerate(embeds):
         if report.stopped:
             break
@@ -161,10 +166,29 @@ def export_embed(
             report.problem(f, exc)
         else:
             (report.written if changed else report.unchanged).append(f)
+            if changed and f == item.primary:
+                rebound[item.key] = f
         if progress:
             progress(i + 1, total, str(f))
+    if catalog_path is not None and rebound:
+        _rebind(catalog_path, rebound, report)
     _write_sidecars(_sidecar_jobs(raw_pairs, style, report), report, dirs, None, backup)
     return report
+
+
+def _rebind(catalog_path: Path, rebound: dict[str, Path], report: ExportReport) -> None:
+    from engine.catalog import Catalog, CatalogError
+    from engine.export.plan import content_hash
+
+    try:
+        hashes = {key: content_hash(f) for key, f in rebound.items()}
+        with Catalog(catalog_path) as cat:
+            cat.rebind_decisions(hashes)
+    except (CatalogError, SafeIOError, OSError) as exc:
+        report.note(
+            f"the catalog could not record the embedded files' new content ({exc}); the next "
+            "export will list them as changed (pass --include-changed then)"
+        )
 
 
 def _same_photo(src: Path, dst: Path, k: str, *, by_image_data: bool) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,8 +11,8 @@ from typing import Any
 from engine.catalog import Catalog, _check_decision
 from engine.export.formats import kind
 from engine.export.mapping import Mapping
-from engine.export.paths import UnsafePathError, inside_root
-from engine.safeio import SafeIOError
+from engine.export.paths import inside_root
+from engine.safeio import SafeIOError, describe_oserror
 
 
 @dataclass
@@ -71,14 +72,46 @@ def undecided(flag: str | None, stars: int, label: str | None) -> bool:
     return flag is None and not stars and not label
 
 
+def content_hash(path: Path) -> str:
+    """The content hash the catalog keeps for a file (the scanner's own function)."""
+    from engine.scan import file_hash
+
+    try:
+        return file_hash(path)
+    except OSError as exc:
+        raise describe_oserror(exc, path, "cannot read") from exc
+
+
+def content_changed(catalog: Catalog, root: Path, shot: dict[str, Any], bound: str | None,
+                    primary: Path) -> bool:
+    """Is the primary file's content now other than ``bound`` (the hash the decision was made
+    on)?  The catalogued hash is trusted while size and mtime are those it was taken at; any
+    other file is hashed again.  A missing file is not "changed" (it is reported as missing)."""
+    if not bound:
+        return False
+    try:
+        st = os.stat(primary)
+    except OSError:
+        return False
+    rel = primary.relative_to(root).as_posix() if primary.is_relative_to(root) else None
+    row = catalog.file_row(rel) if rel is not None else None
+    if row and row.get("hash") and row.get("size") == st.st_size and row.get("mtime_ns") == st.st_mtime_ns:
+        current = row["hash"]
+    else:
+        current = content_hash(primary)
+    return bool(current != bound)
+
+
 def collect(
     catalog: Catalog, root: Path, *, suggested: bool, mapping: Mapping, decided_only: bool = True,
-    report: ExportReport | None = None,
+    report: ExportReport | None = None, include_changed: bool = False,
 ) -> list[ExportItem]:
     """The shots to export: those the photographer decided and, with ``suggested``, the engine's
     suggestion for the shots the photographer left undecided (never overriding a decision).
 
-    A shot whose catalog paths leave the session folder is skipped with one line in ``report``."""
+    A shot whose catalog paths leave the session folder is skipped with one line in ``report``,
+    and so is a decision whose photo's content changed since it was made (another photo under
+    the same name), unless ``include_changed`` (then it is exported with a note)."""
     report = report if report is not None else ExportReport()
     root = Path(root).resolve()
     decisions = {r["shot"]: r for r in catalog.decision_rows()}
@@ -106,9 +139,25 @@ def collect(
         rating, xmp_label = mapping.resolve(flag, stars, label)
         try:
             files = shot_files(catalog, root, shot)
-        except UnsafePathError as exc:
+            changed = source == "user" and d is not None and content_changed(
+                catalog, root, shot, d.get("hash") or shot.get("hash"), files[0]
+            )
+        except SafeIOError as exc:
             report.problem(str(shot["key"]), exc)
             continue
+        if changed:
+            what = (
+                f"{shot['key']}: the photo changed since you decided on it (replaced by another "
+                "photo with the same name, or edited)"
+            )
+            if not include_changed:
+                report.problem(
+                    str(shot["key"]),
+                    f"{what}; not exported: run `culler rank` and decide it again "
+                    "(or export it anyway with --include-changed)",
+                )
+                continue
+            report.note(f"{what}; exported anyway (--include-changed)")
         items.append(
             ExportItem(shot["key"], files[0], files, flag, stars, label, source, rating, xmp_label, shot)
         )

@@ -15,6 +15,7 @@ from export_fixtures import (
     exiftool_read,
     jpeg_bytes,
     needs_exiftool,
+    rescan,
 )
 
 from engine.cli import main
@@ -148,6 +149,7 @@ def test_deeply_nested_xml_is_refused_in_one_line_and_the_export_goes_on(
     (root / "IMG_0002.xmp").write_bytes(deep_xmp())
     (root / "IMG_0003.xmp").write_bytes(deep_xmp())
     (root / "IMG_0006.jpg").write_bytes(jpeg.with_xmp(jpeg_bytes(6), deep_xmp(), "t"))
+    rescan(session, "IMG_0006.jpg")
     deep_before = {n: (root / n).read_bytes() for n in ("IMG_0002.xmp", "IMG_0003.xmp", "IMG_0006.jpg")}
     assert run("export", root, "--xmp") == 1
     err = capsys.readouterr().err
@@ -189,3 +191,112 @@ def test_one_bad_decision_row_is_skipped_with_one_line(
     assert "IMG_0002.NEF" in capsys.readouterr().err
     rows = out_csv.read_text().splitlines()
     assert len(rows) == 1 + 8 and not any(r.startswith("IMG_0002.NEF") for r in rows)
+
+
+# -- item 5: decisions bound to content, catalogs bound to their folder ---------------------------------
+def _rescan(s: Session, rel: str) -> None:
+    """``rescan`` (what `culler rank` stores for a changed file) without deciding again."""
+    with s.catalog() as cat:
+        before = cat.conn.execute("SELECT hash FROM decisions WHERE shot = ?", (rel,)).fetchone()[0]
+    rescan(s, rel)
+    sql(s, "UPDATE decisions SET hash = ? WHERE shot = ?", before, rel)
+
+
+@needs_exiftool
+@pytest.mark.parametrize("rescanned", [False, True])
+def test_a_replaced_photo_keeps_no_old_decision(
+    session: Session, capsys: pytest.CaptureFixture[str], rescanned: bool
+) -> None:
+    root = session.root
+    (root / "IMG_0006.jpg").write_bytes(jpeg_bytes(999))  # another photo under the same name
+    if rescanned:
+        _rescan(session, "IMG_0006.jpg")
+    assert run("export", root, "--xmp") == 1
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if "IMG_0006" in ln]
+    assert len(lines) == 1 and "changed since you decided" in lines[0], err
+    assert not (root / "IMG_0006.xmp").exists()
+    assert exiftool_read([root / "IMG_0002.xmp"])[str((root / "IMG_0002.xmp").absolute())] == (-1, "Red")
+    assert run("check", root) == 1
+    assert "1 decision(s) were made on a photo that has since changed" in capsys.readouterr().out
+    assert run("export", root, "--xmp", "--include-changed") == 0
+    assert "IMG_0006.jpg: the photo changed" in capsys.readouterr().out
+    assert exiftool_read([root / "IMG_0006.xmp"])[str((root / "IMG_0006.xmp").absolute())] == (-1, "Red")
+    # deciding again binds the decision to the new photo
+    with session.catalog() as cat:
+        cat.set_decision("IMG_0006.jpg", flag="pick")
+    _rescan(session, "IMG_0006.jpg")
+    with session.catalog() as cat:
+        cat.set_decision("IMG_0006.jpg", flag="pick")
+    assert run("export", root, "--xmp") == 0
+
+
+@needs_exiftool
+def test_embed_rebinds_its_own_rewrites(session: Session, capsys: pytest.CaptureFixture[str]) -> None:
+    """--embed changes the bytes (not the image data) of the originals: not "another photo"."""
+    root = session.root
+    assert run("export", root, "--embed") == 0
+    capsys.readouterr()
+    assert run("export", root, "--embed") == 0
+    assert "changed since" not in capsys.readouterr().err
+    assert run("export", root, "--xmp") == 0
+    assert run("check", root) == 0
+    from engine.scan import file_hash
+
+    with session.catalog() as cat:  # the decision now names the rewritten bytes
+        bound = cat.conn.execute("SELECT hash FROM decisions WHERE shot = 'IMG_0006.jpg'").fetchone()[0]
+    assert bound == file_hash(root / "IMG_0006.jpg")
+
+
+def test_catalog_of_another_folder_is_refused_and_relink_moves_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    card1 = build_session(tmp_path / "one")
+    card2 = build_session(tmp_path / "two")  # same names; two photos differ
+    (card2.root / "IMG_0001.JPG").write_bytes(jpeg_bytes(501))
+    (card2.root / "IMG_0006.jpg").write_bytes(jpeg_bytes(506))
+    before2 = tree(card2.root)
+    assert run("export", card2.root, "--catalog", card1.catalog_path, "--xmp") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"was made for {card1.root}" in err[0] and "--relink" in err[0]
+    assert tree(card2.root) == before2  # nothing written
+    assert run("check", card2.root, "--catalog", card1.catalog_path) == 1
+    assert f"was made for {card1.root}" in capsys.readouterr().out
+    assert run("rank", card2.root, "--catalog", card1.catalog_path, "-q") != 0
+    assert f"was made for {card1.root}" in capsys.readouterr().err
+    # the same card moved: --relink moves the catalog with it
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    shutil.move(card1.root, moved / "shoot")
+    shutil.move(card1.catalog_path, moved / "shoot.culler.sqlite")
+    assert run("export", moved / "shoot", "--xmp") == 2
+    capsys.readouterr()
+    assert run("export", moved / "shoot", "--xmp", "--relink") == 0
+    assert "relinked the catalog" in capsys.readouterr().out
+    assert (moved / "shoot" / "IMG_0006.xmp").is_file()
+    assert run("check", moved / "shoot") == 0
+    # --relink onto another card: names match, content does not: those decisions are held back
+    assert run("export", card2.root, "--catalog", moved / "shoot.culler.sqlite", "--xmp", "--relink") == 1
+    err = capsys.readouterr().err
+    assert "IMG_0001.JPG: the photo changed" in err and "IMG_0006.jpg: the photo changed" in err
+    assert not (card2.root / "IMG_0006.xmp").exists() and (card2.root / "IMG_0002.xmp").exists()
+
+
+def test_old_catalog_gains_the_decision_hash_column(tmp_path: Path) -> None:
+    s = build_session(tmp_path)
+    conn = sqlite3.connect(s.catalog_path)
+    conn.execute("ALTER TABLE decisions DROP COLUMN hash")
+    conn.commit()
+    conn.close()
+    for _ in range(2):  # idempotent
+        with s.catalog() as cat:
+            cols = [r[1] for r in cat.conn.execute("PRAGMA table_info(decisions)")]
+            assert cols.count("hash") == 1
+            assert cat.decision("IMG_0002.NEF").flag == "reject"
+    with s.catalog() as cat:
+        cat.set_decision("IMG_0002.NEF", stars=1)
+        row = cat.conn.execute("SELECT d.hash, s.hash FROM decisions d JOIN shots s ON s.key = d.shot "
+                               "WHERE d.shot = 'IMG_0002.NEF'").fetchone()
+        assert row[0] == row[1] and row[0]
