@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
 from pathlib import Path, PurePosixPath
@@ -116,10 +117,12 @@ def check_catalog(cat_path: Path, folder: Path | None = None) -> dict[str, Any]:
         elif base is not None and base.is_dir():
             _check_decision_content(conn, base, rep)
         if base is not None and base.is_dir():
+            from engine.export.paths import lexical_problem
+
             missing = [
                 r[0] for r in conn.execute("SELECT key FROM shots ORDER BY key")
-                if not (base / PurePosixPath(r[0])).exists()
-            ]  # fmt: skip
+                if lexical_problem(r[0]) is None and not os.path.exists(base / PurePosixPath(r[0]))
+            ]  # fmt: skip  (unsafe keys are reported above, never looked up)
             rep["missing_files"] = missing
         elif base is not None:
             rep["missing_files"] = None

@@ -23,6 +23,13 @@ Search path (first match wins): CULLER_MODELS_PATH, the user's models folder
   culler models install pack.zip          verify, then copy into the user's models folder
   culler models install https://example.org/pack.zip --sha256 HEX
   culler models fp16 my-pack              add a float16 variant for GPUs (needs onnx)
+  culler models remove my-pack            remove an installed pack (by name, never a path)
+
+An install is refused, with nothing installed, when the pack holds a link, a folder or a file
+its manifest does not list, when a manifest entry names something outside the pack, when it
+would unpack to more than 4 GiB (CULLER_MAX_PACK_BYTES), or when a pack of that name is
+already on the search path (installed, or shipped: the default pack); --replace replaces or
+shadows it deliberately.
 """
 
 

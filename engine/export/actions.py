@@ -101,7 +101,7 @@ def _write_sidecars(jobs: list[tuple[ExportItem, Path]], report: ExportReport, d
 def _present(item: ExportItem, report: ExportReport) -> list[Path]:
     files = []
     for f in item.files:
-        if f.is_file():
+        if os.path.isfile(f):  # never raises (a name too long for the disk is simply not there)
             files.append(f)
         else:
             report.problem(f, f"{f} is missing (moved or deleted since the catalog was made); skipped")
