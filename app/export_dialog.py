@@ -57,7 +57,7 @@ class ExportJob(QThread):
         head = ""
         try:
             items = collect(cat, self.root, suggested=self.suggested, mapping=Mapping(),
-                            decided_only=self.mode not in ("csv", "json"))
+                            decided_only=self.mode not in ("csv", "json"), report=report)
             if self.mode in ("csv", "json"):
                 assert self.out is not None
                 data = actions.render_decisions(items, self.root, self.mode,
@@ -74,7 +74,8 @@ class ExportJob(QThread):
                 actions.export_xmp(items, style=self.style, report=report, progress=prog)
             elif self.mode == "embed":
                 head = f"Embedded XMP in {len(items)} decided shot(s)"
-                actions.export_embed(items, exe=exe, style=self.style, report=report, progress=prog)
+                actions.export_embed(items, exe=exe, style=self.style, report=report, progress=prog,
+                                     catalog_path=self.catalog)
             else:
                 assert self.out is not None
                 picks = sum(1 for i in items if i.flag == "pick")

@@ -133,7 +133,8 @@ CREATE TABLE IF NOT EXISTS decisions (
     flag TEXT,                      -- 'pick', 'reject' or NULL (unflagged)
     stars INTEGER,                  -- 0..5
     label TEXT,                     -- Red, Yellow, Green, Blue, Purple or NULL
-    updated_at REAL
+    updated_at REAL,
+    hash TEXT                       -- content hash of the primary file the decision was made on
 );
 CREATE INDEX IF NOT EXISTS idx_files_shot ON files(shot);
 CREATE INDEX IF NOT EXISTS idx_shots_group ON shots(group_id);
@@ -314,11 +315,26 @@ def parse_schema_version(value: str | None) -> int | None:
         raise CatalogError(f"the catalog's schema version {value!r} is not a number: the catalog is damaged") from None
 
 
+class RootMismatchError(CatalogError):
+    """The catalog was made for another folder (``--relink`` moves it with its folder)."""
+
+
+def root_mismatch_message(path: Path, stored: str, root: Path) -> str:
+    return (
+        f"the catalog {path} was made for {stored}, not {root}: its decisions belong to the photos "
+        f"there, not to these; if you moved that folder here, pass --relink to move the catalog with it"
+    )
+
+
 class Catalog:
-    """A session catalog.  ``Catalog(path)`` creates it when missing."""
+    """A session catalog.  ``Catalog(path)`` creates it when missing.
+
+    With ``root``, the catalog is the one of that folder: a catalog made for another folder is
+    refused (:class:`RootMismatchError`) unless ``relink`` moves it to ``root``."""
 
     def __init__(
-        self, path: str | os.PathLike[str], root: Path | None = None, *, readonly: bool = False, strict: bool = True
+        self, path: str | os.PathLike[str], root: Path | None = None, *, readonly: bool = False, strict: bool = True,
+        relink: bool = False,
     ):
         """``readonly``: never change the file (nor its WAL); ``strict=False`` (``culler check``)
         opens an incomplete read-only catalog too, so that it can be reported on."""
@@ -364,7 +380,18 @@ class Catalog:
                 conn.close()
             raise CatalogError(describe_sqlite_error(self.path, exc)) from exc
         if root is not None and not readonly:
-            self.set_meta("root", str(Path(root).resolve()))
+            self._bind_root(Path(root), relink)
+
+    def _bind_root(self, root: Path, relink: bool) -> None:
+        new = str(Path(root).resolve())
+        stored = self.get_meta("root")
+        if stored and stored != new and not relink:
+            self.close()
+            raise RootMismatchError(root_mismatch_message(self.path, stored, Path(new)))
+        if stored and stored != new:
+            self.set_meta("relinked_from", stored)
+        if stored != new:
+            self.set_meta("root", new)
 
     # -- schema ---------------------------------------------------------------
     def _tables(self) -> set[str]:
@@ -616,6 +643,13 @@ class Catalog:
         cur = self.conn.execute("SELECT shot, flag, stars, label FROM decisions")
         return {s: Decision(s, f, int(st or 0), lab) for s, f, st, lab in cur.fetchall()}
 
+    def decision_rows(self) -> list[dict[str, Any]]:
+        """Every decision row as stored, not validated: an edited or damaged catalog may hold
+        anything, and the export checks each row itself (one bad row costs one line)."""
+        cur = self.conn.execute("SELECT * FROM decisions")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
     def set_decision(self, shot: str, *, flag: Any = ..., stars: Any = ..., label: Any = ...) -> Decision:
         """Change some fields of a shot's decision (``...`` leaves a field as it is); returns the new one."""
         _check_decision(flag, stars, label)
@@ -628,8 +662,9 @@ class Catalog:
             if label is not ...:
                 d.label = label
             self.conn.execute(
-                "INSERT OR REPLACE INTO decisions(shot, flag, stars, label, updated_at) VALUES (?,?,?,?,?)",
-                (shot, d.flag, d.stars, d.label, time.time()),
+                "INSERT OR REPLACE INTO decisions(shot, flag, stars, label, updated_at, hash) "
+                "VALUES (?,?,?,?,?,(SELECT hash FROM shots WHERE key = ?))",
+                (shot, d.flag, d.stars, d.label, time.time(), shot),
             )
         return d
 
@@ -640,10 +675,19 @@ class Catalog:
         rows = []
         for d in decisions:
             _check_decision(d.flag, d.stars, d.label)
-            rows.append((d.shot, d.flag, d.stars, d.label, now))
+            rows.append((d.shot, d.flag, d.stars, d.label, now, d.shot))
         with self.transaction() as c:
             c.executemany(
-                "INSERT OR REPLACE INTO decisions(shot, flag, stars, label, updated_at) VALUES (?,?,?,?,?)", rows
+                "INSERT OR REPLACE INTO decisions(shot, flag, stars, label, updated_at, hash) "
+                "VALUES (?,?,?,?,?,(SELECT hash FROM shots WHERE key = ?))", rows
+            )
+
+    def rebind_decisions(self, new_hashes: dict[str, str]) -> None:
+        """After ``--embed`` rewrote primaries (image data verified unchanged): their decisions
+        now belong to the new bytes."""
+        with self.transaction() as c:
+            c.executemany(
+                "UPDATE decisions SET hash = ? WHERE shot = ?", [(h, k) for k, h in new_hashes.items()]
             )
 
     # -- groups and ranks ------------------------------------------------------------

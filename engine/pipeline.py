@@ -56,6 +56,7 @@ class RankOptions:
     members: list[str] | None = None  # None: the default members
     face_backend: str = "retinaface"
     device: str = "auto"
+    relink: bool = False  # the catalog was made for this folder elsewhere (moved): move it here
 
 
 @dataclass
@@ -370,7 +371,7 @@ def rank_folder(
     with ExitStack() as stack:
         try:
             stack.enter_context(catalog_lock(cat_path, "rank"))
-            catalog = Catalog(cat_path, root)
+            catalog = Catalog(cat_path, root, relink=opts.relink)
         except CatalogError as exc:
             raise PipelineError(str(exc)) from exc
         return _rank(opts, root, cat_path, catalog, progress, cancel, t0)

@@ -22,6 +22,13 @@ Search path (first match wins): CULLER_MODELS_PATH, the user's models folder
   culler models install pack.zip          verify, then copy into the user's models folder
   culler models install https://example.org/pack.zip --sha256 HEX
   culler models fp16 my-pack              add a float16 variant for GPUs (needs onnx)
+  culler models remove my-pack            remove an installed pack (by name, never a path)
+
+An install is refused, with nothing installed, when the pack holds a link, a folder or a file
+its manifest does not list, when a manifest entry names something outside the pack, when it
+would unpack to more than 4 GiB (CULLER_MAX_PACK_BYTES), or when a pack of that name is
+already on the search path (installed, or shipped: the default pack); --replace replaces or
+shadows it deliberately.
 """
 
 
@@ -39,12 +46,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     inst = sub.add_parser("install", help="install a pack from a folder, .zip/.tar.gz or https URL")
     inst.add_argument("source", metavar="PATH_OR_URL")
     inst.add_argument("--sha256", default=None, metavar="HEX", help="expected sha256 of the archive (required for URLs)")
-    inst.add_argument("--force", action="store_true", help="replace an installed pack of the same name")
+    inst.add_argument(
+        "--replace", "--force", dest="replace", action="store_true",
+        help="replace an installed pack of the same name, or shadow a shipped one (the default pack) "
+        "deliberately; without it a name already on the search path is refused",
+    )  # fmt: skip
     inst.add_argument("--dest", default=None, metavar="DIR", help="install into DIR instead of the user's models folder")
     f16 = sub.add_parser("fp16", help="add an fp16 variant (model_fp16.onnx) to a pack, used on GPUs")
     f16.add_argument("pack", metavar="NAME|PATH")
     rm = sub.add_parser("remove", help="remove a pack installed in the user's models folder")
-    rm.add_argument("name")
+    rm.add_argument("name", help="the pack's name (as `models list` shows it), never a path")
     rm.add_argument("--dest", default=None, metavar="DIR", help="the folder it was installed into")
     p.set_defaults(_parser=p)
 
@@ -238,7 +249,7 @@ def _install(args: argparse.Namespace) -> int:
     from engine.models.search import install_pack
 
     try:
-        fp = install_pack(args.source, args.dest, sha256=args.sha256, force=args.force)
+        fp = install_pack(args.source, args.dest, sha256=args.sha256, replace=args.replace)
     except PackError as exc:
         return _err(f"not installed: {exc}")
     except OSError as exc:

@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--members", help="comma-separated quality members (default: all default members; see `culler models list`)")
     p.add_argument("--faces", default="retinaface", choices=["retinaface", "insightface"], help="face detector backend (insightface: opt-in, non-commercial model packs you already have)")
     p.add_argument("--device", default="auto", help="deep members: auto, cpu, cuda, ... (default auto)")
+    p.add_argument("--relink", action="store_true", help="the catalog was made for this folder at another place (it moved): move the catalog with it")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     opts = RankOptions(
         root=args.dir, catalog=args.catalog, recursive=args.recursive, workers=args.workers,
         sensitivity=args.sensitivity, members=[m.strip() for m in args.members.split(",")] if args.members else None,
-        face_backend=args.faces, device=args.device,
+        face_backend=args.faces, device=args.device, relink=args.relink,
     )  # fmt: skip
     code, _ = rank_and_report(opts, args.output, "culler rank", args.quiet)
     return code
