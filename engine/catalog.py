@@ -529,6 +529,76 @@ class Catalog:
         with self.transaction():
             self.db.table("shots").upsert(row, pk="key")
 
+    def file_index(self) -> dict[str, tuple[int | None, int | None, str | None]]:
+        """Every file's (size, mtime_ns, hash) by path, in one query (planning a run over 50,000 shots)."""
+        return {p: (sz, mt, h) for p, sz, mt, h in self.conn.execute("SELECT path, size, mtime_ns, hash FROM files")}
+
+    def shot_statuses(self) -> dict[str, str | None]:
+        """Every shot's status by key, in one query."""
+        return dict(self.conn.execute("SELECT key, status FROM shots").fetchall())
+
+    def _upsert_many(self, table: str, pk: str, rows: Iterable[dict[str, Any]]) -> None:
+        """INSERT ... ON CONFLICT DO UPDATE of the given columns (others are kept), one statement per column set."""
+        by_cols: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for r in rows:
+            by_cols.setdefault(tuple(r), []).append(tuple(r.values()))
+        for cols, values in by_cols.items():
+            if not all(c.isidentifier() for c in cols) or pk not in cols:
+                raise ValueError(f"bad column set for {table}: {cols}")
+            sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c != pk) or f"{pk} = excluded.{pk}"
+            self.conn.executemany(
+                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                f"ON CONFLICT({pk}) DO UPDATE SET {sets}",
+                values,
+            )
+
+    def store_batch(
+        self,
+        analyses: Iterable[tuple[str, dict[str, Any], list[dict[str, Any]], dict[str, tuple[float, float]]]] = (),
+        files: Iterable[dict[str, Any]] = (),
+        shots: Iterable[dict[str, Any]] = (),
+        metadata: Iterable[dict[str, Any]] = (),
+    ) -> None:
+        """Store many shots' results in one transaction: analyses (hash, analysis, faces, scores) as
+        :meth:`store_analysis`, then file, shot and metadata rows as upserts (columns not given are kept)."""
+        with self.transaction() as c:
+            face_rows: list[dict[str, Any]] = []
+            score_rows: list[tuple[str, str, float, float]] = []
+            analysis_rows: list[dict[str, Any]] = []
+            for content_hash, analysis, faces, scores in analyses:
+                c.execute("DELETE FROM faces WHERE hash = ?", (content_hash,))
+                c.execute("DELETE FROM scores WHERE hash = ?", (content_hash,))
+                analysis_rows.append({"hash": content_hash, **analysis})
+                for i, f in enumerate(faces):
+                    row = {**f, "hash": content_hash, "idx": i}
+                    for k in ("landmarks", "signals"):
+                        if k in row and not isinstance(row[k], str):
+                            row[k] = json.dumps(row[k])
+                    face_rows.append(row)
+                score_rows.extend((content_hash, m, v, q) for m, (v, q) in scores.items())
+            self._upsert_many("analysis", "hash", analysis_rows)
+            by_cols: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+            for r in face_rows:
+                by_cols.setdefault(tuple(r), []).append(tuple(r.values()))
+            for cols, values in by_cols.items():
+                if not all(k.isidentifier() for k in cols):
+                    raise ValueError(f"bad face columns: {cols}")
+                c.executemany(f"INSERT OR REPLACE INTO faces ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", values)
+            c.executemany("INSERT OR REPLACE INTO scores(hash, member, value, quality) VALUES (?,?,?,?)", score_rows)
+            self._upsert_many("files", "path", files)
+            self._upsert_many("shots", "key", shots)
+            self._upsert_many("metadata", "shot", metadata)
+
+    def n_faces_of(self, hashes: Iterable[str]) -> dict[str, int]:
+        """n_faces of each analysed hash among ``hashes``, in one query per 500."""
+        hs = list(dict.fromkeys(hashes))
+        out: dict[str, int] = {}
+        for k in range(0, len(hs), 500):
+            part = hs[k : k + 500]
+            q = f"SELECT hash, n_faces FROM analysis WHERE hash IN ({', '.join('?' * len(part))})"
+            out.update({h: int(n or 0) for h, n in self.conn.execute(q, part)})
+        return out
+
     def shots(self, where: str | None = None, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         return list(self.db.table("shots").rows_where(where, list(params), order_by="key"))
 

@@ -24,6 +24,7 @@ class ProgressBar:
         self.t0 = time.perf_counter()
         self._last = 0.0
         self._shown = False
+        self._start: tuple[int, float] | None = None  # (done, time) at the first analysis event: cached shots are not the rate
 
     def update(self, ev: Any) -> None:
         if not self.enabled:
@@ -35,9 +36,11 @@ class ProgressBar:
         if ev.phase == "analyse" and ev.total:
             frac = ev.done / ev.total
             fill = int(frac * self.width)
-            rate = ev.done / max(now - self.t0, 1e-6)
+            if self._start is None:
+                self._start = (ev.done, now)
+            rate = (ev.done - self._start[0]) / max(now - self._start[1], 1e-6)
             eta = (ev.total - ev.done) / rate if rate > 0 else 0
-            line = f"analysing [{'#' * fill}{'.' * (self.width - fill)}] {ev.done}/{ev.total}  ETA {eta:4.0f}s"
+            line = f"analysing [{'#' * fill}{'.' * (self.width - fill)}] {ev.done}/{ev.total}  {rate:5.1f}/s  ETA {eta:4.0f}s"
         else:
             line = ev.message or ev.phase
         sys.stderr.write("\r\x1b[2K" + line[:120])
