@@ -43,7 +43,7 @@ def _analyse(item: tuple[str, str | None]) -> tuple[str, list[dict]]:
         f = Path(tmp) / "frame.jpg"
         for d, lv in demo.burst_plan():
             demo.save_jpeg(f, demo.apply_defect(rgb, d, lv), None)
-            rows.append(pipeline.analyse_path(f, pipeline._W["members"], pipeline._detector())["scores"])
+            rows.append(pipeline.analyse_path(f, pipeline._W["members"], pipeline._detector(), pipeline._eye_model())["scores"])
     return name, rows
 
 

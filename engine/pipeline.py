@@ -87,18 +87,29 @@ def _init_worker(members: list[str], face_backend: str, device: str, threads: in
     _W["members"] = [create_member(m, device=device) if m.startswith("pack:") else create_member(m) for m in members]
     _W["face_backend"] = face_backend
     _W["threads"] = threads
+    _W["device"] = device
     _W["detector"] = None
+    _W["eye_model"] = ...
 
 
 def _detector():  # type: ignore[no-untyped-def]
     if _W.get("detector") is None:
         from engine.faces import FaceDetector
 
-        _W["detector"] = FaceDetector(backend=_W["face_backend"], threads=_W["threads"])
+        _W["detector"] = FaceDetector(backend=_W["face_backend"], threads=_W["threads"], device=_W.get("device", "cpu"))
     return _W["detector"]
 
 
-def analyse_path(path: Path, members: list[Any], detector: Any) -> dict[str, Any]:
+def _eye_model():  # type: ignore[no-untyped-def]
+    """The worker's eye-state model (None when not installed), built on first use."""
+    if _W.get("eye_model", ...) is ...:
+        from engine.faces import load_eye_model
+
+        _W["eye_model"] = load_eye_model(_W.get("threads", 1))
+    return _W["eye_model"]
+
+
+def analyse_path(path: Path, members: list[Any], detector: Any, eye_model: Any = None) -> dict[str, Any]:
     """Analyse one image file: decode, faces, members, descriptor (no catalog involved)."""
     from engine import grouping
     from engine.faces import analyse_faces
@@ -108,7 +119,7 @@ def analyse_path(path: Path, members: list[Any], detector: Any) -> dict[str, Any
     t0 = time.perf_counter()
     dec = decode(path, max_side=ANALYSIS_MAX_SIDE, min_side=ANALYSIS_MIN_SIDE)
     rgb = dec.rgb
-    faces = analyse_faces(rgb, detector, min_score=FACE_MIN_SCORE)
+    faces = analyse_faces(rgb, detector, min_score=FACE_MIN_SCORE, eye_model=eye_model)
     shot = ShotInput(rgb, faces, {"jpeg_block": dec.jpeg_block})
     scores: dict[str, tuple[float, float]] = {}
     for m in members:
@@ -162,7 +173,7 @@ def _work(task: dict[str, Any]) -> dict[str, Any]:
         if out["hash"] in task["known"]:
             out["reused"] = True
             return out
-        out.update(analyse_path(path, _W["members"], _detector()))
+        out.update(analyse_path(path, _W["members"], _detector(), _eye_model()))
     except ImageError as exc:
         out["status"], out["reason"] = "skipped", str(exc)
     except OSError as exc:
