@@ -116,6 +116,7 @@ CREATE TABLE IF NOT EXISTS scores (
     member TEXT,
     value REAL,                     -- raw signal, natural units
     quality REAL,                   -- 0..1, higher is better
+    identity TEXT,                  -- the member's cache identity (packs: name@version#model sha256)
     PRIMARY KEY (hash, member)
 );
 CREATE TABLE IF NOT EXISTS groups (
@@ -207,9 +208,20 @@ class Catalog:
     def _migrate(self) -> None:
         self._check_version()
         self.conn.executescript(_SCHEMA)
+        self._migrate_score_identity()
         if self.get_meta("schema_version") is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
             self.set_meta("created_at", str(time.time()))
+
+    def _add_missing_column(self, table: str, column: str, decl: str) -> None:
+        cols = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+        if column not in cols:
+            self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+    def _migrate_score_identity(self) -> None:
+        """Catalogs written before scores carried the member's cache identity (NULL: a
+        built-in member's score, or a pack's of unknown version, which is never fused)."""
+        self._add_missing_column("scores", "identity", "TEXT")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -303,8 +315,10 @@ class Catalog:
         analysis: dict[str, Any],
         faces: list[dict[str, Any]],
         scores: dict[str, tuple[float, float]],
+        identities: dict[str, str] | None = None,
     ) -> None:
-        """Store one shot's analysis atomically: the analysis row, its faces and member scores."""
+        """Store one shot's analysis atomically: the analysis row, its faces and member scores
+        (``identities``: member -> cache identity, see ``MemberSpec.cache_id``)."""
         with self.transaction() as c:
             c.execute("DELETE FROM faces WHERE hash = ?", (content_hash,))
             c.execute("DELETE FROM scores WHERE hash = ?", (content_hash,))
@@ -317,15 +331,30 @@ class Catalog:
                     if k in row and not isinstance(row[k], str):
                         row[k] = json.dumps(row[k])
                 self.db.table("faces").insert(row, pk=("hash", "idx"))
+            ids = identities or {}
             for member, (value, quality) in scores.items():
                 c.execute(
-                    "INSERT OR REPLACE INTO scores(hash, member, value, quality) VALUES (?,?,?,?)",
-                    (content_hash, member, value, quality),
+                    "INSERT OR REPLACE INTO scores(hash, member, value, quality, identity) VALUES (?,?,?,?,?)",
+                    (content_hash, member, value, quality, ids.get(member, member)),
                 )
 
     def scores_of(self, content_hash: str) -> dict[str, tuple[float, float]]:
         cur = self.conn.execute("SELECT member, value, quality FROM scores WHERE hash = ?", (content_hash,))
         return {m: (v, q) for m, v, q in cur.fetchall()}
+
+    def scores_by_hash(self, identities: dict[str, str]) -> dict[str, dict[str, tuple[float, float]]]:
+        """hash -> {member: (value, quality)} for the members of ``identities`` (member -> cache
+        identity), keeping only scores stored under that identity: an older model's scores
+        are never mixed with the current one's.  A score without an identity (older catalog)
+        counts only for a member whose identity is its name (the built-in members)."""
+        out: dict[str, dict[str, tuple[float, float]]] = {}
+        cur = self.conn.execute("SELECT hash, member, value, quality, identity FROM scores")
+        for h, member, value, quality, ident in cur:
+            want = identities.get(member)
+            if want is None or (ident or member) != want:
+                continue
+            out.setdefault(h, {})[member] = (value, quality)
+        return out
 
     def faces_of(self, content_hash: str) -> list[dict[str, Any]]:
         rows = list(self.db.table("faces").rows_where("hash = ?", [content_hash], order_by="idx"))

@@ -122,6 +122,7 @@ def analyse_path(path: Path, members: list[Any], detector: Any, eye_model: Any =
     faces = analyse_faces(rgb, detector, min_score=FACE_MIN_SCORE, eye_model=eye_model)
     shot = ShotInput(rgb, faces, {"jpeg_block": dec.jpeg_block})
     scores: dict[str, tuple[float, float]] = {}
+    identities = {m.name: m.spec().cache_id for m in members}
     for m in members:
         if "faces" in m.needs and "image" not in m.needs and not faces:
             continue
@@ -150,12 +151,13 @@ def analyse_path(path: Path, members: list[Any], detector: Any, eye_model: Any =
             "full_height": dec.full_size[1],
             "embedding": grouping.embed(rgb).tobytes(),
             "n_faces": len(faces),
-            "members": json.dumps(sorted(m.name for m in members)),
+            "members": json.dumps(sorted(identities.values())),
             "analysed_at": time.time(),
             "seconds": time.perf_counter() - t0,
         },
         "faces": face_rows,
         "scores": scores,
+        "identities": {n: identities[n] for n in scores},
     }
 
 
@@ -201,14 +203,9 @@ def _member_names(opts: RankOptions) -> list[str]:
 
 
 def member_specs(names: list[str]) -> dict[str, Any]:
-    from engine.quality.fusion import MemberSpec
-    from engine.quality.registry import create_member
+    from engine.quality.registry import member_specs as specs_of
 
-    specs = {}
-    for n in names:
-        m = create_member(n)
-        specs[n] = MemberSpec(n, float(m.weight), bool(m.higher_is_better), m.relative, float(m.relative_scale), frozenset(m.needs))
-    return specs
+    return specs_of(names)
 
 
 def _complete_hashes(catalog: Catalog, specs: dict[str, Any]) -> set[str]:
@@ -216,7 +213,7 @@ def _complete_hashes(catalog: Catalog, specs: dict[str, Any]) -> set[str]:
     rows = catalog.conn.execute(
         "SELECT hash, members FROM analysis WHERE engine_version = ?", (ANALYSIS_VERSION,)
     ).fetchall()
-    need = set(specs)
+    need = {s.cache_id for s in specs.values()}
     return {h for h, ran in rows if ran and need <= set(json.loads(ran))}
 
 
@@ -340,7 +337,7 @@ def _store(catalog: Catalog, root: Path, res: dict[str, Any], shots_by_key: dict
     s = shots_by_key[key]
     with catalog.transaction():
         if res["status"] == "ok" and not res.get("reused"):
-            catalog.store_analysis(res["hash"], res["analysis"], res["faces"], res["scores"])
+            catalog.store_analysis(res["hash"], res["analysis"], res["faces"], res["scores"], res.get("identities"))
         n_faces = None
         if res["status"] == "ok" and not res.get("reused"):
             n_faces = res["analysis"]["n_faces"]
@@ -383,7 +380,7 @@ def regroup(
     """Group every analysed shot into scenes and rank each group (also used by the GUI's sensitivity knob)."""
 
     from engine.grouping import GroupItem, group_shots
-    from engine.quality.fusion import contributions, rank_group
+    from engine.quality.fusion import rank_group
     from engine.quality.registry import default_member_names
 
     if specs is None:
@@ -401,9 +398,7 @@ def regroup(
         for r in rows
     ]  # fmt: skip
     labels = group_shots(items, sensitivity)
-    all_scores: dict[str, dict[str, tuple[float, float]]] = {}
-    for h, member, value, quality in catalog.conn.execute("SELECT hash, member, value, quality FROM scores"):
-        all_scores.setdefault(h, {})[member] = (value, quality)
+    all_scores = catalog.scores_by_hash({n: s.cache_id for n, s in specs.items()})
     by_group: dict[int, list[int]] = {}
     for i, g in enumerate(labels):
         by_group.setdefault(g, []).append(i)
@@ -414,15 +409,14 @@ def regroup(
             member_scores = all_scores.get(rows[i][1], {})
             group_scores.append({k: v for k, v in member_scores.items() if k in specs})
         tiebreak = [(items[i].ts or 0.0, items[i].key) for i in idx]
-        scores, ranks, eff = rank_group(group_scores, specs, tiebreak)
+        ranking = rank_group(group_scores, specs, tiebreak)
         best = None
-        for i, sc, rk, e in zip(idx, scores, ranks, eff):
+        for i, sc, rk, e in zip(idx, ranking.scores, ranking.ranks, ranking.explain):
             assignments.append(
                 {
                     "key": items[i].key, "group_id": g + 1, "rank": rk, "score": round(sc, 3),
                     "suggested": "pick" if rk == 1 else "reject",
-                    "explain": json.dumps({n: {"quality": q, "weight": specs[n].weight, "contribution": c}
-                                           for (n, q), c in zip(e.items(), contributions(e, specs).values())}),
+                    "explain": json.dumps(e),
                 }
             )  # fmt: skip
             if rk == 1:
