@@ -120,6 +120,7 @@ CREATE TABLE IF NOT EXISTS scores (
     member TEXT,
     value REAL,                     -- raw signal, natural units
     quality REAL,                   -- 0..1, higher is better
+    identity TEXT,                  -- the member's cache identity (packs: name@version#model sha256)
     PRIMARY KEY (hash, member)
 );
 CREATE TABLE IF NOT EXISTS groups (
@@ -554,18 +555,18 @@ class Catalog:
 
     def store_batch(
         self,
-        analyses: Iterable[tuple[str, dict[str, Any], list[dict[str, Any]], dict[str, tuple[float, float]]]] = (),
+        analyses: Iterable[tuple[str, dict[str, Any], list[dict[str, Any]], dict[str, tuple[float, float]], dict[str, str] | None]] = (),
         files: Iterable[dict[str, Any]] = (),
         shots: Iterable[dict[str, Any]] = (),
         metadata: Iterable[dict[str, Any]] = (),
     ) -> None:
-        """Store many shots' results in one transaction: analyses (hash, analysis, faces, scores) as
+        """Store many shots' results in one transaction: analyses (hash, analysis, faces, scores, identities) as
         :meth:`store_analysis`, then file, shot and metadata rows as upserts (columns not given are kept)."""
         with self.transaction() as c:
             face_rows: list[dict[str, Any]] = []
-            score_rows: list[tuple[str, str, float, float]] = []
+            score_rows: list[tuple[str, str, float, float, str]] = []
             analysis_rows: list[dict[str, Any]] = []
-            for content_hash, analysis, faces, scores in analyses:
+            for content_hash, analysis, faces, scores, identities in analyses:
                 c.execute("DELETE FROM faces WHERE hash = ?", (content_hash,))
                 c.execute("DELETE FROM scores WHERE hash = ?", (content_hash,))
                 analysis_rows.append({"hash": content_hash, **analysis})
@@ -575,7 +576,8 @@ class Catalog:
                         if k in row and not isinstance(row[k], str):
                             row[k] = json.dumps(row[k])
                     face_rows.append(row)
-                score_rows.extend((content_hash, m, v, q) for m, (v, q) in scores.items())
+                ids = identities or {}
+                score_rows.extend((content_hash, m, v, q, ids.get(m, m)) for m, (v, q) in scores.items())
             self._upsert_many("analysis", "hash", analysis_rows)
             by_cols: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
             for r in face_rows:
@@ -584,7 +586,9 @@ class Catalog:
                 if not all(k.isidentifier() for k in cols):
                     raise ValueError(f"bad face columns: {cols}")
                 c.executemany(f"INSERT OR REPLACE INTO faces ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", values)
-            c.executemany("INSERT OR REPLACE INTO scores(hash, member, value, quality) VALUES (?,?,?,?)", score_rows)
+            c.executemany(
+                "INSERT OR REPLACE INTO scores(hash, member, value, quality, identity) VALUES (?,?,?,?,?)", score_rows
+            )
             self._upsert_many("files", "path", files)
             self._upsert_many("shots", "key", shots)
             self._upsert_many("metadata", "shot", metadata)
@@ -653,8 +657,10 @@ class Catalog:
         analysis: dict[str, Any],
         faces: list[dict[str, Any]],
         scores: dict[str, tuple[float, float]],
+        identities: dict[str, str] | None = None,
     ) -> None:
-        """Store one shot's analysis atomically: the analysis row, its faces and member scores."""
+        """Store one shot's analysis atomically: the analysis row, its faces and member scores
+        (``identities``: member -> cache identity, see ``MemberSpec.cache_id``)."""
         with self.transaction() as c:
             c.execute("DELETE FROM faces WHERE hash = ?", (content_hash,))
             c.execute("DELETE FROM scores WHERE hash = ?", (content_hash,))
@@ -667,10 +673,11 @@ class Catalog:
                     if k in row and not isinstance(row[k], str):
                         row[k] = json.dumps(row[k])
                 self.db.table("faces").insert(row, pk=("hash", "idx"))
+            ids = identities or {}
             for member, (value, quality) in scores.items():
                 c.execute(
-                    "INSERT OR REPLACE INTO scores(hash, member, value, quality) VALUES (?,?,?,?)",
-                    (content_hash, member, value, quality),
+                    "INSERT OR REPLACE INTO scores(hash, member, value, quality, identity) VALUES (?,?,?,?,?)",
+                    (content_hash, member, value, quality, ids.get(member, member)),
                 )
 
     def previews(self) -> dict[str, dict[str, Any]]:
@@ -689,6 +696,20 @@ class Catalog:
         """Every member score: {content hash: {member: (value, quality)}}."""
         out: dict[str, dict[str, tuple[float, float]]] = {}
         for h, member, value, quality in self.conn.execute("SELECT hash, member, value, quality FROM scores"):
+            out.setdefault(h, {})[member] = (value, quality)
+        return out
+
+    def scores_by_hash(self, identities: dict[str, str]) -> dict[str, dict[str, tuple[float, float]]]:
+        """hash -> {member: (value, quality)} for the members of ``identities`` (member -> cache
+        identity), keeping only scores stored under that identity: an older model's scores
+        are never mixed with the current one's.  A score without an identity (older catalog)
+        counts only for a member whose identity is its name (the built-in members)."""
+        out: dict[str, dict[str, tuple[float, float]]] = {}
+        cur = self.conn.execute("SELECT hash, member, value, quality, identity FROM scores")
+        for h, member, value, quality, ident in cur:
+            want = identities.get(member)
+            if want is None or (ident or member) != want:
+                continue
             out.setdefault(h, {})[member] = (value, quality)
         return out
 

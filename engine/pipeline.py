@@ -100,29 +100,40 @@ def _init_worker(members: list[str], face_backend: str, device: str, threads: in
     _W["members"] = [create_member(m, device=device) if m.startswith("pack:") else create_member(m) for m in members]
     _W["face_backend"] = face_backend
     _W["threads"] = threads
+    _W["device"] = device
     _W["detector"] = None
     _W["pool_worker"] = True
     _W["known"] = known  # hashes already analysed: sent once per worker, not with every task
+    _W["eye_model"] = ...
 
 
 def _detector():  # type: ignore[no-untyped-def]
     if _W.get("detector") is None:
         from engine.faces import FaceDetector
 
-        _W["detector"] = FaceDetector(backend=_W["face_backend"], threads=_W["threads"])
+        _W["detector"] = FaceDetector(backend=_W["face_backend"], threads=_W["threads"], device=_W.get("device", "cpu"))
     return _W["detector"]
 
 
-def analyse_path(path: Path, members: list[Any], detector: Any) -> dict[str, Any]:
+def _eye_model():  # type: ignore[no-untyped-def]
+    """The worker's eye-state model (None when not installed), built on first use."""
+    if _W.get("eye_model", ...) is ...:
+        from engine.faces import load_eye_model
+
+        _W["eye_model"] = load_eye_model(_W.get("threads", 1))
+    return _W["eye_model"]
+
+
+def analyse_path(path: Path, members: list[Any], detector: Any, eye_model: Any = None) -> dict[str, Any]:
     """Analyse one image file: decode, faces, members, descriptor (no catalog involved)."""
     from engine.images import decode
 
     t0 = time.perf_counter()
     dec = decode(path, max_side=ANALYSIS_MAX_SIDE, min_side=ANALYSIS_MIN_SIDE)
-    return analyse_decoded(dec, members, detector, t0)
+    return analyse_decoded(dec, members, detector, t0, eye_model)
 
 
-def analyse_decoded(dec: Any, members: list[Any], detector: Any, t0: float) -> dict[str, Any]:
+def analyse_decoded(dec: Any, members: list[Any], detector: Any, t0: float, eye_model: Any = None) -> dict[str, Any]:
     """Faces, members and descriptor of an image decoded at analysis size (the Ray backend decodes
     in CPU tasks and calls this in its scoring actors); ``t0``: when decoding started."""
     from engine import grouping
@@ -131,9 +142,10 @@ def analyse_decoded(dec: Any, members: list[Any], detector: Any, t0: float) -> d
     from engine.quality.base import ShotInput
 
     rgb = dec.rgb
-    faces = analyse_faces(rgb, detector, min_score=FACE_MIN_SCORE)
+    faces = analyse_faces(rgb, detector, min_score=FACE_MIN_SCORE, eye_model=eye_model)
     shot = ShotInput(rgb, faces, {"jpeg_block": dec.jpeg_block})
     scores: dict[str, tuple[float, float]] = {}
+    identities = {m.name: m.spec().cache_id for m in members}
     for m in members:
         if "faces" in m.needs and "image" not in m.needs and not faces:
             continue
@@ -162,13 +174,14 @@ def analyse_decoded(dec: Any, members: list[Any], detector: Any, t0: float) -> d
             "full_height": dec.full_size[1],
             "embedding": grouping.embed(rgb).tobytes(),
             "n_faces": len(faces),
-            "members": json.dumps(sorted(m.name for m in members)),
+            "members": json.dumps(sorted(identities.values())),
             "analysed_at": time.time(),
             "seconds": time.perf_counter() - t0,
             **preview_record(dec),
         },
         "faces": face_rows,
         "scores": scores,
+        "identities": {n: identities[n] for n in scores},
     }
 
 
@@ -189,7 +202,7 @@ def _work(task: dict[str, Any]) -> dict[str, Any]:
         if out["hash"] in _W.get("known", ()):
             out["reused"] = True
             return out
-        out.update(analyse_path(path, _W["members"], _detector()))
+        out.update(analyse_path(path, _W["members"], _detector(), _eye_model()))
     except ImageError as exc:
         out["status"], out["reason"] = "skipped", str(exc)
     except OSError as exc:
@@ -227,14 +240,9 @@ def _member_names(opts: RankOptions) -> list[str]:
 
 
 def member_specs(names: list[str]) -> dict[str, Any]:
-    from engine.quality.fusion import MemberSpec
-    from engine.quality.registry import create_member
+    from engine.quality.registry import member_specs as specs_of
 
-    specs = {}
-    for n in names:
-        m = create_member(n)
-        specs[n] = MemberSpec(n, float(m.weight), bool(m.higher_is_better), m.relative, float(m.relative_scale), frozenset(m.needs))
-    return specs
+    return specs_of(names)
 
 
 def _complete_hashes(catalog: Catalog, specs: dict[str, Any]) -> set[str]:
@@ -242,7 +250,7 @@ def _complete_hashes(catalog: Catalog, specs: dict[str, Any]) -> set[str]:
     rows = catalog.conn.execute(
         "SELECT hash, members FROM analysis WHERE engine_version = ?", (ANALYSIS_VERSION,)
     ).fetchall()
-    need = set(specs)
+    need = {s.cache_id for s in specs.values()}
     return {h for h, ran in rows if ran and need <= set(json.loads(ran))}
 
 
@@ -540,7 +548,7 @@ def _store_batch(catalog: Catalog, root: Path, results: list[dict[str, Any]], sh
         s = shots_by_key[key]
         n_faces = None
         if res["status"] == "ok" and not res.get("reused"):
-            analyses.append((res["hash"], res["analysis"], res["faces"], res["scores"]))
+            analyses.append((res["hash"], res["analysis"], res["faces"], res["scores"], res.get("identities")))
             n_faces = res["analysis"]["n_faces"]
         elif res["status"] == "ok":
             n_faces = reused.get(res["hash"], 0)
@@ -581,7 +589,7 @@ def regroup(
     """Group every analysed shot into scenes and rank each group (also used by the GUI's sensitivity knob)."""
 
     from engine.grouping import GroupItem, group_shots
-    from engine.quality.fusion import contributions, rank_group
+    from engine.quality.fusion import rank_group
     from engine.quality.registry import default_member_names
 
     if specs is None:
@@ -599,9 +607,7 @@ def regroup(
         for r in rows
     ]  # fmt: skip
     labels = group_shots(items, sensitivity)
-    all_scores: dict[str, dict[str, tuple[float, float]]] = {}
-    for h, member, value, quality in catalog.conn.execute("SELECT hash, member, value, quality FROM scores"):
-        all_scores.setdefault(h, {})[member] = (value, quality)
+    all_scores = catalog.scores_by_hash({n: s.cache_id for n, s in specs.items()})
     by_group: dict[int, list[int]] = {}
     for i, g in enumerate(labels):
         by_group.setdefault(g, []).append(i)
@@ -612,15 +618,14 @@ def regroup(
             member_scores = all_scores.get(rows[i][1], {})
             group_scores.append({k: v for k, v in member_scores.items() if k in specs})
         tiebreak = [(items[i].ts or 0.0, items[i].key) for i in idx]
-        scores, ranks, eff = rank_group(group_scores, specs, tiebreak)
+        ranking = rank_group(group_scores, specs, tiebreak)
         best = None
-        for i, sc, rk, e in zip(idx, scores, ranks, eff):
+        for i, sc, rk, e in zip(idx, ranking.scores, ranking.ranks, ranking.explain):
             assignments.append(
                 {
                     "key": items[i].key, "group_id": g + 1, "rank": rk, "score": round(sc, 3),
                     "suggested": "pick" if rk == 1 else "reject",
-                    "explain": json.dumps({n: {"quality": q, "weight": specs[n].weight, "contribution": c}
-                                           for (n, q), c in zip(e.items(), contributions(e, specs).values())}),
+                    "explain": json.dumps(e),
                 }
             )  # fmt: skip
             if rk == 1:

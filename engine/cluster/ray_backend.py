@@ -121,7 +121,7 @@ class Scorer:
             t0 = res.pop("_t0", time.perf_counter())
             if dec is not None:
                 try:
-                    res.update(p.analyse_decoded(dec, p._W["members"], p._detector(), t0))
+                    res.update(p.analyse_decoded(dec, p._W["members"], p._detector(), t0, p._eye_model()))
                 except Exception as exc:
                     _skip(res, exc)
             blobs.append(pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL))

@@ -376,18 +376,28 @@ def test_vanished_file(qtbot, settings: AppSettings, folder: Path) -> None:
 
 
 def test_explain_math_matches_fusion() -> None:
+    """The chart's decomposition is the engine's fusion: same score as rank_group, bars that
+    sum to it, a weight-0 member costing nothing and shifting nobody."""
     import math
 
-    from app.explain import contributions
+    from app.explain import contributions, from_explain
+    from engine.quality.base import MemberSpec
+    from engine.quality.fusion import rank_group
 
-    scores = {"a": (1.0, 0.5), "b": (2.0, 0.8), "c": (0.0, 1.0)}
-    score, items = contributions(scores, {"a": 2.0, "b": 1.0, "c": 1.0})
+    scores = {"a": (1.0, 0.5), "z": (1.0, 0.2), "b": (2.0, 0.8), "c": (0.0, 1.0)}
+    weights = {"a": 2.0, "z": 0.0, "b": 1.0, "c": 1.0}
+    score, items = contributions(scores, weights)
+    engine = rank_group([scores], {m: MemberSpec(m, w) for m, w in weights.items()})
+    assert score == pytest.approx(engine.scores[0])
     want = 100 * math.exp((2 * math.log(0.5) + math.log(0.8) + 0.0) / 4)
     assert score == pytest.approx(want)
-    assert [c.member for c in items] == ["a", "b", "c"]  # largest cost first
+    by = {c.member: c for c in items}
+    assert by["z"].log_c == 0.0 and by["b"].log_c == pytest.approx(math.log(0.8) / 4)
+    assert [c.member for c in items][:2] == ["a", "b"]  # largest cost first
     assert sum(c.log_c for c in items) == pytest.approx(math.log(want / 100))
-    assert items[-1].gain == pytest.approx(0.0)
-    assert items[0].gain == pytest.approx(100 * math.exp(math.log(0.8) / 4) - want)
+    assert by["a"].gain == pytest.approx(100 * math.exp(math.log(0.8) / 4) - want)
+    s2, items2 = from_explain(engine.explain[0])
+    assert s2 == pytest.approx(score) and {c.member: c.log_c for c in items2} == {c.member: c.log_c for c in items}
 
 
 def test_settings_dialog_saves(qtbot, settings: AppSettings) -> None:
