@@ -293,7 +293,7 @@ class ShotDelegate(QStyledItemDelegate):
                 self.cache.request(s.key, s.path)
         w, h = r.width(), r.height()
         dpr = p.device().devicePixelRatioF()
-        m = s.mark
+        m = s.decision
         sig = (w, h, dpr, selected, current, theme.GENERATION, s.rank, s.score, s.is_best, s.status,
                s.n_faces, tuple(s.warnings), m.flag, m.stars, m.label, s.missing, err, s.key)
         pal = option.palette  # type: ignore[attr-defined]
@@ -326,7 +326,7 @@ class ShotDelegate(QStyledItemDelegate):
                      rect.height() - CAPTION_H - 2 * PAD + 6)
         if img is not None:
             target = fit_rect(img.width(), img.height(), box)
-            if s.mark.flag == "reject":
+            if s.decision.flag == "reject":
                 p.setOpacity(0.35)
             p.drawImage(target.topLeft(), self._scaled_image(s.key, img, target))
             p.setOpacity(1.0)
@@ -386,13 +386,13 @@ class ShotDelegate(QStyledItemDelegate):
         p.setPen(pal.color(QPalette.ColorRole.Text))
         p.drawText(line1, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                    fm.elidedText(s.name, Qt.TextElideMode.ElideMiddle, int(line1.width())))
-        draw_flag(p, QPointF(cap.right() - 8, cap.y() + fm.height() / 2 + 1), 8, s.mark.flag)
+        draw_flag(p, QPointF(cap.right() - 8, cap.y() + fm.height() / 2 + 1), 8, s.decision.flag)
         y2 = cap.y() + fm.height() + 2
         dim = pal.color(QPalette.ColorRole.PlaceholderText)
-        draw_stars(p, cap.x(), y2, s.mark.stars, self.small, theme.GOLD, dim, fm)
-        if s.mark.label:
+        draw_stars(p, cap.x(), y2, s.decision.stars, self.small, theme.GOLD, dim, fm)
+        if s.decision.label:
             p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(theme.LABEL_COLORS.get(s.mark.label, QColor(128, 128, 128)))
+            p.setBrush(theme.LABEL_COLORS.get(s.decision.label, QColor(128, 128, 128)))
             p.drawRoundedRect(QRectF(cap.right() - 28, y2 + 2, 28, fm.height() - 4), 3, 3)
         p.restore()
 

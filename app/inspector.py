@@ -253,7 +253,7 @@ class Inspector(QWidget):
         if s.warnings:
             parts.append("<span style='color:#f58220'>⚠ " + ", ".join(s.warnings) + "</span>")
         self.facts.setText("<br>".join(parts))
-        self.set_mark(s.mark.flag, s.mark.stars, s.mark.label)
+        self.set_mark(s.decision.flag, s.decision.stars, s.decision.label)
         self._set_faces(faces or [])
         rank_text = f"rank {s.rank} of {group_size}" if s.rank is not None else ""
         self.chart.set_data(scores or {}, best_scores if not s.is_best else None, s.score, rank_text,

@@ -27,16 +27,16 @@ class ShotFilter:
     label: str | None = None  # colour label, or None for any
 
     def accepts(self, s: ShotRecord) -> bool:
-        f = s.mark.flag
+        f = s.decision.flag
         if self.flags == "picks" and f != "pick":
             return False
         if self.flags == "rejects" and f != "reject":
             return False
         if self.flags == "unflagged" and f is not None:
             return False
-        if s.mark.stars < self.min_stars:
+        if s.decision.stars < self.min_stars:
             return False
-        return not (self.label and s.mark.label != self.label)
+        return not (self.label and s.decision.label != self.label)
 
     @property
     def active(self) -> bool:

@@ -133,10 +133,10 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     import app as _app  # noqa: F401  (Qt work-arounds)
-    from app import theme
+    from app import startup, theme
     from app.main import visible_thumbnails_loaded
-    from app.mainwindow import MainWindow
     from app.settings import AppSettings
+    from app.window import MainWindow
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-gui-"))
     folder = work / "session"
@@ -156,7 +156,7 @@ def main() -> int:
         w.resize(1440, 900)
         w.show()
         spin(qapp, lambda: w.isVisible(), 5)
-        spin(qapp, MainWindow.warmed_up, 10)  # a user picks a folder a moment after the window shows
+        spin(qapp, startup.warmed_up, 10)  # a user picks a folder a moment after the window shows
         for _ in range(20):
             qapp.processEvents()
         return w
@@ -251,7 +251,7 @@ def main() -> int:
               f"worst stall {reopen_stall[-1] * 1000:.0f} ms", flush=True)
 
     # loupe: next shot when prefetched
-    w._select_group_row(0)
+    w.select_group_row(0)
     w.show_loupe()
     steps = []
     miss = 0
@@ -270,12 +270,12 @@ def main() -> int:
     # culling interactions on the 2,000-shot catalog: the longest stall around each (the call
     # itself included), medians over --runs repetitions
     w.show_grid()
-    w._select_group_row(1)
+    w.select_group_row(1)
     spin(qapp, lambda: visible_thumbnails_loaded(w), 30)
     interactions = [
         ("pick (P) / 3 stars / undo", lambda: (w.set_flag("pick"), w.set_stars(3), w.undo_stack.undo())),
         ("next shot / next scene", lambda: (w.step(1), w.move_group(1))),
-        ("show every scene (2,000 tiles)", lambda: w._select_group_row(0)),
+        ("show every scene (2,000 tiles)", lambda: w.select_group_row(0)),
         ("filter: picks, then all", lambda: (w.flag_filter.setCurrentIndex(1), w.flag_filter.setCurrentIndex(0))),
         ("sort by time, then rank", lambda: (w.sort_combo.setCurrentIndex(1), w.sort_combo.setCurrentIndex(0))),
         ("accept every scene's suggestion (2,000 decisions)", w.accept_all),
@@ -292,11 +292,11 @@ def main() -> int:
             fn()
             spin(qapp, lambda: False, 0.4)
             inter[name].append(meter.stop())
-        w._select_group_row(1)
+        w.select_group_row(1)
         spin(qapp, lambda: False, 0.3)
     # every thumbnail once: scroll the grid from top to bottom
     w.show_grid()
-    w._select_group_row(0)
+    w.select_group_row(0)
     meter = StallMeter()
     meter.start()
     t0 = time.perf_counter()

@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen  # noqa: E402
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
-from app.mainwindow import MainWindow  # noqa: E402
 from app.settings import AppSettings  # noqa: E402
+from app.window import MainWindow  # noqa: E402
 from engine.catalog import Catalog  # noqa: E402
 
 PER_GROUP = 4
@@ -75,16 +75,16 @@ def test_import_analysis_and_groups(qtbot, settings: AppSettings, folder: Path) 
     assert w.open_folder(folder)
     # the shots are listed at once (in a worker thread), before the analysis has written anything
     qtbot.waitUntil(lambda: w.session is not None and len(w.session.shots) == 3 * PER_GROUP, timeout=5000)
-    assert w.analysis_running() and w.progress.isVisible()
+    assert w.analysis_running() and w.status_area.progress.isVisible()
     # thumbnails arrive while the analysis still runs
     qtbot.waitUntil(lambda: w.first_thumb_at is not None, timeout=10000)
     assert w.first_thumb_at - t0 < 5
     qtbot.waitUntil(lambda: not w.busy(), timeout=60000)
-    assert not w.progress.isVisible()
+    assert not w.status_area.progress.isVisible()
     # three scenes (+ "All shots"), each ranked best-first, the best marked
     assert w.groups_model.rowCount() == 4
     assert [g.title for g in w.session.groups] == ["Scene 1", "Scene 2", "Scene 3"]
-    w._select_group_row(1)
+    w.select_group_row(1)
     ranks = [w.shots_model.record(r).rank for r in range(w.shots_model.rowCount())]  # type: ignore[union-attr]
     assert ranks == [1, 2, 3, 4]
     first = w.shots_model.record(0)
@@ -100,7 +100,7 @@ def test_import_analysis_and_groups(qtbot, settings: AppSettings, folder: Path) 
 def test_keyboard_culling_undo_redo(qtbot, settings: AppSettings, folder: Path) -> None:
     w = make_window(qtbot, settings)
     open_and_wait(qtbot, w, folder)
-    w._select_group_row(1)
+    w.select_group_row(1)
     keys = list(w.shots_model.keys)
     assert w.act_auto.isChecked()  # auto-advance on by default
     key(qtbot, w, Qt.Key.Key_P)
@@ -134,32 +134,33 @@ def test_keyboard_culling_undo_redo(qtbot, settings: AppSettings, folder: Path) 
     assert w.current_key == keys[0]
     key(qtbot, w, Qt.Key.Key_U)
     assert catalog_decisions(folder)[keys[0]][0] is None
-    # accept the suggestion for this scene: best picked, the rest rejected (one undo step)
+    # accept the suggestion for this scene: best picked, the rest rejected (one undo step),
+    # except the shot with 3 stars: a rated or labelled shot is never rejected
     key(qtbot, w, Qt.Key.Key_A)
     d = catalog_decisions(folder)
-    assert [d[k][0] for k in keys] == ["pick", "reject", "reject", "reject"]
+    assert [d[k][0] for k in keys] == ["pick", "reject", None, "reject"]
     key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     d = catalog_decisions(folder)
     assert [d[k][0] for k in keys] == [None, "reject", None, None]
-    # accept for all: only undecided shots change
+    # accept for all: only undecided shots change (no flag, no stars, no label)
     key(qtbot, w, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
     d = catalog_decisions(folder)
     assert len(d) == 3 * PER_GROUP
     assert sum(1 for v in d.values() if v[0] == "pick") == 3
-    assert d[keys[1]][0] == "reject"
+    assert d[keys[1]][0] == "reject" and d[keys[2]] == (None, 3, None)
     # selection of several shots: one key decides them all
     w.grid.selectAll()
     key(qtbot, w, Qt.Key.Key_5)
     d = catalog_decisions(folder)
     assert [d[k][1] for k in keys] == [5, 5, 5, 5]
     assert sum(1 for v in d.values() if v[1] == 5) == 4
-    assert w.counts_label.text().startswith("12 shots")
+    assert w.status_area.counts.text().startswith("12 shots")
 
 
 def test_filters_sort_and_problem_scenes(qtbot, settings: AppSettings, folder: Path) -> None:
     w = make_window(qtbot, settings)
     open_and_wait(qtbot, w, folder)
-    w._select_group_row(0)  # all shots
+    w.select_group_row(0)  # all shots
     assert w.shots_model.rowCount() == 12
     w.act_auto.setChecked(False)
     first, second = w.shots_model.keys[0], w.shots_model.keys[1]
@@ -192,7 +193,7 @@ def test_filters_sort_and_problem_scenes(qtbot, settings: AppSettings, folder: P
     g = w.session.groups[1]
     cat.conn.execute("UPDATE faces SET signals = json_set(signals, '$.eyes_open', 0.05) WHERE hash = ?",
                      (w.session.shots[g.best].hash,))  # type: ignore[index]
-    w._reload_keep_selection()
+    w.reload()
     w.problem_filter.setChecked(True)
     assert [r.title for r in w.groups_model.rows] == ["All shots (12)", g.title]
 
@@ -200,7 +201,7 @@ def test_filters_sort_and_problem_scenes(qtbot, settings: AppSettings, folder: P
 def test_reopen_is_instant_and_keeps_decisions(qtbot, settings: AppSettings, folder: Path) -> None:
     w = make_window(qtbot, settings)
     open_and_wait(qtbot, w, folder)
-    w._select_group_row(1)
+    w.select_group_row(1)
     k0 = w.current_key
     key(qtbot, w, Qt.Key.Key_P)
     w.act_auto.setChecked(False)
@@ -220,7 +221,7 @@ def test_reopen_is_instant_and_keeps_decisions(qtbot, settings: AppSettings, fol
     assert time.monotonic() - t0 < 2.0  # scenes on screen at once
     qtbot.waitUntil(lambda: not w2.busy(), timeout=10000)
     assert not calls and w2.last_summary is None
-    assert w2.session is not None and w2.session.shots[k0].mark.flag == "pick"  # type: ignore[index]
+    assert w2.session is not None and w2.session.shots[k0].decision.flag == "pick"  # type: ignore[index]
     assert w2.groups_model.rowCount() == 4
     # a new file in the folder: the analysis resumes
     import shutil
@@ -239,8 +240,8 @@ def test_cancel_keeps_finished_work(qtbot, settings: AppSettings, folder: Path) 
     w = make_window(qtbot, settings, gen.fake_rank(PER_GROUP, delay=0.15))
     assert w.open_folder(folder)
     qtbot.waitUntil(lambda: w.analysis_running(), timeout=5000)
-    qtbot.waitUntil(lambda: w.progress.maximum() > 0 and w.progress.value() >= 2, timeout=20000)
-    w.cancel_btn.click()
+    qtbot.waitUntil(lambda: w.status_area.progress.maximum() > 0 and w.status_area.progress.value() >= 2, timeout=20000)
+    w.status_area.cancel.click()
     qtbot.waitUntil(lambda: not w.busy(), timeout=20000)
     assert "cancelled" in w.statusBar().currentMessage()
     assert w.session is not None
@@ -256,7 +257,7 @@ def test_cancel_keeps_finished_work(qtbot, settings: AppSettings, folder: Path) 
 def test_loupe_prefetch_compare_and_zoom(qtbot, settings: AppSettings, folder: Path) -> None:
     w = make_window(qtbot, settings)
     open_and_wait(qtbot, w, folder)
-    w._select_group_row(1)
+    w.select_group_row(1)
     keys = list(w.shots_model.keys)
     key(qtbot, w, Qt.Key.Key_E)
     assert w.stack.currentIndex() == w.PAGE_LOUPE
@@ -326,7 +327,7 @@ def test_bad_folders(qtbot, settings: AppSettings, folder: Path, tmp_path: Path,
 def test_full_disk_loses_nothing(qtbot, settings: AppSettings, folder: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     w = make_window(qtbot, settings)
     open_and_wait(qtbot, w, folder)
-    w._select_group_row(1)
+    w.select_group_row(1)
     w.act_auto.setChecked(False)
     keys = list(w.shots_model.keys)
     real = Catalog.set_decisions
@@ -342,20 +343,20 @@ def test_full_disk_loses_nothing(qtbot, settings: AppSettings, folder: Path, mon
     key(qtbot, w, Qt.Key.Key_X)
     assert len(w.messages) == n_msgs  # one message, not one per key press
     assert w.session is not None and len(w.session.pending_writes) == 2
-    assert "NOT SAVED" in w.counts_label.text()
-    assert w.session.shots[keys[0]].mark.flag == "pick"  # the UI keeps the decision
+    assert "NOT SAVED" in w.status_area.counts.text()
+    assert w.session.shots[keys[0]].decision.flag == "pick"  # the UI keeps the decision
     assert keys[0] not in catalog_decisions(folder)
     monkeypatch.setattr(Catalog, "set_decisions", real)
-    w._retry_writes()  # what the retry timer does every few seconds
+    w.decisions.retry()  # what the retry timer does every few seconds
     d = catalog_decisions(folder)
     assert d[keys[0]][0] == "pick" and d[keys[1]][0] == "reject"
-    assert not w.session.pending_writes and "NOT SAVED" not in w.counts_label.text()
+    assert not w.session.pending_writes and "NOT SAVED" not in w.status_area.counts.text()
 
 
 def test_vanished_file(qtbot, settings: AppSettings, folder: Path) -> None:
     w = make_window(qtbot, settings)
     open_and_wait(qtbot, w, folder)
-    w._select_group_row(2)
+    w.select_group_row(2)
     k = w.shots_model.keys[1]
     w.thumbs.clear()
     w.previews.clear()
@@ -411,7 +412,7 @@ def test_export_dialog_copies_picks_and_writes_json(qtbot, settings: AppSettings
 
     w = make_window(qtbot, settings)
     open_and_wait(qtbot, w, folder)
-    w._select_group_row(1)
+    w.select_group_row(1)
     key(qtbot, w, Qt.Key.Key_A)  # best of scene 1 picked, the rest rejected
     picked = [k for k, v in catalog_decisions(folder).items() if v[0] == "pick"]
     assert len(picked) == 1
@@ -462,3 +463,20 @@ def test_drop_a_folder_opens_it(qtbot, settings: AppSettings, folder: Path) -> N
     qtbot.waitUntil(lambda: not w.busy(), timeout=60000)
     assert w.session is not None and w.session.root == folder.resolve()
     assert len(w.session.shots) == 3 * PER_GROUP
+
+
+def test_generated_catalog_is_one_the_engine_can_regroup(folder: Path) -> None:
+    from engine.pipeline import regroup
+
+    cat_path = folder.parent / f"{folder.name}.culler.sqlite"
+    summary = gen.fill_catalog(folder, cat_path, PER_GROUP)
+    assert summary.n_groups == 3 and not summary.cancelled
+    cat = Catalog(cat_path)
+    try:
+        assert [g["id"] for g in cat.groups()] == [1, 2, 3]  # numbered from 1, as the engine does
+        regroup(cat, ["exposure"], 0.5)  # grouping embeddings and capture times are there
+        groups = cat.groups()
+        assert groups and sum(g["n_shots"] for g in groups) == 3 * PER_GROUP
+        assert min(g["id"] for g in groups) == 1
+    finally:
+        cat.close()

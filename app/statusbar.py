@@ -1,0 +1,94 @@
+"""The status bar: counts, the analysis progress with its ETA and Cancel, the catalog's place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton
+
+from app.analysis import Progress
+from app.session import Session
+
+if TYPE_CHECKING:
+    from app.window import MainWindow
+
+
+def fmt_eta(s: float | None) -> str:
+    if s is None:
+        return ""
+    s = int(round(s))
+    if s < 60:
+        return f"about {s} s left"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"about {m} min {s:02d} s left"
+    h, m = divmod(m, 60)
+    return f"about {h} h {m:02d} min left"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+class StatusArea:
+    def __init__(self, win: MainWindow):
+        self.w = win
+        sb = win.statusBar()
+        self.counts = QLabel("")
+        sb.addWidget(self.counts)
+        self.progress_label = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setFixedWidth(220)
+        self.progress.setTextVisible(True)
+        self.eta = QLabel("")
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.cancel.clicked.connect(self._cancel)
+        for item in (self.progress_label, self.progress, self.eta, self.cancel):
+            sb.addPermanentWidget(item)
+        self.set_progress_visible(False)
+
+    def _cancel(self) -> None:
+        self.w.ctl.cancel_analysis()
+        self.progress_label.setText("Cancelling…")
+
+    def set_progress_visible(self, on: bool) -> None:
+        for w in (self.progress_label, self.progress, self.eta, self.cancel):
+            w.setVisible(on)
+
+    def analysis_started(self) -> None:
+        self.set_progress_visible(True)
+        self.progress.setRange(0, 0)
+        self.progress_label.setText("Scanning…")
+        self.eta.setText("")
+
+    def analysis_ended(self) -> None:
+        self.set_progress_visible(False)
+
+    def show_progress(self, p: Progress) -> None:
+        if p.phase == "scan":
+            self.progress_label.setText("Scanning…")
+            self.progress.setRange(0, 0)
+        elif p.phase == "analyse":
+            self.progress_label.setText("Analysing")
+            self.progress.setRange(0, max(1, p.total))
+            self.progress.setValue(p.done)
+            self.progress.setFormat(f"{p.done} / {p.total}")
+            self.eta.setText(fmt_eta(p.eta_s))
+        elif p.phase == "group":
+            self.progress_label.setText("Grouping scenes and ranking…")
+            self.progress.setRange(0, 0)
+            self.eta.setText("")
+
+    def update_counts(self, session: Session | None) -> None:
+        if session is None:
+            self.counts.setText("")
+            return
+        c = session.counts()
+        pending = len(session.pending_writes)
+        text = (f"{plural(c['total'], 'shot')} · {plural(c['pick'], 'pick')} · "
+                f"{plural(c['reject'], 'reject')} · {c['unflagged']} to decide")
+        if pending:
+            text += f" · {pending} NOT SAVED"
+        self.counts.setText(text)
