@@ -31,7 +31,7 @@ from app.navigation import Navigator
 from app.session import DecisionWriteError, GroupRecord, Session, SessionError, ShotRecord
 from app.session_controller import SessionController
 from app.settings import AppSettings
-from app.statusbar import StatusArea
+from app.statusbar import StatusArea, plural
 from app.viewer import Viewer
 from app.window_chrome import Chrome
 
@@ -64,6 +64,7 @@ class MainWindow(Chrome, QMainWindow):
         super().__init__(parent)
         self.settings = settings or AppSettings()
         self.messages: list[tuple[str, str]] = []  # every message shown (tests, logs)
+        self.auto_confirm = True  # the answer to confirm() when dialogs are off
         self._boxes: list[QMessageBox] = []
         self.opened_at = 0.0
         self.setWindowTitle("portrait-culler")
@@ -207,6 +208,16 @@ class MainWindow(Chrome, QMainWindow):
         box.finished.connect(lambda _r, b=box: self._boxes.remove(b) if b in self._boxes else None)
         self._boxes.append(box)
         box.open()
+
+    def confirm(self, title: str, text: str) -> bool:
+        """Ask before a change of many shots (undoable, but easy to press by mistake).  With
+        dialogs off (tests) the question is recorded and answered by :attr:`auto_confirm`."""
+        self.messages.append((title, text))
+        if os.environ.get("CULLER_GUI_NO_DIALOGS"):
+            return self.auto_confirm
+        ans = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Ok
+                                   | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Ok)
+        return ans == QMessageBox.StandardButton.Ok
 
     def _on_status(self, text: str, ms: int) -> None:
         if text:
@@ -355,7 +366,7 @@ class MainWindow(Chrome, QMainWindow):
             return
         text = f"Accept suggestion for {g.title}"
         n = self.decisions.push(text, accepted((self.session.shots[k] for k in g.keys), False))
-        self.statusBar().showMessage(f"{text}: {n} shot{'' if n == 1 else 's'} changed", 5000)
+        self.statusBar().showMessage(f"{text}: {plural(n, 'shot')} changed", 5000)
 
     def accept_all(self) -> None:
         session = self.session
@@ -364,8 +375,19 @@ class MainWindow(Chrome, QMainWindow):
         shots = [session.shots[k] for g in session.groups if g.id >= 0 for k in g.keys]
         after = accepted(shots, True)
         text = "Accept suggestions for all scenes"
+        if not after:
+            self.statusBar().showMessage(f"{text}: no undecided shot", 5000)
+            return
+        picks = sum(1 for d in after.values() if d.flag == "pick")
+        left = sum(1 for s in shots if s.decided)
+        question = (f"Accept the suggestions for {plural(len(after), 'undecided shot')}: "
+                    f"{plural(picks, 'pick')} and {plural(len(after) - picks, 'reject')}?\n\n"
+                    f"{plural(left, 'shot')} with a flag, stars or a colour label "
+                    f"{'is' if left == 1 else 'are'} left as they are. Undo (Ctrl+Z) takes it back.")
+        if not self.confirm("Accept all suggestions", question):
+            return
         n = self.decisions.push(text, after)
-        self.statusBar().showMessage(f"{text}: {n} shot{'' if n == 1 else 's'} changed", 5000)
+        self.statusBar().showMessage(f"{text}: {plural(n, 'shot')} changed", 5000)
 
     def _on_decisions_applied(self, changes: dict[str, Any]) -> None:
         self.shots_model.shots_changed(changes)

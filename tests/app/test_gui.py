@@ -480,3 +480,33 @@ def test_generated_catalog_is_one_the_engine_can_regroup(folder: Path) -> None:
         assert min(g["id"] for g in groups) == 1
     finally:
         cat.close()
+
+
+def test_accept_all_asks_with_the_count_and_leaves_rated_and_labelled_shots(qtbot, settings: AppSettings,
+                                                                           folder: Path) -> None:
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    w.act_auto.setChecked(False)
+    w.select_group_row(1)
+    keys = list(w.shots_model.keys)
+    w.select_key(keys[1])
+    key(qtbot, w, Qt.Key.Key_2)  # rated: suggested reject, must stay unflagged
+    w.select_key(keys[3])
+    key(qtbot, w, Qt.Key.Key_7)  # labelled Yellow
+    w.auto_confirm = False  # the photographer says Cancel
+    key(qtbot, w, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
+    title, text = w.messages[-1]
+    assert title == "Accept all suggestions"
+    assert "10 undecided shots: 3 picks and 7 rejects" in text and "2 shots with a flag" in text
+    assert all(v[0] is None for v in catalog_decisions(folder).values())  # nothing written
+    w.auto_confirm = True
+    key(qtbot, w, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
+    d = catalog_decisions(folder)
+    assert d[keys[1]] == (None, 2, None) and d[keys[3]] == (None, 0, "Yellow")
+    assert d[keys[0]][0] == "pick" and d[keys[2]][0] == "reject"
+    assert sum(1 for v in d.values() if v[0] is not None) == 10
+    # A on the scene picks the best and rejects the rest, but never a rated or labelled shot
+    key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    key(qtbot, w, Qt.Key.Key_A)
+    d = catalog_decisions(folder)
+    assert [d[k][0] for k in keys] == ["pick", None, "reject", None]
