@@ -8,6 +8,7 @@ holds it asks for the full image (:attr:`ImageView.need_full`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
@@ -26,6 +27,22 @@ from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
 
 from app import theme
 from app.grid import draw_flag
+
+
+@dataclass(frozen=True)
+class ViewAnchor:
+    """A zoom and a position that carry over to the next frame of a burst: the view centre
+    relative to the main (largest) face, in face sizes, so that the eyes stay in view while the
+    subject moves a little between frames; relative to the image when there is no face."""
+
+    fit: bool = True
+    zoom: float = 1.0
+    dx: float = 0.0
+    dy: float = 0.0
+    on_face: bool = True
+
+
+FIT = ViewAnchor()
 
 
 class ImageView(QWidget):
@@ -127,6 +144,34 @@ class ImageView(QWidget):
         self.center_on(x + w / 2, y + h / 2)
         self.set_zoom(False, zoom, emit=False)
         return True
+
+    def main_face(self) -> tuple[float, float, float, float] | None:
+        if not self.faces:
+            return None
+        return max(self.faces, key=lambda f: f[2] * f[3])
+
+    def anchor(self) -> ViewAnchor:
+        """This view's zoom and position, to apply to another frame (:meth:`apply_anchor`)."""
+        if self.fit:
+            return FIT
+        f = self.main_face()
+        if f is None:
+            return ViewAnchor(False, self.zoom, self.cx, self.cy, on_face=False)
+        x, y, w, h = f
+        return ViewAnchor(False, self.zoom, (self.cx - x - w / 2) / max(w, 1e-6), (self.cy - y - h / 2) / max(h, 1e-6))
+
+    def apply_anchor(self, a: ViewAnchor) -> None:
+        """Take another frame's zoom and face-relative position (no signal)."""
+        if a.fit:
+            self.set_zoom(True, self.zoom, emit=False)
+            return
+        f = self.main_face()
+        if f is None or not a.on_face:
+            self.center_on(a.dx if not a.on_face else 0.5, a.dy if not a.on_face else 0.5)
+        else:
+            x, y, w, h = f
+            self.center_on(x + w / 2 + a.dx * w, y + h / 2 + a.dy * h)
+        self.set_zoom(False, a.zoom, emit=False)
 
     def _check_detail(self) -> None:
         if self.key and self.pix is not None and not self.full_loaded and not self.fit \
@@ -254,6 +299,7 @@ class ComparePane(QWidget):
 
     activated = Signal(int)
     need_full = Signal(str)
+    view_changed = Signal()  # a zoom or pan made by the user
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -304,12 +350,25 @@ class ComparePane(QWidget):
                     apply(v)
         finally:
             self._syncing = False
+        self.view_changed.emit()
 
     def _sync_zoom(self, src: int, fit: bool, zoom: float) -> None:
         self._sync(src, lambda v: v.set_zoom(fit, zoom, emit=False))
 
     def _sync_pan(self, src: int, dx: float, dy: float) -> None:
-        self._sync(src, lambda v: v.pan_by(dx, dy, emit=False))
+        """The other shots follow at the same place relative to their own main face."""
+        views = self.visible_views()
+        if 0 <= src < len(views):
+            a = views[src].anchor()
+            self._sync(src, lambda v: v.apply_anchor(a))
+
+    def anchor(self) -> ViewAnchor:
+        views = self.visible_views()
+        return views[self.active].anchor() if 0 <= self.active < len(views) else FIT
+
+    def apply_anchor(self, a: ViewAnchor) -> None:
+        for v in self.visible_views():
+            v.apply_anchor(a)
 
     def toggle_faces_100(self) -> None:
         """100% on each shot's own main face (bursts move a little between frames), or back to fit."""

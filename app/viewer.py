@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
 from app.imaging import full_size_of
-from app.loupe import face_boxes
+from app.loupe import FIT, ViewAnchor, face_boxes
 from app.session import ShotRecord
 from app.thumbs import ImageCache
 
@@ -50,6 +50,16 @@ class Viewer(QObject):
         self.first_thumb_at: float | None = None
         self._missing_new: list[str] = []
         self.direction = 1  # of travel: prefetch ahead in it
+        # the zoom and face-relative position that carry over to the next frame and to compare
+        # (Z resets it); set by every zoom or pan the photographer makes
+        self.sticky: ViewAnchor = FIT
+        self.reapply = False  # apply it to the loupe at the next show, even for the same shot
+        win.loupe.zoomed.connect(lambda *_a: self.remember(win.loupe.anchor()))
+        win.loupe.panned.connect(lambda *_a: self.remember(win.loupe.anchor()))
+        win.compare.view_changed.connect(lambda: self.remember(win.compare.anchor()))
+
+    def remember(self, a: ViewAnchor) -> None:
+        self.sticky = a
 
     # -- caches ------------------------------------------------------------------------------
     def clear(self) -> None:
@@ -145,8 +155,11 @@ class Viewer(QObject):
         loupe = w.loupe
         loupe.caption = caption(s)
         loupe.flag = s.decision.flag
-        keep = loupe.key == s.key
+        keep = loupe.key == s.key and not self.reapply
         loupe.set_image(s.key, img, size, face_boxes(faces), msg, keep_view=keep, full=full is not None)
+        if not keep:
+            self.reapply = False
+            loupe.apply_anchor(self.sticky)
         if img is not None:
             self.shot_shown.emit(s.key)
 
@@ -211,6 +224,7 @@ class Viewer(QObject):
             if not self.previews.has(k):
                 self.previews.request(k, session.shots[k].path)
         self.fill_compare(reset=True)
+        self.w.compare.apply_anchor(self.sticky)
         self.w.compare.set_active(0)
 
     def fill_compare(self, reset: bool = False) -> None:

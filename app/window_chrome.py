@@ -149,6 +149,7 @@ class Chrome(_Base):
         if self.session is None or self.current_shot() is None:
             return
         self.stack.setCurrentIndex(self.PAGE_LOUPE)
+        self.viewer.reapply = True  # the zoom made in compare (or before) carries over
         self.viewer.fit_previews()
         self.loupe.setFocus()
         self.viewer.show_current()
@@ -195,13 +196,16 @@ class Chrome(_Base):
                 self.loupe.focus_face(-1, 1.0)
             else:
                 self.loupe.set_zoom(True, self.loupe.zoom, emit=False)
+            self.viewer.remember(self.loupe.anchor())  # Z resets what carries over
         elif page == self.PAGE_COMPARE:
             self.compare.toggle_faces_100()
+            self.viewer.remember(self.compare.anchor())
 
     def _on_face_clicked(self, idx: int) -> None:
         if self.page() != self.PAGE_LOUPE:
             self.show_loupe()
         self.loupe.focus_face(idx, 1.0)
+        self.viewer.remember(self.loupe.anchor())
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)

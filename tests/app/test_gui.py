@@ -510,3 +510,39 @@ def test_accept_all_asks_with_the_count_and_leaves_rated_and_labelled_shots(qtbo
     key(qtbot, w, Qt.Key.Key_A)
     d = catalog_decisions(folder)
     assert [d[k][0] for k in keys] == ["pick", None, "reject", None]
+
+
+def test_zoom_and_face_position_stick_across_frames_and_compare(qtbot, settings: AppSettings,
+                                                                folder: Path) -> None:
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    w.act_auto.setChecked(False)
+    w.select_group_row(1)
+    keys = list(w.shots_model.keys)
+    key(qtbot, w, Qt.Key.Key_E)
+    qtbot.waitUntil(lambda: w.loupe.pix is not None, timeout=10000)
+    key(qtbot, w, Qt.Key.Key_Z)  # 100% on the face
+    w.loupe.pan_by(30.0, 12.0)  # a little off the face's centre, as a photographer checks an eye
+    fx, fy, fw, fh = w.loupe.main_face()  # type: ignore[misc]
+    off = ((w.loupe.cx - fx - fw / 2) / fw, (w.loupe.cy - fy - fh / 2) / fh)
+    assert off != (0.0, 0.0)
+    for k in keys[1:3]:
+        key(qtbot, w, Qt.Key.Key_Right)
+        assert w.loupe.key == k
+        assert not w.loupe.fit and w.loupe.zoom == pytest.approx(1.0)  # still 100%
+        fx, fy, fw, fh = w.loupe.main_face()  # type: ignore[misc]
+        assert ((w.loupe.cx - fx - fw / 2) / fw, (w.loupe.cy - fy - fh / 2) / fh) == pytest.approx(off)
+    # compare takes the same zoom and place on each pane's own face
+    w.show_compare([keys[0], keys[1]])
+    for v in w.compare.visible_views():
+        assert not v.fit and v.zoom == pytest.approx(1.0)
+        fx, fy, fw, fh = v.main_face()  # type: ignore[misc]
+        assert ((v.cx - fx - fw / 2) / fw, (v.cy - fy - fh / 2) / fh) == pytest.approx(off)
+    w.compare.visible_views()[0].set_zoom(False, 2.0)  # zoom in compare: the loupe takes it too
+    key(qtbot, w, Qt.Key.Key_E)
+    assert w.stack.currentIndex() == w.PAGE_LOUPE and w.loupe.zoom == pytest.approx(2.0) and not w.loupe.fit
+    # Z resets: back to fit, and the next frame is at fit too
+    key(qtbot, w, Qt.Key.Key_Z)
+    assert w.loupe.fit
+    key(qtbot, w, Qt.Key.Key_Right)
+    assert w.loupe.fit
