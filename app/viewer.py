@@ -75,6 +75,8 @@ class Viewer(QObject):
         if self.first_thumb_at is None and self.thumbs.has(key):
             self.first_thumb_at = time.monotonic()
         self._check_missing(key, self.thumbs)
+        if key == self.w.loupe.key and self.w.loupe.pix is None:  # something to show meanwhile
+            self._refresh_if_shown(key)
 
     def _on_preview_ready(self, key: str) -> None:
         self._check_missing(key, self.previews)
@@ -142,15 +144,7 @@ class Viewer(QObject):
             return
         if faces is None:
             faces = session.faces(s.key) if s.hash else []
-        full = self.fulls.get(s.key)
-        img = full or self.previews.get(s.key)
-        msg = ""
-        if img is None:
-            err = self.previews.error(s.key)
-            if err:
-                msg = err
-            else:
-                self.previews.request(s.key, s.path)
+        img, full, msg = self.best_image(s)
         size = (full_size_of(img) if img is not None else None) or session.full_size(s.key)
         loupe = w.loupe
         loupe.caption = caption(s)
@@ -162,6 +156,26 @@ class Viewer(QObject):
             loupe.apply_anchor(self.sticky)
         if img is not None:
             self.shot_shown.emit(s.key)
+
+    def best_image(self, s: ShotRecord) -> tuple[Any, bool, str]:
+        """(the best image cached now, whether it is the full one, an error): the full image,
+        else the screen-sized preview, else the grid's thumbnail, shown at once and refined when
+        the better one arrives (stepping fast never shows a blank "Loading…").  What is missing
+        is requested."""
+        full = self.fulls.get(s.key)
+        if full is not None:
+            return full, True, ""
+        img = self.previews.get(s.key)
+        if img is not None:
+            return img, False, ""
+        err = self.previews.error(s.key)
+        if err:
+            return None, False, err
+        self.previews.request(s.key, s.path)
+        thumb = self.thumbs.get(s.key)
+        if thumb is None and self.thumbs.error(s.key) is None:
+            self.thumbs.request(s.key, s.path)
+        return thumb, False, ""
 
     def prefetch(self) -> None:
         """Decode the next shots of the grid order ahead (loupe and compare move fast)."""
@@ -181,6 +195,13 @@ class Viewer(QObject):
         if cur is not None and not self.previews.has(cur.key):
             items.insert(0, (cur.key, cur.path))
         self.previews.prefetch(items)
+        # thumbnails further ahead (fast to decode): what stepping faster than the previews shows
+        thumbs = []
+        for r in (row + d * i for i in range(1, 1 + 2 * PREFETCH_AHEAD)):
+            s = w.shots_model.record(r)
+            if s is not None and not self.thumbs.has(s.key):
+                thumbs.append((s.key, s.path))
+        self.thumbs.prefetch(thumbs)
 
     def fit_previews(self) -> None:
         """Previews are decoded at the loupe's size, so that showing one needs no scaling."""
@@ -216,13 +237,8 @@ class Viewer(QObject):
         return keys
 
     def start_compare(self, keys: list[str]) -> None:
-        session = self.w.session
-        assert session is not None
         self.compare_keys = keys
         self.w.compare.set_count(len(keys))
-        for k in keys:
-            if not self.previews.has(k):
-                self.previews.request(k, session.shots[k].path)
         self.fill_compare(reset=True)
         self.w.compare.apply_anchor(self.sticky)
         self.w.compare.set_active(0)
@@ -235,14 +251,12 @@ class Viewer(QObject):
             s = session.shots.get(k)
             if s is None:
                 continue
-            full = self.fulls.get(k)
-            img = full or self.previews.get(k)
+            img, full, err = self.best_image(s)
             size = (full_size_of(img) if img is not None else None) or session.full_size(k)
             v.caption = caption(s)
             v.flag = s.decision.flag
             fit, zoom = v.fit, v.zoom
-            v.set_image(k, img, size, face_boxes(session.faces(k)), self.previews.error(k) or "",
-                        keep_view=not reset, full=full is not None)
+            v.set_image(k, img, size, face_boxes(session.faces(k)), err, keep_view=not reset, full=full)
             if not reset:
                 v.fit, v.zoom = fit, zoom
             v.update()

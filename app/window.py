@@ -190,8 +190,8 @@ class MainWindow(Chrome, QMainWindow):
     def start_analysis(self) -> None:
         self.ctl.start_analysis()
 
-    def cancel_analysis(self) -> None:
-        self.ctl.cancel_analysis()
+    def cancel_analysis(self, wait: bool = False) -> None:
+        self.ctl.cancel_analysis(wait)
 
     def regroup(self) -> None:
         self.ctl.regroup()

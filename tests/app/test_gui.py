@@ -546,3 +546,29 @@ def test_zoom_and_face_position_stick_across_frames_and_compare(qtbot, settings:
     assert w.loupe.fit
     key(qtbot, w, Qt.Key.Key_Right)
     assert w.loupe.fit
+
+
+def test_loupe_shows_the_cached_thumbnail_at_once_then_refines(qtbot, settings: AppSettings,
+                                                               folder: Path) -> None:
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    w.select_group_row(0)  # all shots
+    keys = list(w.shots_model.keys)
+    qtbot.waitUntil(lambda: all(w.thumbs.has(k) for k in keys), timeout=20000)
+    key(qtbot, w, Qt.Key.Key_E)
+    qtbot.waitUntil(lambda: w.loupe.pix is not None, timeout=10000)
+    for i in range(1, 6):
+        w.previews.clear()  # as when stepping faster than previews decode
+        t0 = time.perf_counter()
+        key(qtbot, w, Qt.Key.Key_Right)
+        dt = time.perf_counter() - t0
+        assert w.loupe.key == keys[i] and w.loupe.pix is not None, "blank loupe"
+        assert dt < 0.05, f"{dt * 1000:.0f} ms to the first pixels"
+        assert w.loupe.pix.width() <= 320  # the grid's thumbnail, for now
+    # then the screen-sized preview replaces it
+    qtbot.waitUntil(lambda: w.loupe.pix is not None and w.loupe.pix.width() > 320, timeout=10000)
+    # prefetch follows the direction of travel: stepping back prefetches the shots before
+    w.previews.clear()
+    key(qtbot, w, Qt.Key.Key_Left)
+    qtbot.waitUntil(lambda: all(w.previews.has(k) for k in keys[1:4]), timeout=10000)
+    assert not w.previews.has(keys[6])
