@@ -426,7 +426,13 @@ def test_export_dialog_copies_picks_and_writes_json(qtbot, settings: AppSettings
     qtbot.waitUntil(lambda: dlg.result_ok is not None, timeout=30000)
     assert dlg.result_ok, dlg.summary
     assert sorted(p.name for p in out.rglob("*.jpg")) == picked
-    assert "Copied 1 pick(s)" in dlg.report.toPlainText()
+    first = dlg.report.toPlainText().splitlines()[1]
+    assert first.startswith(f"1 pick copied into {out}: 1 file(s) written"), first
+    dlg.result_ok = None  # again: nothing new to write, and the summary says so without contradiction
+    dlg.start()
+    qtbot.waitUntil(lambda: dlg.result_ok is not None, timeout=30000)
+    first = dlg.report.toPlainText().splitlines()[1]
+    assert first.startswith("1 pick copied into") and "0 file(s) written, 1 already up to date" in first
     # decisions as JSON, with the engine's suggestion for the undecided shots
     dlg.radios["json"].setChecked(True)
     dest = tmp_path / "decisions.json"
@@ -572,3 +578,30 @@ def test_loupe_shows_the_cached_thumbnail_at_once_then_refines(qtbot, settings: 
     key(qtbot, w, Qt.Key.Key_Left)
     qtbot.waitUntil(lambda: all(w.previews.has(k) for k in keys[1:4]), timeout=10000)
     assert not w.previews.has(keys[6])
+
+
+def test_export_dialog_warns_that_lightroom_ignores_jpeg_sidecars(qtbot, settings: AppSettings,
+                                                                  folder: Path) -> None:
+    from app.export_dialog import ExportDialog
+
+    cat_path = folder.parent / f"{folder.name}.culler.sqlite"
+    gen.fill_catalog(folder, cat_path, PER_GROUP)
+    dlg = ExportDialog(folder, cat_path, settings)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    assert dlg.mode() == "copy"  # a JPEG session defaults to copies with the XMP embedded
+    assert not dlg.warning.isVisible()
+    dlg.radios["xmp"].setChecked(True)
+    assert dlg.warning.isVisible() and "12 shots" in dlg.warning.text()
+    assert "Lightroom ignores .xmp sidecars" in dlg.warning.text()
+    dlg.radios["embed"].setChecked(True)
+    assert not dlg.warning.isVisible()
+    # embedding in the originals asks first; declined, nothing runs and no file changes
+    c = Catalog(cat_path)
+    c.set_decision(sorted(p.name for p in folder.glob("*.jpg"))[0], flag="pick")
+    c.close()
+    before = {p.name: p.read_bytes() for p in folder.glob("*.jpg")}
+    dlg.confirm_embed = False
+    dlg.start()
+    assert "originals change" in dlg.asked and dlg.job is None and dlg.result_ok is None
+    assert {p.name: p.read_bytes() for p in folder.glob("*.jpg")} == before
