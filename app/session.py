@@ -152,6 +152,8 @@ class Session:
             raise SessionError(str(exc)) from None
         except sqlite3.OperationalError as exc:
             raise SessionError(f"The catalog {catalog_path} cannot be opened: {exc}") from None
+        self.created = False  # the catalog did not exist before this session
+        self.fallback = False  # the catalog is in the user's data folder, not beside the folder
         self.shots: dict[str, ShotRecord] = {}
         self.groups: list[GroupRecord] = []
         self.pending_writes: dict[str, Decision] = {}
@@ -168,11 +170,15 @@ class Session:
              listing: bool = True, load: bool = True) -> Session:
         """Open the folder's catalog.  ``listing=False`` leaves the directory listing to the
         caller (the GUI lists in a worker thread and calls :meth:`set_listing`)."""
-        from engine.catalog import default_catalog_path
+        from engine.catalog import CATALOG_SUFFIX, default_catalog_path
 
         root = check_folder(folder)
         cat = Path(catalog_path) if catalog_path else default_catalog_path(root)
+        created = not cat.exists()
         s = cls(root, cat, recursive)
+        s.created = created
+        # the parent folder is read-only: the catalog went to the user's data folder instead
+        s.fallback = catalog_path is None and cat != root.parent / f"{root.name}{CATALOG_SUFFIX}"
         try:
             if listing:
                 s.listing = quick_listing(root, recursive)
@@ -188,7 +194,14 @@ class Session:
         return s
 
     def close(self) -> None:
+        """Close the catalog; one this session created and never filled (an empty folder) is
+        removed, so that opening a folder by mistake leaves nothing behind."""
+        empty = self.created and not self.pending_writes and self.catalog.is_empty()
         self.catalog.close()
+        if empty:
+            for p in (self.catalog_path, Path(f"{self.catalog_path}-wal"), Path(f"{self.catalog_path}-shm")):
+                if p.is_file() and not p.is_symlink():
+                    p.unlink(missing_ok=True)
 
     # -- loading ------------------------------------------------------------------
     def needs_analysis(self) -> bool:

@@ -47,7 +47,21 @@ class StatusArea:
         self.cancel.clicked.connect(self._cancel)
         for item in (self.progress_label, self.progress, self.eta, self.cancel):
             sb.addPermanentWidget(item)
+        self.catalog = QLabel("")  # where the decisions are saved
+        self.catalog.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        sb.addPermanentWidget(self.catalog)
         self.set_progress_visible(False)
+
+    def set_catalog(self, session: Session | None) -> None:
+        if session is None:
+            self.catalog.setText("")
+            self.catalog.setToolTip("")
+            return
+        p = session.catalog_path
+        where = "beside the folder" if not session.fallback else "in your data folder (the folder's parent is read-only)"
+        self.catalog.setText(("⚠ " if session.fallback else "") + f"Catalog: {p.name}")
+        self.catalog.setToolTip(f"Decisions are saved in {p}\n({where})")
+        self.catalog.setStyleSheet("color: #f58220;" if session.fallback else "color: palette(placeholder-text);")
 
     def _cancel(self) -> None:
         self.w.ctl.cancel_analysis()

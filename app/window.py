@@ -254,7 +254,15 @@ class MainWindow(Chrome, QMainWindow):
         self.stack.setCurrentIndex(self.PAGE_GRID)
         self.nav.select_group_row(0)
         self.update_counts()
+        self.status_area.set_catalog(session)
         self.settings.set("last_folder", str(session.root))
+        if session.fallback:
+            self.show_message(
+                "Decisions saved in your data folder",
+                f"The folder's parent, {session.root.parent}, cannot be written, so the catalog of "
+                f"this session (decisions, analysis) is kept in {session.catalog_path} instead of "
+                f"beside the folder. Choose another catalog in File › Open folder to keep it elsewhere.",
+                QMessageBox.Icon.Information)
 
     def _on_loaded(self, reason: str) -> None:
         session = self.session
@@ -318,6 +326,7 @@ class MainWindow(Chrome, QMainWindow):
         self.group_delegate.tiles.clear()
         self.shots_model.set_session(None)
         self.groups_model.set_session(None)
+        self.status_area.set_catalog(None)
         self.nav.current_key = None
 
     # -- decisions -----------------------------------------------------------------------------------

@@ -307,6 +307,11 @@ class Catalog:
         with self.transaction():
             self.db.table("metadata").upsert({"shot": shot, **row}, pk="shot")
 
+    def is_empty(self) -> bool:
+        """No file, shot or decision recorded (a catalog made for a folder without photos)."""
+        return not any(self.conn.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone()
+                       for t in ("files", "shots", "decisions"))
+
     def forget_missing(self, present: set[str]) -> list[str]:
         """Drop shots whose files are gone (their decisions are kept)."""
         gone = [r["key"] for r in self.db.table("shots").rows if r["key"] not in present]

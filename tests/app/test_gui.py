@@ -605,3 +605,38 @@ def test_export_dialog_warns_that_lightroom_ignores_jpeg_sidecars(qtbot, setting
     dlg.start()
     assert "originals change" in dlg.asked and dlg.job is None and dlg.result_ok is None
     assert {p.name: p.read_bytes() for p in folder.glob("*.jpg")} == before
+
+
+def test_catalog_location_shown_and_fallback_warned(qtbot, settings: AppSettings, folder: Path,
+                                                    tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    assert w.status_area.catalog.text() == f"Catalog: {folder.name}.culler.sqlite"
+    assert str(folder.parent / f"{folder.name}.culler.sqlite") in w.status_area.catalog.toolTip()
+    assert not any("data folder" in m[0] for m in w.messages)
+    w.close_session()
+    # the folder's parent is read-only: the catalog goes to the user's data folder, and the window says so
+    (folder.parent / f"{folder.name}.culler.sqlite").unlink()
+    for p in folder.parent.glob(f"{folder.name}.culler.sqlite-*"):
+        p.unlink()
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, m, *a, **k: False if Path(p) == folder.parent else real(p, m))
+    open_and_wait(qtbot, w, folder)
+    assert w.session is not None and w.session.catalog_path.is_relative_to(tmp_path / "data")
+    title, text = next(m for m in w.messages if "data folder" in m[0])
+    assert str(w.session.catalog_path) in text and "cannot be written" in text
+    assert w.status_area.catalog.text().startswith("⚠ Catalog:")
+
+
+def test_no_catalog_left_behind_for_an_empty_folder(qtbot, settings: AppSettings, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    w = make_window(qtbot, settings)
+    assert w.open_folder(empty)
+    qtbot.waitUntil(lambda: not w.busy(), timeout=10000)
+    assert "No photos" in w.statusBar().currentMessage()
+    w.close_session()
+    assert not list(tmp_path.glob("empty.culler.sqlite*"))
