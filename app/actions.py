@@ -13,18 +13,20 @@ from PySide6.QtWidgets import QSizePolicy, QToolButton, QWidget
 if TYPE_CHECKING:
     from app.window import MainWindow
 
-LABEL_KEYS = {"6": "Red", "7": "Yellow", "8": "Green", "9": "Blue"}
+LABEL_KEYS = {"6": "Red", "7": "Yellow", "8": "Green", "9": "Blue", "V": "Purple"}
 
 SHORTCUTS = [
     ("P / X / U", "pick / reject / unflag"),
     ("0 – 5", "stars"),
-    ("6 / 7 / 8 / 9", "label Red / Yellow / Green / Blue (again: remove)"),
+    ("6 / 7 / 8 / 9 / V", "label Red / Yellow / Green / Blue / Purple (again: remove)"),
     ("A", "accept the suggestion for this scene (best picked, rest rejected; "
           "shots with stars or a label are never rejected)"),
     ("Shift+A", "accept the suggestions for every undecided shot (asks first)"),
     ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo"),
     ("Ctrl+Shift+A", "auto-advance after a decision on/off"),
     ("Arrows", "move; past the end of a scene into the next"),
+    ("Home / End", "first / last shot"),
+    ("N / Shift+N", "next undecided shot / next scene with undecided shots"),
     ("[ / ]", "previous / next scene"),
     ("E, Enter, Space", "loupe on/off"),
     ("G, Esc", "grid"),
@@ -103,8 +105,13 @@ def build(win: MainWindow) -> None:
     win.act_faces = act(win, "100% on faces", "Z", win.toggle_faces_100)
     win.act_next_group = act(win, "Next scene", ["Ctrl+Down", "]"], lambda: win.nav.move_group(1))
     win.act_prev_group = act(win, "Previous scene", ["Ctrl+Up", "["], lambda: win.nav.move_group(-1))
+    win.act_first = act(win, "First shot", "Home", lambda: win.nav.first_or_last(False))
+    win.act_last = act(win, "Last shot", "End", lambda: win.nav.first_or_last(True))
+    win.act_next_undecided = act(win, "Next undecided shot", "N", win.nav.next_undecided)
+    win.act_next_undecided_scene = act(win, "Next scene to decide", "Shift+N", win.nav.next_undecided_scene)
     for a in (win.act_grid, win.act_loupe, win.act_compare, win.act_faces, win.act_next_group,
-              win.act_prev_group):
+              win.act_prev_group, win.act_first, win.act_last, win.act_next_undecided,
+              win.act_next_undecided_scene):
         m_view.addAction(a)
 
     m_help = mb.addMenu("&Help")

@@ -68,6 +68,7 @@ class ImageView(QWidget):
         self.active = False
         self.full_loaded = False
         self._drag: QPointF | None = None
+        self._press: QPointF | None = None
         self._fit_cache: tuple[QSize, QImage] | None = None
         self.font_caption = QFont()
         self.font_caption.setBold(True)
@@ -256,8 +257,9 @@ class ImageView(QWidget):
     # -- interaction -----------------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self.clicked.emit()
-        if event.button() == Qt.MouseButton.LeftButton and not self.fit:
-            self._drag = event.position()
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._press = event.position()
+            self._drag = event.position() if not self.fit else None
         super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
@@ -268,14 +270,19 @@ class ImageView(QWidget):
             self.pan_by(-d.x() / z, -d.y() / z)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        self._drag = None
+        press, self._press, self._drag = self._press, None, None
+        if press is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        moved = event.position() - press
+        if abs(moved.x()) + abs(moved.y()) <= 4:  # a click, not a drag: zoom there / back to fit
+            self.click_zoom(event.position())
 
-    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+    def click_zoom(self, pos: QPointF) -> None:
+        """Click to zoom: 100% centred where clicked, or back to fit."""
         if self.pix is None:
             return
         if self.fit:
             r = self.image_rect()
-            pos = event.position()
             self.center_on((pos.x() - r.x()) / r.width(), (pos.y() - r.y()) / r.height())
             self.set_zoom(False, 1.0)
             self.panned.emit(0.0, 0.0)

@@ -110,6 +110,56 @@ class Navigator(QObject):
             target += step
         return False
 
+    def first_or_last(self, last: bool) -> None:
+        """Home / End: the first or last shot of what the grid shows."""
+        n = self.w.shots_model.rowCount()
+        if n:
+            self.w.viewer.direction = -1 if last else 1
+            self.select_row(n - 1 if last else 0)
+
+    def reveal(self, key: str) -> bool:
+        """Make ``key`` current, switching to its scene when the grid shows another one."""
+        if self.select_key(key):
+            return True
+        s = self.w.session.shots.get(key) if self.w.session else None
+        g = self.group_of(s) if s is not None else None
+        row = self.w.groups_model.row_of(g.id) if g is not None else -1
+        if row >= 0:
+            self.select_group_row(row)
+            return self.select_key(key)
+        return False
+
+    def next_undecided(self) -> bool:
+        """The next shot without a flag, stars or label, in the grid order and then the scenes after."""
+        w = self.w
+        row = w.grid.currentIndex().row()
+        for r in range(row + 1, w.shots_model.rowCount()):
+            s = w.shots_model.record(r)
+            if s is not None and not s.decided:
+                self.select_row(r)
+                return True
+        return self.next_undecided_scene() if w.shots_model.scope is not None else False
+
+    def next_undecided_scene(self) -> bool:
+        """The next scene with something left to decide, on its first undecided shot."""
+        w = self.w
+        session = w.session
+        if session is None:
+            return False
+        n = w.groups_model.rowCount()
+        start = max(0, w.group_list.currentIndex().row())
+        for i in range(1, n):
+            row = (start + i) % n
+            g = w.groups_model.rows[row]
+            if g.id < 0:
+                continue
+            first = next((k for k in g.keys if not session.shots[k].decided), None)
+            if first is not None:
+                self.select_group_row(row)
+                self.select_key(first)
+                return True
+        return False
+
     # -- filter and sort ----------------------------------------------------------------------------
     def apply_filters(self, flt: ShotFilter, sort: str) -> None:
         w = self.w

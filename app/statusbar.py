@@ -47,6 +47,9 @@ class StatusArea:
         self.cancel.clicked.connect(self._cancel)
         for item in (self.progress_label, self.progress, self.eta, self.cancel):
             sb.addPermanentWidget(item)
+        self.auto = QLabel("")  # the auto-advance state, always in sight
+        self.auto.setToolTip("After a decision, move to the next shot (Ctrl+Shift+A)")
+        sb.addPermanentWidget(self.auto)
         self.catalog = QLabel("")  # where the decisions are saved
         self.catalog.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         sb.addPermanentWidget(self.catalog)
@@ -95,14 +98,28 @@ class StatusArea:
             self.progress.setRange(0, 0)
             self.eta.setText("")
 
-    def update_counts(self, session: Session | None) -> None:
+    def update_counts(self, session: Session | None, shown: list[str] | None = None) -> None:
+        """Counts of what the grid shows (its scene and filter), and of the session when that
+        is less than all of it."""
         if session is None:
             self.counts.setText("")
             return
-        c = session.counts()
+        total = len(session.shots)
+        keys = list(session.shots) if shown is None else shown
+        picks = rejects = 0
+        for k in keys:
+            s = session.shots.get(k)
+            f = s.decision.flag if s is not None else None
+            picks += f == "pick"
+            rejects += f == "reject"
+        head = plural(total, "shot") if len(keys) == total else f"Showing {len(keys)} of {plural(total, 'shot')}"
+        text = f"{head} · {plural(picks, 'pick')} · {plural(rejects, 'reject')} · {len(keys) - picks - rejects} to decide"
         pending = len(session.pending_writes)
-        text = (f"{plural(c['total'], 'shot')} · {plural(c['pick'], 'pick')} · "
-                f"{plural(c['reject'], 'reject')} · {c['unflagged']} to decide")
         if pending:
             text += f" · {pending} NOT SAVED"
         self.counts.setText(text)
+
+    def set_auto_advance(self, on: bool) -> None:
+        self.auto.setText("Auto-advance ON" if on else "Auto-advance off")
+        self.auto.setStyleSheet("color: palette(highlight); font-weight: bold;" if on
+                                else "color: palette(placeholder-text);")

@@ -57,6 +57,10 @@ class MainWindow(Chrome, QMainWindow):
     act_next_group: QAction
     act_prev_group: QAction
     act_keys: QAction
+    act_first: QAction
+    act_last: QAction
+    act_next_undecided: QAction
+    act_next_undecided_scene: QAction
     auto_btn: QToolButton
 
     def __init__(self, settings: AppSettings | None = None,
@@ -88,6 +92,8 @@ class MainWindow(Chrome, QMainWindow):
         actions.build(self)
         self._wire()
         self.restore_settings()
+        for sig in (self.shots_model.modelReset, self.shots_model.layoutChanged):
+            sig.connect(self.update_counts)  # the counts follow what the grid shows
         startup.settle_heap()
         QTimer.singleShot(0, startup.start_warm_up)
 
@@ -273,6 +279,9 @@ class MainWindow(Chrome, QMainWindow):
             # culling goes scene by scene: start on the first scene when there are scenes
             first = reason == "first" and any(g.id >= 0 for g in session.groups)
             self.nav.select_group_row(1 if first else 0)
+            last = self.settings.last_shot(session.root)
+            if reason == "first" and last in session.shots:
+                self.nav.reveal(last)  # reopening returns to the shot the photographer left
             self.update_counts()
         else:
             self.refresh_views()
@@ -319,6 +328,8 @@ class MainWindow(Chrome, QMainWindow):
             self.viewer.show_current()
 
     def close_session(self) -> None:
+        if self.session is not None and self.current_key:
+            self.settings.set_last_shot(self.session.root, self.current_key)
         self.ctl.close()
         self.decisions.set_session(None)
         self.viewer.clear()
@@ -409,10 +420,12 @@ class MainWindow(Chrome, QMainWindow):
         self.statusBar().showMessage("All decisions saved to the catalog again", 8000)
 
     def _on_undone(self, keys: list[str]) -> None:
-        pass
+        """Undo moves to the shot it changed back (the first, for a change of many)."""
+        if keys and self.current_key not in keys and len(keys) == 1:
+            self.nav.reveal(keys[0])
 
     def update_counts(self) -> None:
-        self.status_area.update_counts(self.session)
+        self.status_area.update_counts(self.session, self.shots_model.keys)
 
     # -- closing --------------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from app.navigation import Navigator
     from app.session import Session, ShotRecord
     from app.settings import AppSettings
+    from app.statusbar import StatusArea
     from app.viewer import Viewer
 
     _Base = QMainWindow
@@ -64,6 +65,7 @@ class Chrome(_Base):
         viewer: Viewer
         decisions: DecisionController
         act_auto: QAction
+        status_area: StatusArea
         @property
         def session(self) -> Session | None: ...
         @property
@@ -134,7 +136,9 @@ class Chrome(_Base):
         self.grid.setFocus()
 
     def on_auto_advance(self) -> None:
-        self.settings.set("auto_advance", self.act_auto.isChecked())
+        on = self.act_auto.isChecked()
+        self.settings.set("auto_advance", on)
+        self.status_area.set_auto_advance(on)
 
     # -- pages ----------------------------------------------------------------------------------
     def show_grid(self) -> None:
@@ -253,6 +257,7 @@ class Chrome(_Base):
             if isinstance(app, QApplication):
                 theme.apply(app, str(self.settings.get("theme")))
             self.act_auto.setChecked(bool(self.settings.get("auto_advance")))
+            self.status_area.set_auto_advance(self.act_auto.isChecked())
 
     # -- remembered settings -------------------------------------------------------------------------
     def restore_settings(self) -> None:
@@ -268,6 +273,7 @@ class Chrome(_Base):
         self.act_auto.blockSignals(True)
         self.act_auto.setChecked(bool(s.get("auto_advance")))
         self.act_auto.blockSignals(False)
+        self.status_area.set_auto_advance(self.act_auto.isChecked())
         size = int(s.get("thumb_size"))
         self.size_slider.setValue(size)
         self.grid.set_thumb_size(size)

@@ -154,7 +154,7 @@ def test_keyboard_culling_undo_redo(qtbot, settings: AppSettings, folder: Path) 
     d = catalog_decisions(folder)
     assert [d[k][1] for k in keys] == [5, 5, 5, 5]
     assert sum(1 for v in d.values() if v[1] == 5) == 4
-    assert w.status_area.counts.text().startswith("12 shots")
+    assert w.status_area.counts.text().startswith("Showing 4 of 12 shots")  # what the grid shows
 
 
 def test_filters_sort_and_problem_scenes(qtbot, settings: AppSettings, folder: Path) -> None:
@@ -640,3 +640,64 @@ def test_no_catalog_left_behind_for_an_empty_folder(qtbot, settings: AppSettings
     assert "No photos" in w.statusBar().currentMessage()
     w.close_session()
     assert not list(tmp_path.glob("empty.culler.sqlite*"))
+
+
+def test_habits_home_end_next_undecided_undo_reopen_counts(qtbot, settings: AppSettings, folder: Path) -> None:
+    from PySide6.QtCore import QPoint
+
+    from app.models import SCENE_START_ROLE
+
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    assert w.status_area.auto.text() == "Auto-advance ON"  # the state is always in sight
+    w.act_auto.setChecked(False)
+    assert w.status_area.auto.text() == "Auto-advance off"
+    w.select_group_row(1)
+    keys = list(w.shots_model.keys)
+    key(qtbot, w, Qt.Key.Key_End)
+    assert w.current_key == keys[-1]
+    key(qtbot, w, Qt.Key.Key_Home)
+    assert w.current_key == keys[0]
+    key(qtbot, w, Qt.Key.Key_V)  # Purple
+    assert catalog_decisions(folder)[keys[0]] == (None, 0, "Purple")
+    key(qtbot, w, Qt.Key.Key_P)
+    assert w.status_area.counts.text() == "Showing 4 of 12 shots · 1 pick · 0 rejects · 3 to decide"
+    # N: the next undecided shot; Shift+N: the next scene with something to decide
+    w.nav.select_row(2)
+    key(qtbot, w, Qt.Key.Key_X)
+    w.nav.select_row(0)
+    key(qtbot, w, Qt.Key.Key_N)
+    assert w.current_key == keys[1]
+    key(qtbot, w, Qt.Key.Key_N)
+    assert w.current_key == keys[3]
+    key(qtbot, w, Qt.Key.Key_N)  # past the scene's end: into the next scene
+    scene2 = w.session.groups[1]  # type: ignore[union-attr]
+    assert w.current_key == scene2.keys[0]
+    key(qtbot, w, Qt.Key.Key_N, Qt.KeyboardModifier.ShiftModifier)
+    assert w.current_key == w.session.groups[2].keys[0]  # type: ignore[union-attr]
+    # undo moves to the shot it changed back
+    key(qtbot, w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert w.current_key == keys[2] and catalog_decisions(folder)[keys[2]][0] is None
+    # the filter's counts; "1 shot", not "1 shots"
+    w.flag_filter.setCurrentIndex(1)
+    assert w.status_area.counts.text() == "Showing 1 of 12 shots · 1 pick · 0 rejects · 0 to decide"
+    w.flag_filter.setCurrentIndex(0)
+    # scene separators in All shots (rank order): each scene's first tile carries its title
+    w.select_group_row(0)
+    starts = [w.shots_model.index(r).data(SCENE_START_ROLE) for r in range(w.shots_model.rowCount())]
+    assert [t for t in starts if t] == ["Scene 1", "Scene 2", "Scene 3"]
+    assert starts[0] == "Scene 1" and starts[PER_GROUP] == "Scene 2" and starts[1] is None
+    # click to zoom in the loupe, click again for fit
+    w.select_key(keys[1])
+    key(qtbot, w, Qt.Key.Key_E)
+    qtbot.waitUntil(lambda: w.loupe.pix is not None, timeout=10000)
+    c = w.loupe.rect().center()
+    qtbot.mouseClick(w.loupe, Qt.MouseButton.LeftButton, pos=QPoint(c.x() + 20, c.y()))
+    assert not w.loupe.fit and w.loupe.zoom == pytest.approx(1.0) and w.loupe.cx > 0.5
+    qtbot.mouseClick(w.loupe, Qt.MouseButton.LeftButton, pos=c)
+    assert w.loupe.fit
+    # reopening returns to the shot left
+    w.close()
+    w2 = make_window(qtbot, settings)
+    assert w2.open_folder(folder)
+    qtbot.waitUntil(lambda: w2.current_key == keys[1], timeout=10000)
