@@ -31,7 +31,9 @@ SHORTCUTS = [
     ("E, Enter, Space", "loupe on/off"),
     ("G, Esc", "grid"),
     ("C", "compare the selection (2-4) or this shot with the scene's best"),
-    ("Z", "100% on the faces / fit"),
+    ("Shift+C", "compare four frames (2×2)"),
+    ("Z, click", "100% on the faces (or where clicked) / fit; the zoom carries over to the next frame"),
+    ("F11 / Tab / F", "full screen / hide the panels / the loupe alone"),
     ("Ctrl+O / Ctrl+E", "open a folder / export"),
 ]
 
@@ -109,6 +111,13 @@ def build(win: MainWindow) -> None:
     win.act_last = act(win, "Last shot", "End", lambda: win.nav.first_or_last(True))
     win.act_next_undecided = act(win, "Next undecided shot", "N", win.nav.next_undecided)
     win.act_next_undecided_scene = act(win, "Next scene to decide", "Shift+N", win.nav.next_undecided_scene)
+    win.act_compare4 = act(win, "Compare four (2×2)", "Shift+C", win.compare_four)
+    win.act_full = act(win, "Full screen", "F11", win.toggle_full_screen)
+    win.act_panels = act(win, "Hide panels", "Tab", win.toggle_panels)
+    win.act_loupe_only = act(win, "Loupe only", "F", win.loupe_only)
+    for a in (win.act_compare4, win.act_full, win.act_panels, win.act_loupe_only):
+        m_view.addAction(a)
+    m_view.addSeparator()
     for a in (win.act_grid, win.act_loupe, win.act_compare, win.act_faces, win.act_next_group,
               win.act_prev_group, win.act_first, win.act_last, win.act_next_undecided,
               win.act_next_undecided_scene):

@@ -211,7 +211,11 @@ class Inspector(QWidget):
         self.chart = RankChart()
         lay.addWidget(self.chart)
         outer_lay.addStretch(1)
-        self.setMinimumWidth(300)
+        # never narrower than the explanation chart (its values would be cut off)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area = scroll
+        self.setMinimumWidth(max(300, self.chart.minimumSizeHint().width() + 24
+                                 + scroll.verticalScrollBar().sizeHint().width() + 4))
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.face_cards: list[FaceCard] = []  # the cards showing the current shot's faces
         self._card_pool: list[FaceCard] = []

@@ -87,6 +87,7 @@ class WelcomePage(QWidget):
         sub = QLabel("Open a folder of portrait bursts, or drop it on this window.\n"
                      "Scenes are grouped and ranked best-first; cull with P / X / U, 0-5 stars, 6-9 labels.")
         sub.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        sub.setWordWrap(True)  # never widens the window
         sub.setStyleSheet("color: palette(placeholder-text);")
         lay.addWidget(sub)
         btn = QPushButton("Open folder…")

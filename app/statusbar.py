@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton
+from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QSizePolicy
 
 from app.analysis import Progress
 from app.session import Session
@@ -36,7 +36,10 @@ class StatusArea:
         self.w = win
         sb = win.statusBar()
         self.counts = QLabel("")
-        sb.addWidget(self.counts)
+        # long texts are cut, never widen the window (a 1024-px screen keeps its layout)
+        self.counts.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.counts.setMinimumWidth(120)
+        sb.addWidget(self.counts, 1)
         self.progress_label = QLabel("")
         self.progress = QProgressBar()
         self.progress.setFixedWidth(220)
@@ -51,6 +54,7 @@ class StatusArea:
         self.auto.setToolTip("After a decision, move to the next shot (Ctrl+Shift+A)")
         sb.addPermanentWidget(self.auto)
         self.catalog = QLabel("")  # where the decisions are saved
+        self.catalog.setMaximumWidth(280)
         self.catalog.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         sb.addPermanentWidget(self.catalog)
         self.set_progress_visible(False)
@@ -118,6 +122,7 @@ class StatusArea:
         if pending:
             text += f" · {pending} NOT SAVED"
         self.counts.setText(text)
+        self.counts.setToolTip(text)
 
     def set_auto_advance(self, on: bool) -> None:
         self.auto.setText("Auto-advance ON" if on else "Auto-advance off")

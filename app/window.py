@@ -58,6 +58,10 @@ class MainWindow(Chrome, QMainWindow):
     act_prev_group: QAction
     act_keys: QAction
     act_first: QAction
+    act_compare4: QAction
+    act_full: QAction
+    act_panels: QAction
+    act_loupe_only: QAction
     act_last: QAction
     act_next_undecided: QAction
     act_next_undecided_scene: QAction

@@ -142,6 +142,7 @@ class Chrome(_Base):
 
     # -- pages ----------------------------------------------------------------------------------
     def show_grid(self) -> None:
+        self._leave_loupe_only()
         if self.session is None:
             return
         self.stack.setCurrentIndex(self.PAGE_GRID)
@@ -216,6 +217,72 @@ class Chrome(_Base):
         if self.page() == self.PAGE_LOUPE:
             QTimer.singleShot(0, self.viewer.refit)
 
+    # -- screen space ------------------------------------------------------------------------------
+    def toggle_full_screen(self) -> None:
+        """F11."""
+        if self.isFullScreen():
+            self.showMaximized() if getattr(self, "_was_maximized", False) else self.showNormal()
+        else:
+            self._was_maximized = self.isMaximized()
+            self.showFullScreen()
+
+    def panels_hidden(self) -> bool:
+        return bool(getattr(self, "_hidden_panels", None))
+
+    def toggle_panels(self, extra: bool = False) -> None:
+        """Tab: hide the scenes, the inspector and the toolbar (again: show them); with ``extra``
+        the menu and status bars too (loupe-only)."""
+        hidden: list[QWidget] = getattr(self, "_hidden_panels", [])
+        if hidden:
+            for wdg in hidden:
+                wdg.show()
+            self._hidden_panels = []
+            return
+        parts: list[QWidget] = [self.groups_dock, self.inspector_dock, self.toolbar]
+        if extra:
+            parts += [self.menuBar(), self.statusBar()]
+        self._hidden_panels = [p for p in parts if p.isVisible()]
+        for wdg in self._hidden_panels:
+            wdg.hide()
+
+    def loupe_only(self) -> None:
+        """F: the loupe alone on the whole screen (again, or Esc: back)."""
+        if getattr(self, "_loupe_only", False):
+            self._leave_loupe_only()
+            return
+        if self.session is None or self.current_shot() is None:
+            return
+        self.show_loupe()
+        if self.panels_hidden():
+            self.toggle_panels()
+        self.toggle_panels(extra=True)
+        self._loupe_only = True
+        self._was_full = self.isFullScreen()
+        if not self._was_full:
+            self.toggle_full_screen()
+
+    def _leave_loupe_only(self) -> None:
+        if not getattr(self, "_loupe_only", False):
+            return
+        self._loupe_only = False
+        if self.panels_hidden():
+            self.toggle_panels()
+        if self.isFullScreen() and not self._was_full:
+            self.toggle_full_screen()
+
+    def compare_four(self) -> None:
+        """Shift+C: four frames in a 2×2 grid (the selection, else this shot and the next three)."""
+        if self.session is None:
+            return
+        rows = sorted(i.row() for i in self.grid.selectionModel().selectedIndexes())
+        keys = [k for k in (self.shots_model.key_at(r) for r in rows) if k]
+        if len(keys) < 4:
+            row = max(0, self.grid.currentIndex().row())
+            keys = [k for k in (self.shots_model.key_at(r) for r in range(row, row + 4)) if k]
+            if len(keys) < 4:
+                keys = [k for k in (self.shots_model.key_at(r) for r in range(max(0, row - 3), row + 1)) if k]
+        self.show_compare(keys[:4])
+
     # -- dialogs --------------------------------------------------------------------------------
     def open_folder_dialog(self) -> None:
         from app.import_dialog import ImportDialog
@@ -280,10 +347,38 @@ class Chrome(_Base):
         sort = str(s.get("sort"))
         self.sort_combo.setCurrentIndex({"rank": 0, "time": 1, "name": 2}.get(sort, 0))
 
+    def fit_docks(self, widths: list[int] | None = None) -> None:
+        """Dock widths as saved (or the defaults), shrunk to leave the grid / loupe at least
+        about 40 % of a small window (1024 px wide and up)."""
+        want = widths or self._saved_dock_widths() or [250, 340]
+        room = max(0, int(self.width() * 0.6))
+        if sum(want) > room:
+            k = room / max(1, sum(want))
+            want = [max(d.minimumSizeHint().width(), int(x * k))
+                    for d, x in zip((self.groups_dock, self.inspector_dock), want)]
+        self.resizeDocks([self.groups_dock, self.inspector_dock], want, Qt.Orientation.Horizontal)
+
+    def _saved_dock_widths(self) -> list[int] | None:
+        v = self.settings.qs.value("dock_widths")
+        try:
+            ws = [int(x) for x in (v if isinstance(v, list) else str(v or "").split(","))]
+        except ValueError:
+            return None
+        return ws if len(ws) == 2 and all(w > 0 for w in ws) else None
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not getattr(self, "_docks_fitted", False):
+            # restoreState() before the first show loses the docks' sizes: set them once shown
+            self._docks_fitted = True
+            QTimer.singleShot(0, self.fit_docks)
+
     def save_settings(self) -> None:
         s = self.settings
         s.set("geometry", self.saveGeometry())
         s.set("window_state", self.saveState())
+        if self.groups_dock.isVisible() and self.inspector_dock.isVisible():
+            s.set("dock_widths", f"{self.groups_dock.width()},{self.inspector_dock.width()}")
         s.set("auto_advance", self.act_auto.isChecked())
         s.set("thumb_size", self.size_slider.value())
         s.set("sort", self.shots_model.sort_mode)

@@ -701,3 +701,56 @@ def test_habits_home_end_next_undecided_undo_reopen_counts(qtbot, settings: AppS
     w2 = make_window(qtbot, settings)
     assert w2.open_folder(folder)
     qtbot.waitUntil(lambda: w2.current_key == keys[1], timeout=10000)
+
+
+def test_screen_space_full_screen_panels_loupe_only_and_2x2(qtbot, settings: AppSettings, folder: Path) -> None:
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    w.select_group_row(1)
+    key(qtbot, w, Qt.Key.Key_F11)
+    qtbot.waitUntil(w.isFullScreen, timeout=3000)
+    key(qtbot, w, Qt.Key.Key_F11)
+    qtbot.waitUntil(lambda: not w.isFullScreen(), timeout=3000)
+    key(qtbot, w, Qt.Key.Key_Tab)  # hide the panels
+    assert not w.groups_dock.isVisible() and not w.inspector_dock.isVisible() and not w.toolbar.isVisible()
+    assert w.statusBar().isVisible()
+    key(qtbot, w, Qt.Key.Key_Tab)
+    assert w.groups_dock.isVisible() and w.inspector_dock.isVisible() and w.toolbar.isVisible()
+    key(qtbot, w, Qt.Key.Key_F)  # the loupe alone, full screen
+    qtbot.waitUntil(w.isFullScreen, timeout=3000)
+    assert w.stack.currentIndex() == w.PAGE_LOUPE
+    assert not w.groups_dock.isVisible() and not w.menuBar().isVisible() and not w.statusBar().isVisible()
+    key(qtbot, w, Qt.Key.Key_Escape)  # back to the grid with everything
+    qtbot.waitUntil(lambda: not w.isFullScreen(), timeout=3000)
+    assert w.stack.currentIndex() == w.PAGE_GRID and w.groups_dock.isVisible() and w.menuBar().isVisible()
+    # four frames side by side in a 2x2 grid
+    key(qtbot, w, Qt.Key.Key_C, Qt.KeyboardModifier.ShiftModifier)
+    views = w.compare.visible_views()
+    assert len(views) == 4 and w.compare_keys == list(w.shots_model.keys[:4])
+    pos = {(w.compare.layout_.getItemPosition(w.compare.layout_.indexOf(v))[:2]) for v in views}
+    assert pos == {(0, 0), (0, 1), (1, 0), (1, 1)}
+
+
+def test_layout_fits_1024x700_and_docks_keep_their_widths(qtbot, settings: AppSettings, folder: Path) -> None:
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    w.resize(1024, 700)
+    qtbot.waitUntil(lambda: w.width() == 1024, timeout=3000)
+    assert w.minimumSizeHint().width() <= 1024 and w.minimumSizeHint().height() <= 700
+    qtbot.wait(50)
+    assert w.stack.width() >= 400  # the grid keeps room
+    chart = w.inspector.chart
+    qtbot.waitUntil(lambda: bool(chart.items), timeout=5000)
+    assert chart.width() >= chart.minimumSizeHint().width()  # the explanation's values are not cut off
+    right = chart.mapTo(w.inspector, chart.rect().topRight()).x()
+    assert right <= w.inspector.width()
+    # the docks come back at the widths they were left at
+    w.resize(1280, 800)
+    qtbot.wait(50)
+    w.resizeDocks([w.inspector_dock], [420], Qt.Orientation.Horizontal)
+    qtbot.waitUntil(lambda: abs(w.inspector_dock.width() - 420) <= 4, timeout=3000)
+    groups = w.groups_dock.width()
+    w.close()
+    w2 = make_window(qtbot, settings)
+    qtbot.waitUntil(lambda: abs(w2.inspector_dock.width() - 420) <= 8, timeout=3000)
+    assert abs(w2.groups_dock.width() - groups) <= 8
