@@ -186,3 +186,22 @@ def read_snapshot(session: Any) -> Any:
     from app.pacing import Pacer
 
     return session.read_snapshot_async(Pacer())
+
+
+def provisional_groups(catalog: Path, sensitivity: float) -> dict[str, int]:
+    """Worker body: the scenes of the shots analysed so far ({key: scene number from 1}), by the
+    engine's grouping (:func:`engine.grouping.group_shots`) on a read-only catalog, while the
+    analysis still runs; the engine's own grouping and ranking replace them at the end."""
+    import numpy as np
+
+    from engine.catalog import Catalog
+    from engine.grouping import GroupItem, group_shots
+
+    cat = Catalog(catalog, readonly=True)
+    try:
+        rows = [r for r in cat.grouping_rows() if r[7]]
+    finally:
+        cat.close()
+    items = [GroupItem(key=r[0], ts=r[2], exif_time=r[3] == "exif", camera="|".join(x or "" for x in r[4:7]),
+                       embedding=np.frombuffer(r[7], dtype=np.float32)) for r in rows]
+    return {it.key: g + 1 for it, g in zip(items, group_shots(items, sensitivity))}

@@ -259,6 +259,9 @@ class Inspector(QWidget):
         self.facts.setText("<br>".join(parts))
         self.set_mark(s.decision.flag, s.decision.stars, s.decision.label)
         self._set_faces(faces or [])
+        if not faces:
+            self.no_faces.setText("Faces: pending (not analysed yet)" if s.status == "pending"
+                                  else "No face found.")
         rank_text = f"rank {s.rank} of {group_size}" if s.rank is not None else ""
         self.chart.set_data(scores or {}, best_scores if not s.is_best else None, s.score, rank_text,
                             explain, best_explain if not s.is_best else None)

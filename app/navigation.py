@@ -176,14 +176,19 @@ class Navigator(QObject):
             w.viewer.show_current()
 
     def reselect(self, key: str | None, gid: Any) -> None:
-        """After the scenes changed (a new snapshot): the same scene and shot where they still exist."""
+        """After the scenes changed (a new snapshot, scenes formed during the analysis, the
+        final ranks): the same shot stays current, selected and in view, in its scene now if
+        the scene it was in is gone (the "Not analysed yet" one, a regrouped one)."""
         w = self.w
         w.groups_model.refresh_layout()
-        if gid is not None and w.groups_model.row_of(gid) < 0:
-            # the scene vanished (pending group after analysis): show the first real scene
+        gone = gid is not None and w.groups_model.row_of(gid) < 0
+        w.shots_model.refresh_layout()
+        if key and (gone or w.shots_model.row_of(key) < 0) and self.reveal(key):
+            pass
+        elif gone:
             self.select_group_row(1 if w.groups_model.rowCount() > 1 else 0)
-        else:
-            w.shots_model.refresh_layout()
         row = w.shots_model.row_of(key) if key else -1
         if row >= 0 and w.grid.currentIndex().row() != row:
             self.select_row(row)
+        elif w.grid.currentIndex().isValid():
+            w.grid.scrollTo(w.grid.currentIndex())  # re-sorted: keep it in view

@@ -366,6 +366,20 @@ class Session:
             self._warn(s)
         return changed
 
+    def apply_provisional_groups(self, groups: dict[str, int]) -> bool:
+        """Scenes formed while the analysis runs ({key: scene id}): the analysed shots move into
+        them (ranks come with the engine's grouping at the end).  True when anything moved."""
+        changed = False
+        for key, gid in groups.items():
+            s = self.shots.get(key)
+            if s is not None and s.status == "ok" and s.group_id != gid:
+                s.group_id = gid
+                changed = True
+        if changed:
+            self.groups = self._build_groups(self.shots, {})
+            self.version += 1
+        return changed
+
     def group(self, gid: int) -> GroupRecord | None:
         for g in self.groups:
             if g.id == gid:

@@ -26,6 +26,7 @@ from app.analysis import (
     Progress,
     describe_error,
     list_folder,
+    provisional_groups,
     read_snapshot,
     regroup_catalog,
     run_analysis,
@@ -56,6 +57,7 @@ class SessionController(QObject):
 
     LISTING_DELAY_MS = 150  # after the catalog is shown, before the folder is listed
     REFRESH_MS = 250
+    PROGRESSIVE_MS = 2000  # scenes formed from the shots analysed so far, at most this often
 
     def __init__(self, settings: AppSettings, rank_fn: Callable[..., Any] | None = None,
                  parent: QObject | None = None):
@@ -71,6 +73,10 @@ class SessionController(QObject):
         self._refresh = QTimer(self)
         self._refresh.setInterval(self.REFRESH_MS)
         self._refresh.timeout.connect(self._flush_dirty)
+        self._progressive = QTimer(self)
+        self._progressive.timeout.connect(self._form_groups)
+        self._analysed_since = 0  # shots analysed since the scenes were last formed
+        self._last_form_s = 0.0
 
     # -- state ------------------------------------------------------------------------------
     def _set_state(self, st: State) -> None:
@@ -197,6 +203,8 @@ class SessionController(QObject):
         self._start("analyse", run_analysis, req, self.rank_fn, on_return=self._on_analysis_done,
                     on_error=self._on_analysis_failed, on_yield=self._on_progress)
         self._refresh.start()
+        self._progressive.start(self.PROGRESSIVE_MS)
+        self._analysed_since = 0
         self.analysis_started.emit()
 
     def cancel_analysis(self, wait: bool = False) -> None:
@@ -213,7 +221,32 @@ class SessionController(QObject):
     def _on_progress(self, p: Progress) -> None:
         if p.phase == "analyse" and p.path:
             self._dirty.add(p.path)
+            self._analysed_since += 1
+        elif p.phase in ("group", "done"):
+            self._progressive.stop()  # the engine's own grouping follows
         self.progress.emit(p)
+
+    def _form_groups(self) -> None:
+        """Scenes from the shots analysed so far, so culling can go scene by scene at once."""
+        import time
+
+        if (self.session is None or not self.analysing() or "groups" in self._workers
+                or self._analysed_since == 0):
+            return
+        self._flush_dirty()  # the shots' own state first
+        self._analysed_since = 0
+        session = self.session
+        t0 = time.monotonic()
+
+        def done(groups: dict[str, int]) -> None:
+            self._last_form_s = time.monotonic() - t0
+            # a big session: form them less often (never more than ~1/4 of the time)
+            self._progressive.setInterval(max(self.PROGRESSIVE_MS, int(self._last_form_s * 4000)))
+            if self.session is session and self.analysing() and session.apply_provisional_groups(groups):
+                self.loaded.emit("progressive")
+
+        self._start("groups", provisional_groups, session.catalog_path, float(self.settings.get("sensitivity")),
+                    on_return=done, on_error=lambda _e: None)
 
     def _flush_dirty(self) -> None:
         if not self._dirty or self.session is None:
@@ -230,6 +263,7 @@ class SessionController(QObject):
 
     def _end_analysis(self, status: str, box: tuple[str, str] | None) -> None:
         self._refresh.stop()
+        self._progressive.stop()
         self._dirty.clear()
         self.status.emit("Analysis finished; loading the ranks…" if box is None else status, 0)
 
@@ -283,7 +317,8 @@ class SessionController(QObject):
     # -- closing ------------------------------------------------------------------------------------
     def close(self) -> Session | None:
         """Stop every worker, flush the decisions, close the catalog; returns the closed session."""
-        for slot in ("list", "load", "regroup"):
+        self._progressive.stop()
+        for slot in ("list", "load", "regroup", "groups"):
             w = self._workers.pop(slot, None)
             if w is not None and w.isRunning():
                 w.wait(30000)

@@ -466,6 +466,15 @@ class Catalog:
     def groups(self) -> list[dict[str, Any]]:
         return list(self.db.table("groups").rows_where(order_by="id"))
 
+    def grouping_rows(self) -> list[tuple[Any, ...]]:
+        """What grouping needs of every analysed shot, by key: (key, hash, capture_ts,
+        time_source, make, model, serial, embedding)."""
+        return self.conn.execute(
+            "SELECT s.key, s.hash, m.capture_ts, m.time_source, m.make, m.model, m.serial, a.embedding "
+            "FROM shots s JOIN analysis a ON a.hash = s.hash LEFT JOIN metadata m ON m.shot = s.key "
+            "WHERE s.status = 'ok' ORDER BY s.key"
+        ).fetchall()
+
     def group_meta(self) -> dict[int, tuple[str | None, str | None]]:
         """{group id: (best shot, start time)}."""
         return {r[0]: (r[1], r[2]) for r in self.conn.execute("SELECT id, best, start_time FROM groups")}

@@ -754,3 +754,33 @@ def test_layout_fits_1024x700_and_docks_keep_their_widths(qtbot, settings: AppSe
     w2 = make_window(qtbot, settings)
     qtbot.waitUntil(lambda: abs(w2.inspector_dock.width() - 420) <= 8, timeout=3000)
     assert abs(w2.groups_dock.width() - groups) <= 8
+
+
+def test_scenes_form_while_analysing_and_the_current_shot_stays(qtbot, settings: AppSettings, folder: Path) -> None:
+    from app.session import PENDING_GROUP
+
+    w = make_window(qtbot, settings, gen.fake_rank(PER_GROUP, delay=0.12))
+    w.ctl.PROGRESSIVE_MS = 300
+    assert w.open_folder(folder)
+    qtbot.waitUntil(lambda: w.analysis_running() and w.session is not None and len(w.session.shots) == 12,
+                    timeout=10000)
+    # the last shot: still pending, and the inspector says so (not "No face found")
+    w.select_group_row(0)
+    last = w.shots_model.keys[-1]
+    w.select_key(last)
+    assert w.session is not None and w.session.shots[last].status == "pending"
+    assert w.inspector.no_faces.text().startswith("Faces: pending")
+    # scenes appear while the analysis still runs, shots still pending beside them
+    qtbot.waitUntil(lambda: any(g.id >= 0 for g in w.session.groups), timeout=20000)  # type: ignore[union-attr]
+    assert w.analysis_running()
+    assert any(g.id == PENDING_GROUP for g in w.session.groups)
+    assert any(r.id >= 0 for r in w.groups_model.rows)  # the scenes list shows them
+    assert w.current_key == last  # the photographer's shot stays current through every change
+    qtbot.waitUntil(lambda: not w.busy(), timeout=60000)
+    # the final ranks land: the same shot, selected and in view
+    assert w.current_key == last
+    idx = w.grid.currentIndex()
+    assert w.shots_model.key_at(idx.row()) == last
+    assert w.grid.selectionModel().isSelected(idx)
+    assert w.grid.viewport().rect().intersects(w.grid.visualRect(idx))
+    assert [g.title for g in w.session.groups] == ["Scene 1", "Scene 2", "Scene 3"]
