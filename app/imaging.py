@@ -1,4 +1,5 @@
-"""Image decoding for the GUI: one place that talks to the engine's image loader.
+"""Image decoding for the GUI: one place that talks to the engine's image loader
+(:func:`engine.images.decode`: the formats the engine reads, RAW through its embedded preview).
 
 Runs in worker threads (never on the GUI thread).  ``QImage`` objects may be created
 and filled off the GUI thread; ``QPixmap`` may not, so the caches hold ``QImage``.

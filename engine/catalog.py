@@ -625,6 +625,42 @@ class Catalog:
     def files_of(self, shot: str) -> list[dict[str, Any]]:
         return list(self.db.table("files").rows_where("shot = ?", [shot], order_by="path"))
 
+    def known_paths(self) -> set[str]:
+        """Relative paths of every file the catalog knows."""
+        return {r[0] for r in self.conn.execute("SELECT path FROM files")}
+
+    def shot_view_rows(self) -> list[tuple[Any, ...]]:
+        """Every shot with what a viewer shows of it, one tuple each: key, primary_path, raw_path,
+        hash, status, reason, group_id, rank, score, n_faces, suggested, capture_ts,
+        capture_time, width, height, explain (NULL in catalogs older than that column)."""
+        cols = {r[1] for r in self.conn.execute("PRAGMA table_info(shots)")}
+        explain = "s.explain" if "explain" in cols else "NULL"
+        return self.conn.execute(
+            "SELECT s.key, s.primary_path, s.raw_path, s.hash, s.status, s.reason, s.group_id, "
+            "s.rank, s.score, s.n_faces, s.suggested, m.capture_ts, m.capture_time, m.width, m.height, "
+            f"{explain} FROM shots s LEFT JOIN metadata m ON m.shot = s.key"
+        ).fetchall()
+
+    def shot_states(self, keys: list[str]) -> list[tuple[str, str | None, str | None, str | None, int | None]]:
+        """(key, hash, status, reason, n_faces) of some shots (during an analysis)."""
+        out: list[tuple[str, str | None, str | None, str | None, int | None]] = []
+        for i in range(0, len(keys), 900):
+            chunk = keys[i:i + 900]
+            q = ",".join("?" * len(chunk))
+            out += self.conn.execute(
+                f"SELECT key, hash, status, reason, n_faces FROM shots WHERE key IN ({q})", chunk).fetchall()
+        return out
+
+    def upsert_metadata(self, shot: str, row: dict[str, Any]) -> None:
+        """Insert or update a shot's capture metadata (columns of the ``metadata`` table)."""
+        with self.transaction():
+            self.db.table("metadata").upsert({"shot": shot, **row}, pk="shot")
+
+    def is_empty(self) -> bool:
+        """No file, shot or decision recorded (a catalog made for a folder without photos)."""
+        return not any(self.conn.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone()
+                       for t in ("files", "shots", "decisions"))
+
     def forget_missing(self, present: set[str]) -> list[str]:
         """Drop shots whose files are gone (their decisions are kept)."""
         gone = [r["key"] for r in self.db.table("shots").rows if r["key"] not in present]
@@ -687,6 +723,38 @@ class Catalog:
             "JOIN analysis a ON a.hash = s.hash WHERE a.preview IS NOT NULL ORDER BY s.key"
         )
         return {k: {"preview": p, "width": w, "height": h, "note": n} for k, p, w, h, n in cur.fetchall()}
+
+    def full_size(self, content_hash: str) -> tuple[int, int] | None:
+        """Full-resolution (w, h) recorded by the analysis, when known."""
+        row = self.conn.execute(
+            "SELECT full_width, full_height FROM analysis WHERE hash = ?", (content_hash,)).fetchone()
+        return (int(row[0]), int(row[1])) if row and row[0] and row[1] else None
+
+    def face_signals(self, hashes: Iterable[str], names: tuple[str, ...],
+                     pace: Any = None) -> dict[str, list[dict[str, Any]]]:
+        """Per hash, its faces in order as ``{"w", "h", "signals": {name: value}}`` with only the
+        signals ``names`` (extracted by SQLite's JSON functions, not by Python's json: fast for
+        2,000 shots).  A row with malformed JSON keeps its box and loses its signals.
+        ``pace()`` (optional) is called once per face row."""
+        hs = [h for h in set(hashes) if h]
+        out: dict[str, list[dict[str, Any]]] = {}
+        sig_cols = ", ".join(f"json_extract(signals, '$.{k}')" for k in names)
+        for i in range(0, len(hs), 900):
+            chunk = hs[i:i + 900]
+            q = ",".join("?" * len(chunk))
+            try:
+                rows = self.conn.execute(
+                    f"SELECT hash, w, h, {sig_cols} FROM faces WHERE hash IN ({q}) ORDER BY hash, idx", chunk
+                ).fetchall()
+            except sqlite3.OperationalError:  # malformed JSON in a row: skip the signals
+                rows = [(*r, *([None] * len(names))) for r in self.conn.execute(
+                    f"SELECT hash, w, h FROM faces WHERE hash IN ({q}) ORDER BY hash, idx", chunk)]
+            for h, w, hh, *vals in rows:
+                if pace is not None:
+                    pace()
+                signals = {k: v for k, v in zip(names, vals) if v is not None}
+                out.setdefault(h, []).append({"w": w, "h": hh, "signals": signals})
+        return out
 
     def scores_of(self, content_hash: str) -> dict[str, tuple[float, float]]:
         cur = self.conn.execute("SELECT member, value, quality FROM scores WHERE hash = ?", (content_hash,))
@@ -864,6 +932,19 @@ class Catalog:
 
     def shot_keys(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT key FROM shots ORDER BY key")]
+
+    def grouping_rows(self) -> list[tuple[Any, ...]]:
+        """What grouping needs of every analysed shot, by key: (key, hash, capture_ts,
+        time_source, make, model, serial, embedding)."""
+        return self.conn.execute(
+            "SELECT s.key, s.hash, m.capture_ts, m.time_source, m.make, m.model, m.serial, a.embedding "
+            "FROM shots s JOIN analysis a ON a.hash = s.hash LEFT JOIN metadata m ON m.shot = s.key "
+            "WHERE s.status = 'ok' ORDER BY s.key"
+        ).fetchall()
+
+    def group_meta(self) -> dict[int, tuple[str | None, str | None]]:
+        """{group id: (best shot, start time)}."""
+        return {r[0]: (r[1], r[2]) for r in self.conn.execute("SELECT id, best, start_time FROM groups")}
 
     def integrity_check(self) -> list[str]:
         """Problems found by SQLite's own check and by the catalog's consistency rules."""
