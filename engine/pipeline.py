@@ -185,34 +185,49 @@ def analyse_decoded(dec: Any, members: list[Any], detector: Any, t0: float, eye_
     }
 
 
-def _work(task: dict[str, Any]) -> dict[str, Any]:
-    from engine.images import ImageError, sniff
+def identify(path: Path, task: dict[str, Any], out: dict[str, Any]) -> None:
+    """Size, mtime, content hash and EXIF of a task's file into ``out`` (the local pool and the
+    Ray backend both start here).  The header is sniffed before hashing, so that a huge file that is
+    no image is refused unread (:class:`ImageError`)."""
+    from engine.images import sniff
     from engine.metadata import read_metadata
 
+    st = path.stat()
+    out["size"], out["mtime_ns"] = st.st_size, st.st_mtime_ns
+    if not task.get("hash"):
+        sniff(path)
+    out["hash"] = task.get("hash") or file_hash(path)
+    out["metadata"] = read_metadata(path).as_row()
+
+
+def record_skip(out: dict[str, Any], exc: BaseException) -> None:
+    """Mark ``out`` skipped with the one-line reason for ``exc`` (local workers and Ray alike)."""
+    from engine.images import ImageError
+
+    out["status"] = "skipped"
+    if isinstance(exc, ImageError):
+        out["reason"] = str(exc)
+    elif isinstance(exc, OSError):
+        out["reason"] = f"cannot read: {exc.strerror or exc}"
+    elif isinstance(exc, MemoryError):
+        out["reason"] = "out of memory while decoding"
+    else:
+        out["reason"] = f"internal error ({type(exc).__name__}: {exc})"
+        out["trace"] = traceback.format_exc()
+
+
+def _work(task: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"key": task["key"], "status": "ok"}
     path = Path(task["path"])
     _fault_crash(path)
     try:
-        st = path.stat()
-        out["size"], out["mtime_ns"] = st.st_size, st.st_mtime_ns
-        if not task.get("hash"):
-            sniff(path)  # before hashing: a huge file that is no image is refused unread
-        out["hash"] = task.get("hash") or file_hash(path)
-        out["metadata"] = read_metadata(path).as_row()
+        identify(path, task, out)
         if out["hash"] in _W.get("known", ()):
             out["reused"] = True
             return out
         out.update(analyse_path(path, _W["members"], _detector(), _eye_model()))
-    except ImageError as exc:
-        out["status"], out["reason"] = "skipped", str(exc)
-    except OSError as exc:
-        out["status"], out["reason"] = "skipped", f"cannot read: {exc.strerror or exc}"
-    except MemoryError:
-        out["status"], out["reason"] = "skipped", "out of memory while decoding"
     except Exception as exc:  # never let one file stop a session
-        out["status"] = "skipped"
-        out["reason"] = f"internal error ({type(exc).__name__}: {exc})"
-        out["trace"] = traceback.format_exc()
+        record_skip(out, exc)
     return out
 
 

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.pipeline import PipelineError
+from engine.pipeline import PipelineError, record_skip
 
 ROWS_PER_BLOCK = 4  # small blocks: decoded images stream to the actors instead of piling up
 ACTORS_PER_GPU = 4  # actors sharing one GPU (their face detection and technical members run on CPU)
@@ -44,24 +44,6 @@ _KNOWN: dict[str, frozenset[str]] = {}  # per worker process: the known hashes, 
 
 class RayUnavailable(PipelineError):
     """Ray is not installed or the cluster cannot be reached; the message is user-facing."""
-
-
-def _skip(out: dict[str, Any], exc: BaseException) -> None:
-    """The same skipped reasons as the local workers (engine.pipeline._work)."""
-    import traceback
-
-    from engine.images import ImageError
-
-    out["status"] = "skipped"
-    if isinstance(exc, ImageError):
-        out["reason"] = str(exc)
-    elif isinstance(exc, OSError):
-        out["reason"] = f"cannot read: {exc.strerror or exc}"
-    elif isinstance(exc, MemoryError):
-        out["reason"] = "out of memory while decoding"
-    else:
-        out["reason"] = f"internal error ({type(exc).__name__}: {exc})"
-        out["trace"] = traceback.format_exc()
 
 
 def _known(ref: Any) -> frozenset[str]:
@@ -77,18 +59,13 @@ def _known(ref: Any) -> frozenset[str]:
 def hash_and_decode(row: dict[str, Any], known_ref: Any) -> dict[str, Any]:
     """CPU task: stat, hash, EXIF, then decode at analysis size unless the hash is already analysed."""
     from engine.images import decode
-    from engine.metadata import read_metadata
-    from engine.pipeline import ANALYSIS_MAX_SIDE, ANALYSIS_MIN_SIDE
-    from engine.scan import file_hash
+    from engine.pipeline import ANALYSIS_MAX_SIDE, ANALYSIS_MIN_SIDE, identify
 
     task = pickle.loads(row["task"])
     out: dict[str, Any] = {"key": task["key"], "status": "ok"}
     path = Path(task["path"])
     try:
-        st = path.stat()
-        out["size"], out["mtime_ns"] = st.st_size, st.st_mtime_ns
-        out["hash"] = task.get("hash") or file_hash(path)
-        out["metadata"] = read_metadata(path).as_row()
+        identify(path, task, out)
         if out["hash"] in _known(known_ref):
             out["reused"] = True
         else:
@@ -96,7 +73,7 @@ def hash_and_decode(row: dict[str, Any], known_ref: Any) -> dict[str, Any]:
             out["_decoded"] = decode(path, max_side=ANALYSIS_MAX_SIDE, min_side=ANALYSIS_MIN_SIDE)
             out["_t0"] = t0
     except Exception as exc:  # never let one file stop a session
-        _skip(out, exc)
+        record_skip(out, exc)
     return {"key": out["key"], "blob": pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)}
 
 
@@ -123,7 +100,7 @@ class Scorer:
                 try:
                     res.update(p.analyse_decoded(dec, p._W["members"], p._detector(), t0, p._eye_model()))
                 except Exception as exc:
-                    _skip(res, exc)
+                    record_skip(res, exc)
             blobs.append(pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL))
         return {"key": batch["key"], "blob": np.array(blobs, dtype=object)}
 

@@ -13,6 +13,7 @@ from engine.export.formats import kind
 from engine.export.mapping import Mapping
 from engine.export.paths import inside_root
 from engine.safeio import SafeIOError, describe_oserror
+from engine.scan import path_key
 
 
 @dataclass
@@ -93,7 +94,7 @@ def content_changed(catalog: Catalog, root: Path, shot: dict[str, Any], bound: s
         st = os.stat(primary)
     except OSError:
         return False
-    rel = primary.relative_to(root).as_posix() if primary.is_relative_to(root) else None
+    rel = path_key(primary.relative_to(root).as_posix()) if primary.is_relative_to(root) else None
     row = catalog.file_row(rel) if rel is not None else None
     if row and row.get("hash") and row.get("size") == st.st_size and row.get("mtime_ns") == st.st_mtime_ns:
         current = row["hash"]

@@ -252,6 +252,9 @@ def test_healthy_catalog_on_read_only_media_is_read_not_called_damaged(ranked, r
     shutil.copytree(root, src / "shoot")
     shutil.copy2(cat, src / "shoot.culler.sqlite")  # a closed catalog: no -wal, no -shm
     assert not Path(str(cat) + "-wal").exists()
+    # the card was ranked where it is mounted now (a catalog is bound to its folder's path)
+    Catalog(src / "shoot.culler.sqlite", mnt / "shoot", relink=True).close()
+    assert not Path(str(src / "shoot.culler.sqlite") + "-wal").exists()
     ro_cat = mnt / "shoot.culler.sqlite"
     capsys.readouterr()
     assert culler(["check", str(mnt / "shoot")]) == 0

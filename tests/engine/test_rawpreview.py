@@ -295,6 +295,8 @@ def test_old_catalog_gains_the_preview_columns(tmp_path: Path) -> None:
 
     p = tmp_path / "old.sqlite"
     con = sqlite3.connect(p)
+    con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")  # a catalog of schema 1
+    con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     con.execute("CREATE TABLE analysis (hash TEXT PRIMARY KEY, engine_version TEXT, width INTEGER)")
     con.execute("INSERT INTO analysis VALUES ('h', '1', 10)")
     con.commit()
