@@ -153,6 +153,7 @@ def _check_paths(conn: sqlite3.Connection, base: Path, rep: dict[str, Any]) -> N
 def _check_decision_content(conn: sqlite3.Connection, base: Path, rep: dict[str, Any]) -> None:
     """Decisions whose photo is no longer the content they were made on (a replaced file): a
     stat per decision, and a hash only of files whose size or mtime moved since the scan."""
+    from engine.catalog import same_photo_hashes
     from engine.export.paths import UnsafePathError, inside_root
     from engine.scan import file_hash
 
@@ -171,7 +172,7 @@ def _check_decision_content(conn: sqlite3.Connection, base: Path, rep: dict[str,
             current = fhash if (size, mtime_ns) == (st.st_size, st.st_mtime_ns) and fhash else file_hash(p)
         except (UnsafePathError, OSError):
             continue  # reported as an unsafe path or a missing file
-        if current != bound:
+        if current != bound and current not in same_photo_hashes(conn, bound):
             changed.append(shot)
     rep["changed_decisions"] = changed
     if changed:

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -137,8 +138,9 @@ def export_embed(
 ) -> ExportReport:
     """Embed in JPEG/TIFF/DNG/HEIC in place (verified, atomic); proprietary RAW get sidecars.
 
-    With ``catalog_path``, the decisions of rewritten primaries are bound to their new bytes
-    (the image data was verified unchanged), so the next export does not see "another photo"."""
+    With ``catalog_path``, each rewritten primary's new bytes are recorded in the catalog as the
+    same photo (before the new file is renamed into place, so a killed run loses nothing): its
+    decision still holds, and the next export does not see "another photo"."""
     report = report or ExportReport()
     dirs = _Dirs(report)
     raw_pairs: list[tuple[ExportItem, Path]] = []
@@ -151,44 +153,57 @@ def export_embed(
             elif k in EMBEDDABLE:
                 embeds.append((item, f))
     total = len(embeds)
-    rebound: dict[str, Path] = {}
-    for i, (item, f) in enumerate(embeds):
-        if report.stopped:
-            break
-        try:
-            if f.is_symlink():
-                raise SafeIOError(
-                    f"{f} is a symbolic link; not embedded (nothing is written through a link)", path=f
-                )
-            dirs.touch(f.parent)
-            changed = embed_in_place(f, kind(f), item.rating, item.xmp_label, exe=exe)
-        except FILE_ERRORS as exc:
-            report.problem(f, exc)
-        else:
-            (report.written if changed else report.unchanged).append(f)
-            if changed and f == item.primary:
-                rebound[item.key] = f
-        if progress:
-            progress(i + 1, total, str(f))
-    if catalog_path is not None and rebound:
-        _rebind(catalog_path, rebound, report)
+    aliases = _Aliases(catalog_path)
+    try:
+        for i, (item, f) in enumerate(embeds):
+            if report.stopped:
+                break
+            try:
+                if f.is_symlink():
+                    raise SafeIOError(
+                        f"{f} is a symbolic link; not embedded (nothing is written through a link)", path=f
+                    )
+                dirs.touch(f.parent)
+                hook = aliases.record if catalog_path is not None and f == item.primary else None
+                changed = embed_in_place(f, kind(f), item.rating, item.xmp_label, exe=exe, before_publish=hook)
+            except FILE_ERRORS as exc:
+                report.problem(f, exc)
+            else:
+                (report.written if changed else report.unchanged).append(f)
+            if progress:
+                progress(i + 1, total, str(f))
+    finally:
+        aliases.close()
     _write_sidecars(_sidecar_jobs(raw_pairs, style, report), report, dirs, None, backup)
     return report
 
 
-def _rebind(catalog_path: Path, rebound: dict[str, Path], report: ExportReport) -> None:
-    from engine.catalog import Catalog, CatalogError
-    from engine.export.plan import content_hash
+class _Aliases:
+    """Records in the catalog that an embedded file's new bytes are the same photo."""
 
-    try:
-        hashes = {key: content_hash(f) for key, f in rebound.items()}
-        with Catalog(catalog_path) as cat:
-            cat.rebind_decisions(hashes)
-    except (CatalogError, SafeIOError, OSError) as exc:
-        report.note(
-            f"the catalog could not record the embedded files' new content ({exc}); the next "
-            "export will list them as changed (pass --include-changed then)"
-        )
+    def __init__(self, catalog_path: Path | None):
+        self.path = catalog_path
+        self.cat: object = None
+
+    def record(self, src: Path, new: Path) -> None:
+        from engine.catalog import Catalog, CatalogError
+        from engine.export.plan import content_hash
+
+        assert self.path is not None
+        try:
+            if self.cat is None:
+                self.cat = Catalog(self.path)
+            assert isinstance(self.cat, Catalog)
+            self.cat.add_content_alias(content_hash(src), content_hash(new))
+        except (CatalogError, OSError, sqlite3.Error) as exc:
+            raise SafeIOError(
+                f"{src}: not embedded: the catalog {self.path} cannot record the new file ({exc}); "
+                "nothing was changed", path=src,
+            ) from exc
+
+    def close(self) -> None:
+        if self.cat is not None:
+            self.cat.close()  # type: ignore[attr-defined]
 
 
 def _same_photo(src: Path, dst: Path, k: str, *, by_image_data: bool) -> bool:

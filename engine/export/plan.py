@@ -99,7 +99,7 @@ def content_changed(catalog: Catalog, root: Path, shot: dict[str, Any], bound: s
         current = row["hash"]
     else:
         current = content_hash(primary)
-    return bool(current != bound)
+    return current != bound and current not in catalog.same_photo_hashes(bound)
 
 
 def collect(

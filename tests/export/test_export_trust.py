@@ -243,9 +243,25 @@ def test_embed_rebinds_its_own_rewrites(session: Session, capsys: pytest.Capture
     assert run("check", root) == 0
     from engine.scan import file_hash
 
-    with session.catalog() as cat:  # the decision now names the rewritten bytes
+    with session.catalog() as cat:  # the rewritten bytes are recorded as the same photo
         bound = cat.conn.execute("SELECT hash FROM decisions WHERE shot = 'IMG_0006.jpg'").fetchone()[0]
-    assert bound == file_hash(root / "IMG_0006.jpg")
+        assert bound != file_hash(root / "IMG_0006.jpg")
+        assert file_hash(root / "IMG_0006.jpg") in cat.same_photo_hashes(bound)
+    _rescan(session, "IMG_0006.jpg")  # `culler rank` after the embed: still the same photo
+    assert run("export", root, "--xmp") == 0
+
+
+@needs_exiftool
+@pytest.mark.parametrize("kill_at", [2, 5])
+def test_embed_killed_then_rerun_sees_no_changed_photo(tmp_path: Path, kill_at: int) -> None:
+    from export_fixtures import culler_subprocess
+
+    s = build_session(tmp_path)
+    r = culler_subprocess("export", s.root, "--embed", env={"CULLER_FAULT_KILL_AT": str(kill_at)})
+    assert r.returncode == -9, (r.returncode, r.stderr)
+    r = culler_subprocess("export", s.root, "--embed")
+    assert r.returncode == 0 and "changed since" not in r.stderr, r.stderr
+    assert culler_subprocess("check", s.root).returncode == 0
 
 
 def test_catalog_of_another_folder_is_refused_and_relink_moves_it(
