@@ -270,12 +270,13 @@ def export_copies(
                     continue
                 carried.append(sc)
         for f in files:
-            _place(f, out / _rel(root, f), item, link=link, metadata=metadata, exe=exe,
+            _place(f, out / _rel(root, f), item, out=out, link=link, metadata=metadata, exe=exe,
                    report=report, dirs=dirs)
         carried_names = {str(out / _rel(root, sc)).lower() for sc in carried}
         for sc in carried:
             dst = out / _rel(root, sc)
             try:
+                _dest_inside(out, dst)
                 dirs.touch(dst.parent)
                 ensure_dir(dst.parent)
                 if metadata:
@@ -298,6 +299,8 @@ def export_copies(
                 if kind(f) != "raw":
                     continue
                 dst_raw = out / _rel(root, f)
+                if link_leaves(out, dst_raw.parent):
+                    continue  # reported by _place
                 if not any(str(sc).lower() in carried_names for sc in sidecar_names(dst_raw, style)):
                     sidecar_pairs.append((item, dst_raw))
         if progress:
@@ -307,9 +310,18 @@ def export_copies(
     return report
 
 
+def _dest_inside(out: Path, dst: Path) -> None:
+    """Refuse a destination whose folder leads out of ``out`` through a symbolic link."""
+    if link_leaves(out, dst.parent):
+        raise SafeIOError(
+            f"{dst.parent} leads out of {out} through a symbolic link (to {os.path.realpath(dst.parent)}); "
+            "nothing written there", path=dst,
+        )  # fmt: skip
+
+
 def _place(
-    src: Path, dst: Path, item: ExportItem, *, link: bool, metadata: bool, exe: et.ExiftoolLike | None,
-    report: ExportReport, dirs: _Dirs,
+    src: Path, dst: Path, item: ExportItem, *, out: Path, link: bool, metadata: bool,
+    exe: et.ExiftoolLike | None, report: ExportReport, dirs: _Dirs,
 ) -> None:
     k = kind(src)
     embed = metadata and not link and k in EMBEDDABLE and (k == "jpeg" or exe is not None)
@@ -319,6 +331,7 @@ def _place(
             "(Debian/Ubuntu: apt install libimage-exiftool-perl)"
         )
     try:
+        _dest_inside(out, dst)
         ensure_dir(dst.parent)
         dirs.touch(dst.parent)
         if os.path.lexists(dst):

@@ -316,3 +316,17 @@ def test_old_catalog_gains_the_decision_hash_column(tmp_path: Path) -> None:
         row = cat.conn.execute("SELECT d.hash, s.hash FROM decisions d JOIN shots s ON s.key = d.shot "
                                "WHERE d.shot = 'IMG_0002.NEF'").fetchone()
         assert row[0] == row[1] and row[0]
+
+
+def test_to_never_writes_through_a_folder_link_inside_out(
+    session: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = outside_victims(tmp_path)
+    out = tmp_path / "for-client"
+    out.mkdir()
+    (out / "card2").symlink_to(outside, target_is_directory=True)  # planted in the output folder
+    before = tree(outside)
+    assert run("export", session.root, "--to", out) == 1
+    assert "leads out of" in capsys.readouterr().err
+    assert tree(outside) == before
+    assert (out / "IMG_0001.JPG").is_file()  # the rest is delivered
