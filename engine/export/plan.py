@@ -113,7 +113,6 @@ def collect(
     and so is a decision whose photo's content changed since it was made (another photo under
     the same name), unless ``include_changed`` (then it is exported with a note)."""
     report = report if report is not None else ExportReport()
-    root = Path(root).resolve()
     decisions = {r["shot"]: r for r in catalog.decision_rows()}
     items: list[ExportItem] = []
     for shot in catalog.shots():
