@@ -15,8 +15,10 @@ is skipped; the rest of the export goes on.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import stat
 from pathlib import Path, PurePosixPath
 
 from engine.safeio import SafeIOError
@@ -43,7 +45,7 @@ def lexical_problem(value: object) -> str | None:
         return "holds a NUL, control character or backslash"
     if value.startswith("/") or _DRIVE.match(value):
         return "is absolute"
-    if any(part == ".." for part in PurePosixPath(value).parts):
+    if ".." in value.split("/"):
         return "climbs out with '..'"
     return None
 
@@ -61,15 +63,37 @@ def inside_root(root: Path, value: object, what: str = "path") -> Path:
         )
     assert isinstance(value, str)
     p = Path(root) / PurePosixPath(value)
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(p)
-    if not _inside(real, real_root):
+    real = _leads_to(_real_root(str(root)), value)
+    if real is not None:
         raise UnsafePathError(
             f"catalog {what} {shown} leads out of the session folder {root} "
             f"(through a symbolic link, to {real}): refused, nothing read or written through it",
             path=p,
         )
     return p
+
+
+@functools.lru_cache(maxsize=32)
+def _real_root(root: str) -> str:
+    return os.path.realpath(root)
+
+
+def _leads_to(real_root: str, value: str) -> str | None:
+    """Where the lexically safe ``value`` under ``real_root`` really is, when that is outside;
+    ``None`` when it stays inside.  Only the components below the root are looked at (one
+    ``lstat`` each); the first link found resolves the rest in full."""
+    parts = [part for part in value.split("/") if part not in ("", ".")]
+    cur = real_root
+    for i, part in enumerate(parts):
+        cur = os.path.join(cur, part)
+        try:
+            st = os.lstat(cur)
+        except (OSError, ValueError):
+            return None  # nothing there: nothing to follow
+        if stat.S_ISLNK(st.st_mode):
+            real = os.path.realpath(os.path.join(cur, *parts[i + 1 :]))
+            return None if _inside(real, real_root) else real
+    return None
 
 
 def link_leaves(root: Path, path: Path) -> bool:
