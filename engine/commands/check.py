@@ -117,11 +117,11 @@ def check_catalog(cat_path: Path, folder: Path | None = None) -> dict[str, Any]:
         elif base is not None and base.is_dir():
             _check_decision_content(conn, base, rep)
         if base is not None and base.is_dir():
-            from engine.export.paths import lexical_problem
+            from engine.export.paths import as_text, lexical_problem
 
             missing = [
-                r[0] for r in conn.execute("SELECT key FROM shots ORDER BY key")
-                if lexical_problem(r[0]) is None and not os.path.exists(base / PurePosixPath(r[0]))
+                str(as_text(r[0])) for r in conn.execute("SELECT key FROM shots ORDER BY key")
+                if lexical_problem(r[0]) is None and not os.path.exists(base / PurePosixPath(str(as_text(r[0]))))
             ]  # fmt: skip  (unsafe keys are reported above, never looked up)
             rep["missing_files"] = missing
         elif base is not None:
@@ -173,7 +173,7 @@ def _check_decision_content(conn: sqlite3.Connection, base: Path, rep: dict[str,
         except (UnsafePathError, OSError):
             continue  # reported as an unsafe path or a missing file
         if current != bound and current not in same_photo_hashes(conn, bound):
-            changed.append(shot)
+            changed.append(str(shot))
     rep["changed_decisions"] = changed
     if changed:
         rep["problems"].append(

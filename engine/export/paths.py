@@ -35,8 +35,15 @@ def _inside(real: str, real_root: str) -> bool:
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
+def as_text(value: object) -> object:
+    """A path stored as bytes (a file name that is not valid UTF-8, kept losslessly) as the
+    surrogate-escaped text the file system functions take; anything else unchanged."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
 def lexical_problem(value: object) -> str | None:
     """Why ``value`` (a path from a catalog) is not a plain relative path; ``None`` when it is."""
+    value = as_text(value)
     if not isinstance(value, str):
         return f"is not a path ({type(value).__name__})"
     if value == "":
@@ -54,6 +61,7 @@ def inside_root(root: Path, value: object, what: str = "path") -> Path:
     """``root / value`` when it is inside the session folder ``root`` (symlinks followed),
     else :class:`UnsafePathError`.  ``root`` should be resolved; the returned path keeps the
     catalog's spelling under ``root`` (a link inside the folder stays a link)."""
+    value = as_text(value)
     why = lexical_problem(value)
     shown = repr(value)[:200]
     if why is not None:

@@ -330,3 +330,30 @@ def test_to_never_writes_through_a_folder_link_inside_out(
     assert "leads out of" in capsys.readouterr().err
     assert tree(outside) == before
     assert (out / "IMG_0001.JPG").is_file()  # the rest is delivered
+
+
+@needs_exiftool
+def test_a_path_stored_as_bytes_is_checked_like_text(session: Session, capsys: pytest.CaptureFixture[str]) -> None:
+    """A non-UTF-8 name may be kept as bytes in the catalog: still exported when inside the
+    folder, refused when it climbs out; check --json still works."""
+    name = b"caf\xe9.jpg"
+    (session.root / os.fsdecode(name)).write_bytes(jpeg_bytes(42))
+    from engine.scan import file_hash
+
+    h = file_hash(session.root / os.fsdecode(name))
+    conn = sqlite3.connect(session.catalog_path)
+    conn.execute("INSERT INTO shots(key, primary_path, hash, status) VALUES (?, ?, ?, 'ok')", (name, name, h))
+    conn.execute("INSERT INTO decisions(shot, flag, stars, label, hash) VALUES (?, 'reject', 0, NULL, ?)", (name, h))
+    conn.execute("INSERT INTO shots(key, primary_path, status) VALUES (?, ?, 'ok')", (b"x", b"../outside/x.jpg"))
+    conn.execute("INSERT INTO decisions(shot, flag, stars) VALUES (?, 'pick', 0)", (b"x",))
+    conn.commit()
+    conn.close()
+    assert run("export", session.root, "--xmp") == 1
+    err = capsys.readouterr().err
+    assert "climbs out" in err and err.count("problem:") == 1, err
+    sidecar = session.root / os.fsdecode(b"caf\xe9.xmp")
+    plain = session.root.parent / "read-back.xmp"  # exiftool's JSON names files in UTF-8
+    plain.write_bytes(sidecar.read_bytes())
+    assert exiftool_read([plain])[str(plain.absolute())] == (-1, "Red")
+    assert run("check", session.root, "--json") == 1
+    assert "lead out of the session folder" in capsys.readouterr().out
