@@ -16,7 +16,7 @@ from engine.export.embed import EmbedError, current_values, embed_in_place, embe
 from engine.export.formats import EMBEDDABLE, kind
 from engine.export.imagedata import ImageDataError, image_digest
 from engine.export.jpeg import JpegError, image_parts
-from engine.export.paths import link_leaves
+from engine.export.paths import as_text, link_leaves
 from engine.export.plan import ExportItem, ExportReport
 from engine.export.sidecar import existing_sidecars, sidecar_names, write_sidecar
 from engine.export.xmp import XmpError
@@ -380,7 +380,7 @@ def decision_rows(items: list[ExportItem], root: Path) -> list[dict[str, object]
     rows = []
     for it in items:
         rows.append({
-            "key": it.key,
+            "key": str(as_text(it.key)),  # a non-UTF-8 name kept as bytes: surrogate-escaped
             "files": [_rel(root, f).as_posix() for f in it.files],
             "flag": it.flag,
             "stars": it.stars,
@@ -399,13 +399,14 @@ def decision_rows(items: list[ExportItem], root: Path) -> list[dict[str, object]
 def render_decisions(items: list[ExportItem], root: Path, fmt: str, extra: dict[str, object]) -> bytes:
     rows = decision_rows(items, root)
     if fmt == "json":
-        return (json.dumps({**extra, "shots": rows}, indent=2, ensure_ascii=False) + "\n").encode()
+        text = json.dumps({**extra, "shots": rows}, indent=2, ensure_ascii=False) + "\n"
+        return text.encode("utf-8", "surrogateescape")
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
     w.writeheader()
     for r in rows:
         w.writerow({k: (";".join(v) if isinstance(v, list) else "" if v is None else v) for k, v in r.items()})  # type: ignore[arg-type]
-    return buf.getvalue().encode("utf-8")
+    return buf.getvalue().encode("utf-8", "surrogateescape")
 
 
 SAFE_OUTPUT_SUFFIXES = {".csv", ".json", ".txt", ".tsv"}
