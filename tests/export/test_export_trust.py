@@ -262,6 +262,13 @@ def test_embed_killed_then_rerun_sees_no_changed_photo(tmp_path: Path, kill_at: 
     r = culler_subprocess("export", s.root, "--embed")
     assert r.returncode == 0 and "changed since" not in r.stderr, r.stderr
     assert culler_subprocess("check", s.root).returncode == 0
+    from engine.scan import file_hash
+
+    with s.catalog() as cat:  # every rewritten original is known as the photo it was decided on
+        for key in ("IMG_0001.JPG", "IMG_0006.jpg", "IMG_0005.HEIC"):
+            bound = cat.conn.execute("SELECT hash FROM decisions WHERE shot = ?", (key,)).fetchone()[0]
+            assert file_hash(s.root / key) != bound
+            assert file_hash(s.root / key) in cat.same_photo_hashes(bound)
 
 
 def test_catalog_of_another_folder_is_refused_and_relink_moves_it(
