@@ -119,11 +119,11 @@ def check_catalog(cat_path: Path, folder: Path | None = None) -> dict[str, Any]:
         elif base is not None and base.is_dir():
             _check_decision_content(cat.conn, base, rep)
         if base is not None and base.is_dir():
-            from engine.export.paths import lexical_problem
+            from engine.export.paths import as_text, lexical_problem
 
             rep["missing_files"] = [
-                k for k in cat.shot_keys()
-                if lexical_problem(k) is None and not os.path.exists(base / PurePosixPath(key_path(k)))
+                str(as_text(k)) for k in cat.shot_keys()
+                if lexical_problem(k) is None and not os.path.exists(base / PurePosixPath(key_path(str(as_text(k)))))
             ]  # fmt: skip  (unsafe keys are reported above, never looked up)
         elif base is not None:
             rep["missing_files"] = None
@@ -154,6 +154,7 @@ def _check_paths(conn: sqlite3.Connection, base: Path, rep: dict[str, Any]) -> N
 def _check_decision_content(conn: sqlite3.Connection, base: Path, rep: dict[str, Any]) -> None:
     """Decisions whose photo is no longer the content they were made on (a replaced file): a
     stat per decision, and a hash only of files whose size or mtime moved since the scan."""
+    from engine.catalog import same_photo_hashes
     from engine.export.paths import UnsafePathError, inside_root
     from engine.scan import file_hash
 
@@ -172,8 +173,8 @@ def _check_decision_content(conn: sqlite3.Connection, base: Path, rep: dict[str,
             current = fhash if (size, mtime_ns) == (st.st_size, st.st_mtime_ns) and fhash else file_hash(p)
         except (UnsafePathError, OSError):
             continue  # reported as an unsafe path or a missing file
-        if current != bound:
-            changed.append(shot)
+        if current != bound and current not in same_photo_hashes(conn, bound):
+            changed.append(str(shot))
     rep["changed_decisions"] = changed
     if changed:
         rep["problems"].append(
