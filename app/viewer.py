@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.imaging import full_size_of
 from app.loupe import FIT, ViewAnchor, face_boxes
+from app.overlays import OverlayCache
 from app.session import ShotRecord
 from app.thumbs import ImageCache
 
@@ -54,6 +55,9 @@ class Viewer(QObject):
         # (Z resets it); set by every zoom or pan the photographer makes
         self.sticky: ViewAnchor = FIT
         self.reapply = False  # apply it to the loupe at the next show, even for the same shot
+        self.overlays = OverlayCache(self)
+        self.overlays.ready.connect(lambda key, _mode: self._refresh_if_shown(key))
+        self.overlay_mode: str | None = None  # "focus" (heat map) or "peaking", in the loupe
         win.loupe.zoomed.connect(lambda *_a: self.remember(win.loupe.anchor()))
         win.loupe.panned.connect(lambda *_a: self.remember(win.loupe.anchor()))
         win.compare.view_changed.connect(lambda: self.remember(win.compare.anchor()))
@@ -65,11 +69,13 @@ class Viewer(QObject):
     def clear(self) -> None:
         for c in (self.thumbs, self.previews, self.fulls):
             c.clear()
+        self.overlays.clear()
         self.first_thumb_at = None
 
     def shutdown(self) -> None:
         for c in (self.thumbs, self.previews, self.fulls):
             c.shutdown()
+        self.overlays.shutdown()
 
     def _on_thumb_ready(self, key: str) -> None:
         if self.first_thumb_at is None and self.thumbs.has(key):
@@ -151,11 +157,34 @@ class Viewer(QObject):
         loupe.flag = s.decision.flag
         keep = loupe.key == s.key and not self.reapply
         loupe.set_image(s.key, img, size, face_boxes(faces), msg, keep_view=keep, full=full is not None)
+        self._set_overlay(s)
         if not keep:
             self.reapply = False
             loupe.apply_anchor(self.sticky)
         if img is not None:
             self.shot_shown.emit(s.key)
+
+    def toggle_overlay(self, mode: str) -> None:
+        """M: the focus map, K: focus peaking; the same key again hides it."""
+        self.overlay_mode = None if self.overlay_mode == mode else mode
+        s = self.w.current_shot()
+        if s is not None and self.w.page() == self.w.PAGE_LOUPE:
+            self._set_overlay(s)
+            self.w.loupe.update()
+
+    def _set_overlay(self, s: ShotRecord) -> None:
+        loupe = self.w.loupe
+        mode = self.overlay_mode
+        names = {"focus": "focus map", "peaking": "focus peaking"}
+        if mode is None or s.missing:
+            loupe.overlay, loupe.overlay_name = None, ""
+            return
+        img = self.overlays.get(s.key, mode)
+        if img is None:
+            self.overlays.request(s.key, mode, s.path)
+        err = self.overlays.errors.get((s.key, mode))
+        loupe.overlay = img
+        loupe.overlay_name = names[mode] + ("" if img is not None else " (cannot compute)" if err else "…")
 
     def best_image(self, s: ShotRecord) -> tuple[Any, bool, str]:
         """(the best image cached now, whether it is the full one, an error): the full image,

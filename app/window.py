@@ -59,6 +59,8 @@ class MainWindow(Chrome, QMainWindow):
     act_keys: QAction
     act_first: QAction
     act_compare4: QAction
+    act_focus_map: QAction
+    act_peaking: QAction
     act_full: QAction
     act_panels: QAction
     act_loupe_only: QAction

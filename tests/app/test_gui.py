@@ -784,3 +784,35 @@ def test_scenes_form_while_analysing_and_the_current_shot_stays(qtbot, settings:
     assert w.grid.selectionModel().isSelected(idx)
     assert w.grid.viewport().rect().intersects(w.grid.visualRect(idx))
     assert [g.title for g in w.session.groups] == ["Scene 1", "Scene 2", "Scene 3"]
+
+
+def test_focus_map_and_peaking_overlays_in_the_loupe(qtbot, settings: AppSettings, folder: Path) -> None:
+    import numpy as np
+
+    from app.imaging import decode_rgb
+    from app.overlays import OVERLAY_SIDE, heat_rgba
+    from engine.focusmap import focus_map
+
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    w.select_group_row(1)
+    key(qtbot, w, Qt.Key.Key_E)
+    qtbot.waitUntil(lambda: w.loupe.pix is not None, timeout=10000)
+    key(qtbot, w, Qt.Key.Key_M)
+    qtbot.waitUntil(lambda: w.loupe.overlay is not None, timeout=10000)
+    assert w.loupe.overlay_name == "focus map"
+    s = w.current_shot()
+    assert s is not None
+    want = heat_rgba(focus_map(decode_rgb(s.path, OVERLAY_SIDE)[0]).relative)
+    ov = w.loupe.overlay
+    got = np.frombuffer(ov.constBits(), np.uint8).reshape(ov.height(), ov.bytesPerLine())[:, : 4 * ov.width()]
+    assert np.array_equal(got.reshape(ov.height(), ov.width(), 4), want)  # the engine's map, drawn as is
+    w.loupe.repaint()  # draws over the photograph at fit and zoomed
+    key(qtbot, w, Qt.Key.Key_Right)  # it follows the shot
+    qtbot.waitUntil(lambda: w.loupe.overlay is not None and w.loupe.key == w.current_key
+                    and w.viewer.overlays.get(w.current_key or "", "focus") is w.loupe.overlay, timeout=10000)
+    key(qtbot, w, Qt.Key.Key_K)  # focus peaking instead
+    qtbot.waitUntil(lambda: w.loupe.overlay_name == "focus peaking", timeout=10000)
+    qtbot.waitUntil(lambda: w.viewer.overlays.get(w.current_key or "", "peaking") is not None, timeout=10000)
+    key(qtbot, w, Qt.Key.Key_K)
+    assert w.loupe.overlay is None and w.loupe.overlay_name == ""
