@@ -141,7 +141,26 @@ class Viewer(QObject):
                               session.explain(s.key), best_explain)
         if w.page() == w.PAGE_LOUPE:
             self.show_in_loupe(s, faces)
+        elif w.page() == w.PAGE_FACES:
+            self.show_faces(s)
         self.prefetch()
+
+    def show_faces(self, s: ShotRecord) -> None:
+        """The face-by-face review of the current shot's scene (built once per scene)."""
+        w = self.w
+        session = w.session
+        assert session is not None
+        keys = [k for k in w.shots_model.keys if k in session.shots]
+        g = w.group_of(s)
+        if w.shots_model.scope is None and g is not None:  # all shots: this shot's scene
+            keys = [k for k in g.keys if w.shots_model.row_of(k) >= 0]
+        sig = tuple(keys)
+        if getattr(self, "_faces_sig", None) != sig:
+            self._faces_sig = sig
+            names = [f"#{session.shots[k].rank} {session.shots[k].name}" if session.shots[k].rank
+                     else session.shots[k].name for k in keys]
+            w.faces_view.set_scene(g.title if g else "", keys, names, [session.faces(k) for k in keys])
+        w.faces_view.set_current(s.key)
 
     def show_in_loupe(self, s: ShotRecord, faces: list[dict[str, Any]] | None = None) -> None:
         w = self.w

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QStackedWidget
 
     from app.decisions import DecisionController
+    from app.facereview import FaceReview
     from app.grid import GroupList, ShotGrid
     from app.inspector import Inspector
     from app.loupe import ComparePane, ImageView
@@ -52,6 +53,8 @@ class Chrome(_Base):
         PAGE_GRID: int
         PAGE_LOUPE: int
         PAGE_COMPARE: int
+        PAGE_FACES: int
+        faces_view: FaceReview
         settings: AppSettings
         stack: QStackedWidget
         grid: ShotGrid
@@ -269,6 +272,18 @@ class Chrome(_Base):
             self.toggle_panels()
         if self.isFullScreen() and not self._was_full:
             self.toggle_full_screen()
+
+    def show_faces(self) -> None:
+        """R: the faces of this scene across its frames (again: back to the grid)."""
+        if self.page() == self.PAGE_FACES:
+            self.show_grid()
+            return
+        s = self.current_shot()
+        if self.session is None or s is None:
+            return
+        self.stack.setCurrentIndex(self.PAGE_FACES)
+        self.faces_view.setFocus()
+        self.viewer.show_current()
 
     def compare_four(self) -> None:
         """Shift+C: four frames in a 2×2 grid (the selection, else this shot and the next three)."""

@@ -816,3 +816,36 @@ def test_focus_map_and_peaking_overlays_in_the_loupe(qtbot, settings: AppSetting
     qtbot.waitUntil(lambda: w.viewer.overlays.get(w.current_key or "", "peaking") is not None, timeout=10000)
     key(qtbot, w, Qt.Key.Key_K)
     assert w.loupe.overlay is None and w.loupe.overlay_name == ""
+
+
+def test_face_by_face_review_across_the_burst(qtbot, settings: AppSettings, folder: Path) -> None:
+    from app.facereview import match_faces
+
+    # matching: two people, shifted a little between frames, one missing in the last frame
+    a, b = (0.1, 0.2, 0.2, 0.25), (0.6, 0.2, 0.2, 0.25)
+    frames = [[b, a], [(0.12, 0.21, 0.2, 0.25), (0.58, 0.2, 0.2, 0.25)], [(0.11, 0.2, 0.2, 0.25)]]
+    assert match_faces(frames) == [[1, 0, 0], [0, 1, None]]  # left person first
+
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    w.act_auto.setChecked(False)
+    w.select_group_row(1)
+    keys = list(w.shots_model.keys)
+    key(qtbot, w, Qt.Key.Key_R)
+    assert w.stack.currentIndex() == w.PAGE_FACES
+    fv = w.faces_view
+    assert fv.keys == keys and len(fv.tracks) == 1 and len(fv.cells[0]) == PER_GROUP
+    # the 4th frame has its eyes closed: marked, and not every face is open there
+    assert "closed" in fv.cells[0][3].eyes.text() and "open" in fv.cells[0][0].eyes.text()
+    assert fv.all_open == [True, True, True, False]
+    assert "eye sharpness 9.0" in fv.cells[0][0].sharp.text()  # the catalog's per-frame signal
+    assert "f4b626" in fv.cells[0][0].styleSheet()  # the sharpest open eyes: the first frame
+    # arrows move through the frames, clicks pick one, decisions apply to it
+    key(qtbot, w, Qt.Key.Key_Right)
+    assert w.current_key == keys[1] and fv.current == keys[1]
+    qtbot.mouseClick(fv.cells[0][2], Qt.MouseButton.LeftButton)
+    assert w.current_key == keys[2]
+    key(qtbot, w, Qt.Key.Key_P)
+    assert catalog_decisions(folder)[keys[2]][0] == "pick"
+    key(qtbot, w, Qt.Key.Key_R)
+    assert w.stack.currentIndex() == w.PAGE_GRID
