@@ -103,7 +103,7 @@ class FaceCell(QFrame):
             color = "#3fb950" if self.open_eyes else "#e5484d"
             self.eyes.setText(f"<span style='color:{color}'>eyes {'open' if self.open_eyes else 'closed'} "
                               f"{float(eo) * 100:.0f}%</span>")
-        self.sharp.setText(f"eye sharpness {float(es):.1f}" if es is not None else "")
+        self.sharp.setText(f"eye sharpness {float(es):.3g}" if es is not None else "")
         if best:
             self.setStyleSheet("FaceCell { border: 2px solid #f4b626; border-radius: 4px; }")
 
