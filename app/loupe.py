@@ -26,7 +26,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
 
 from app import theme
-from app.grid import draw_flag
+from app.tiles import draw_flag
 
 
 @dataclass(frozen=True)

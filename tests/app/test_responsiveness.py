@@ -61,7 +61,7 @@ def folder(tmp_path: Path) -> Path:
 
 
 def test_tiles_render_within_budget_and_follow_decisions(qtbot, tmp_path: Path, folder: Path) -> None:  # type: ignore[no-untyped-def]
-    from app.grid import RenderBudget, TileCache
+    from app.tiles import RenderBudget, TileCache
     from app.window import MainWindow
 
     settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
@@ -109,7 +109,7 @@ def test_tiles_render_within_budget_and_follow_decisions(qtbot, tmp_path: Path, 
 
     # the byte budget of the cache holds
     small = TileCache(budget_bytes=3 * 100 * 100 * 4)
-    from app.grid import _blank_tile
+    from app.tiles import _blank_tile
 
     for i in range(5):
         small.put(i, (100, 100), None, _blank_tile(100, 100, 1.0))
