@@ -58,6 +58,7 @@ class Viewer(QObject):
         self.overlays = OverlayCache(self)
         self.overlays.ready.connect(lambda key, _mode: self._refresh_if_shown(key))
         self.overlay_mode: str | None = None  # "focus" (heat map) or "peaking", in the loupe
+        self._faces_sig: tuple[int, tuple[str, ...]] | None = None  # what the faces page shows
         win.loupe.zoomed.connect(lambda *_a: self.remember(win.loupe.anchor()))
         win.loupe.panned.connect(lambda *_a: self.remember(win.loupe.anchor()))
         win.compare.view_changed.connect(lambda: self.remember(win.compare.anchor()))
@@ -70,6 +71,7 @@ class Viewer(QObject):
         for c in (self.thumbs, self.previews, self.fulls):
             c.clear()
         self.overlays.clear()
+        self._faces_sig = None
         self.first_thumb_at = None
 
     def shutdown(self) -> None:
@@ -154,8 +156,8 @@ class Viewer(QObject):
         g = w.group_of(s)
         if w.shots_model.scope is None and g is not None:  # all shots: this shot's scene
             keys = [k for k in g.keys if w.shots_model.row_of(k) >= 0]
-        sig = tuple(keys)
-        if getattr(self, "_faces_sig", None) != sig:
+        sig = (id(session.groups), tuple(keys))  # a new snapshot (new faces) rebuilds it
+        if self._faces_sig != sig:
             self._faces_sig = sig
             names = [f"#{session.shots[k].rank} {session.shots[k].name}" if session.shots[k].rank
                      else session.shots[k].name for k in keys]
