@@ -57,6 +57,7 @@ class Viewer(QObject):
         self.reapply = False  # apply it to the loupe at the next show, even for the same shot
         self.overlays = OverlayCache(self)
         self.overlays.ready.connect(lambda key, _mode: self._refresh_if_shown(key))
+        # compare asks for several overlays at once: the cache computes the newest first
         self.overlay_mode: str | None = None  # "focus" (heat map) or "peaking", in the loupe
         self._faces_sig: tuple[int, tuple[str, ...]] | None = None  # what the faces page shows
         win.loupe.zoomed.connect(lambda *_a: self.remember(win.loupe.anchor()))
@@ -192,9 +193,11 @@ class Viewer(QObject):
         if s is not None and self.w.page() == self.w.PAGE_LOUPE:
             self._set_overlay(s)
             self.w.loupe.update()
+        elif self.w.page() == self.w.PAGE_COMPARE:
+            self.fill_compare()
 
-    def _set_overlay(self, s: ShotRecord) -> None:
-        loupe = self.w.loupe
+    def _set_overlay(self, s: ShotRecord, view: Any = None) -> None:
+        loupe = view if view is not None else self.w.loupe
         mode = self.overlay_mode
         names = {"focus": "focus map", "peaking": "focus peaking"}
         if mode is None or s.missing:
@@ -307,6 +310,7 @@ class Viewer(QObject):
             v.flag = s.decision.flag
             fit, zoom = v.fit, v.zoom
             v.set_image(k, img, size, face_boxes(session.faces(k)), err, keep_view=not reset, full=full)
+            self._set_overlay(s, v)
             if not reset:
                 v.fit, v.zoom = fit, zoom
             v.update()

@@ -816,6 +816,11 @@ def test_focus_map_and_peaking_overlays_in_the_loupe(qtbot, settings: AppSetting
     qtbot.waitUntil(lambda: w.viewer.overlays.get(w.current_key or "", "peaking") is not None, timeout=10000)
     key(qtbot, w, Qt.Key.Key_K)
     assert w.loupe.overlay is None and w.loupe.overlay_name == ""
+    # in compare, every pane shows its own frame's map
+    key(qtbot, w, Qt.Key.Key_M)
+    w.show_compare(list(w.shots_model.keys[:2]))
+    qtbot.waitUntil(lambda: all(v.overlay is not None for v in w.compare.visible_views()), timeout=10000)
+    assert [v.overlay_name for v in w.compare.visible_views()] == ["focus map", "focus map"]
 
 
 def test_face_by_face_review_across_the_burst(qtbot, settings: AppSettings, folder: Path) -> None:
