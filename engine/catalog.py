@@ -100,7 +100,8 @@ CREATE TABLE IF NOT EXISTS analysis (
     n_faces INTEGER,
     members TEXT,                   -- JSON list of the members that ran (a member may decline)
     analysed_at REAL,
-    seconds REAL
+    seconds REAL,
+    image_key TEXT                  -- digest of the image data + orientation (engine.imagekey), or NULL
 );
 CREATE TABLE IF NOT EXISTS faces (
     hash TEXT,
@@ -135,6 +136,7 @@ CREATE TABLE IF NOT EXISTS decisions (
 CREATE INDEX IF NOT EXISTS idx_files_shot ON files(shot);
 CREATE INDEX IF NOT EXISTS idx_shots_group ON shots(group_id);
 CREATE INDEX IF NOT EXISTS idx_shots_hash ON shots(hash);
+CREATE INDEX IF NOT EXISTS idx_analysis_image_key ON analysis(image_key);
 """
 
 
@@ -530,6 +532,32 @@ class Catalog:
             "SELECT engine_version FROM analysis WHERE hash = ?", (content_hash,)
         ).fetchone()
         return row is not None and row[0] == engine_version
+
+    def current_analyses(self, engine_version: str) -> list[tuple[str, list[str], str | None]]:
+        """``(hash, members that ran, image key)`` of every analysis made by ``engine_version``."""
+        rows = self.conn.execute(
+            "SELECT hash, members, image_key FROM analysis WHERE engine_version = ?", (engine_version,)
+        ).fetchall()
+        return [(h, json.loads(ran) if ran else [], key) for h, ran, key in rows]
+
+    def carry_analysis(self, old: str, new: str, shot: str) -> bool:
+        """Give the analysis of content hash ``old`` to ``new`` (the same image data with other
+        metadata, e.g. after ``export --embed``): moved when no other shot still uses ``old``,
+        copied otherwise, so the table does not grow.  False when ``old`` has no analysis."""
+        with self.transaction() as c:
+            if c.execute("SELECT 1 FROM analysis WHERE hash = ?", (new,)).fetchone():
+                return True
+            if not c.execute("SELECT 1 FROM analysis WHERE hash = ?", (old,)).fetchone():
+                return False
+            shared = c.execute("SELECT 1 FROM shots WHERE hash = ? AND key != ? LIMIT 1", (old, shot)).fetchone()
+            for table in ("analysis", "faces", "scores"):
+                if shared:
+                    cols = [r[1] for r in c.execute(f"PRAGMA table_info({table})") if r[1] != "hash"]
+                    names = ", ".join(f'"{n}"' for n in cols)
+                    c.execute(f"INSERT INTO {table} (hash, {names}) SELECT ?, {names} FROM {table} WHERE hash = ?", (new, old))
+                else:
+                    c.execute(f"UPDATE {table} SET hash = ? WHERE hash = ?", (new, old))
+        return True
 
     def analysis(self, content_hash: str) -> dict[str, Any] | None:
         rows = list(self.db.table("analysis").rows_where("hash = ?", [content_hash]))

@@ -159,6 +159,7 @@ def analyse_path(path: Path, members: list[Any], detector: Any) -> dict[str, Any
 
 
 def _work(task: dict[str, Any]) -> dict[str, Any]:
+    from engine.imagekey import cache_key, file_hashes
     from engine.images import ImageError, sniff
     from engine.metadata import read_metadata
 
@@ -168,14 +169,25 @@ def _work(task: dict[str, Any]) -> dict[str, Any]:
     try:
         st = path.stat()
         out["size"], out["mtime_ns"] = st.st_size, st.st_mtime_ns
-        if not task.get("hash"):
+        digest: str | None = None
+        if task.get("hash"):
+            out["hash"] = task["hash"]
+        else:
             sniff(path)  # before hashing: a huge file that is no image is refused unread
-        out["hash"] = task.get("hash") or file_hash(path)
+            out["hash"], digest = file_hashes(path)
         out["metadata"] = read_metadata(path).as_row()
         if out["hash"] in task["known"]:
             out["reused"] = True
             return out
+        if task.get("hash"):
+            digest = file_hashes(path)[1]
+        key = cache_key(digest, out["metadata"].get("orientation"))
+        carry = task.get("known_images", {}).get(key) if key else None
+        if carry is not None:  # only the metadata changed (``export --embed``): keep the analysis
+            out["reused"], out["carry_from"] = True, carry
+            return out
         out.update(analyse_path(path, _W["members"], _detector()))
+        out["analysis"]["image_key"] = key
     except ImageError as exc:
         out["status"], out["reason"] = "skipped", str(exc)
     except OSError as exc:
@@ -225,11 +237,14 @@ def member_specs(names: list[str]) -> dict[str, Any]:
 
 def _complete_hashes(catalog: Catalog, specs: dict[str, Any]) -> set[str]:
     """Hashes whose analysis is current and ran every selected member (applied or declined)."""
-    rows = catalog.conn.execute(
-        "SELECT hash, members FROM analysis WHERE engine_version = ?", (ANALYSIS_VERSION,)
-    ).fetchall()
     need = set(specs)
-    return {h for h, ran in rows if ran and need <= set(json.loads(ran))}
+    return {h for h, ran, _key in catalog.current_analyses(ANALYSIS_VERSION) if ran and need <= set(ran)}
+
+
+def _complete_image_keys(catalog: Catalog, specs: dict[str, Any]) -> dict[str, str]:
+    """Image key -> hash of the complete analyses that know their image data (engine.imagekey)."""
+    need = set(specs)
+    return {key: h for h, ran, key in catalog.current_analyses(ANALYSIS_VERSION) if key and ran and need <= set(ran)}
 
 
 CRASH_REASON = "the decoder crashed on this file (its worker process died)"
@@ -392,6 +407,9 @@ def _rank(
         catalog.forget_missing(present)
         known = _complete_hashes(catalog, specs)
         tasks, ready = _plan(catalog, shots, known)
+        known_images = _complete_image_keys(catalog, specs)
+        for t in tasks:
+            t["known_images"] = known_images
         summary.reused = len(ready)
         total = len(shots)
         emit(ProgressEvent("analyse", len(ready), total, message=f"{len(tasks)} to analyse, {len(ready)} cached"))
@@ -466,12 +484,15 @@ def _store(catalog: Catalog, root: Path, res: dict[str, Any], shots_by_key: dict
         if res["status"] == "ok" and not res.get("reused"):
             n_faces = res["analysis"]["n_faces"]
         elif res["status"] == "ok":
+            if res.get("carry_from") and not catalog.carry_analysis(res["carry_from"], res["hash"], key):
+                res = {**res, "status": "pending"}  # its analysis vanished meanwhile: the next run redoes it
             a = catalog.analysis(res["hash"])
             n_faces = a["n_faces"] if a else 0
         catalog.upsert_file(
             {
                 "path": key, "shot": key, "role": "primary", "size": res.get("size"),
-                "mtime_ns": res.get("mtime_ns"), "hash": res.get("hash"), "status": res["status"],
+                "mtime_ns": res.get("mtime_ns"), "hash": res.get("hash") if res["status"] != "pending" else None,
+                "status": res["status"],
                 "reason": res.get("reason"),
             }
         )  # fmt: skip

@@ -15,7 +15,7 @@ import pytest
 
 from engine import demo
 from engine.catalog import Catalog
-from engine.pipeline import CRASH_REASON
+from engine.pipeline import CRASH_REASON, RankOptions, rank_folder
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -473,3 +473,33 @@ def test_second_culler_on_a_catalog_is_refused_with_the_holders_pid(tmp_path: Pa
     # the lock dies with its holder: nothing stale is left behind
     assert culler(["export", str(root), "--xmp"]) == 0
     assert (root / "B_0000.xmp").exists()
+
+
+# -- 12. --embed keeps the analysis cache --------------------------------------------------------------
+def test_embed_does_not_invalidate_the_analysis_cache(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli import main as culler
+    from engine.scan import file_hash
+
+    root = tmp_path / "s"
+    files = _burst(root, n=3)
+    cat = tmp_path / "s.culler.sqlite"
+    first = rank_folder(RankOptions(root, workers=1))
+    assert first.analysed == 3
+    with Catalog(cat) as c:
+        for f in files:
+            c.set_decision(f.name, flag="pick", stars=4)
+        n_before = c.conn.execute("SELECT count(*) FROM analysis").fetchone()[0]
+        faces_before = c.conn.execute("SELECT count(*) FROM scores").fetchone()[0]
+    hashes = [file_hash(f) for f in files]
+    assert culler(["export", str(root), "--embed"]) == 0
+    assert [file_hash(f) for f in files] != hashes  # the files did change (XMP inside)
+    again = rank_folder(RankOptions(root, workers=1))
+    assert (again.analysed, again.reused) == (0, 3)
+    with Catalog(cat, readonly=True) as c:
+        assert c.conn.execute("SELECT count(*) FROM analysis").fetchone()[0] == n_before  # not doubled
+        assert c.conn.execute("SELECT count(*) FROM scores").fetchone()[0] == faces_before
+        assert c.integrity_check() == []
+        assert {r["hash"] for r in c.shots("status = 'ok'")} == {file_hash(f) for f in files}
+    # a real change of the pixels is still analysed again
+    demo.save_jpeg(files[1], demo.defocus(demo.demo_sources(320)["coffee"], 2), datetime(2026, 1, 1, 12, 0, 1))
+    assert rank_folder(RankOptions(root, workers=1)).analysed == 1
