@@ -503,3 +503,27 @@ def test_embed_does_not_invalidate_the_analysis_cache(tmp_path: Path, capsys) ->
     # a real change of the pixels is still analysed again
     demo.save_jpeg(files[1], demo.defocus(demo.demo_sources(320)["coffee"], 2), datetime(2026, 1, 1, 12, 0, 1))
     assert rank_folder(RankOptions(root, workers=1)).analysed == 1
+
+
+# -- 7b. rank --recursive stays in the folder ------------------------------------------------------------
+def test_recursive_rank_never_follows_folder_links_out_of_the_folder(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli import main as culler
+
+    root = tmp_path / "s"
+    _burst(root / "day1", n=2)
+    outside = tmp_path / "elsewhere"
+    _burst(outside, n=2, prefix="X")
+    (root / "escape").symlink_to(outside, target_is_directory=True)
+    (root / "etc").symlink_to("/etc", target_is_directory=True)
+    (root / "again").symlink_to(root / "day1", target_is_directory=True)  # inside: followed
+    cat = tmp_path / "c.sqlite"
+    assert culler(["rank", str(root), "--catalog", str(cat), "-q", "-r", "-j", "1"]) == 0
+    out = capsys.readouterr().out
+    for name in ("escape", "etc"):
+        assert any(line.strip().startswith(f"{name}:") and "outside" in line for line in out.splitlines()), out
+    with Catalog(cat, readonly=True) as c:
+        keys = {r["key"] for r in c.shots()}
+    assert not any(k.startswith(("escape/", "etc/")) for k in keys), keys
+    assert {"day1/B_0000.jpg", "day1/B_0001.jpg"} <= keys
+    assert culler(["export", str(root), "--catalog", str(cat), "--xmp"]) == 0
+    assert not list(outside.glob("*.xmp"))
