@@ -1,8 +1,10 @@
-"""Runs the engine's analysis (:func:`engine.pipeline.rank_folder`) off the GUI thread.
+"""The engine's analysis (:func:`engine.pipeline.rank_folder`), run for the window.
 
-The engine calls ``progress(ProgressEvent)`` from the thread it runs in; the thread re-emits
-each event as a Qt signal, which Qt queues to the GUI thread.  Cancelling sets the engine's
-``threading.Event``; finished shots stay in the catalog and a later run resumes.
+:func:`run_analysis` runs in a :class:`app.workers.Worker`: by default it drives the engine in a
+child process (:mod:`app.engine_process`) and relays its messages, typed dataclasses, as
+:class:`Progress` to the GUI thread; a ``rank_fn`` (tests, embedding) runs in-process instead.
+Cancelling sets the engine's event; finished shots stay in the catalog and a later run resumes.
+Errors are classified by type where they are raised (:func:`describe_error`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QThread, Signal
 
-
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Progress:
-    phase: str
+    phase: str  # "scan", "analyse", "group", "done"
     done: int
     total: int
     path: str | None
@@ -27,12 +27,49 @@ class Progress:
     eta_s: float | None
 
 
-def engine_available() -> bool:
-    try:
-        from engine.pipeline import rank_folder  # noqa: F401
-    except ImportError:
-        return False
-    return True
+@dataclasses.dataclass(frozen=True)
+class AnalysisRequest:
+    """What the window asks for; becomes the engine's ``RankOptions`` in the child."""
+
+    root: Path
+    catalog: Path
+    recursive: bool = False
+    sensitivity: float = 0.5
+    members: list[str] | None = None
+    workers: int | None = None
+    device: str = "auto"
+
+
+class AnalysisFailed(Exception):
+    """The analysis stopped; the message is user-facing (already classified)."""
+
+
+# -- messages from the child process (picklable) ------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class ChildProgress:
+    event: Any  # engine.pipeline.ProgressEvent
+
+
+@dataclasses.dataclass(frozen=True)
+class ChildDone:
+    summary: Any  # engine.pipeline.RankSummary
+
+
+@dataclasses.dataclass(frozen=True)
+class ChildFailed:
+    message: str
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for the user: the message alone for the errors the engine raises on purpose
+    (bad folder, unusable catalog, I/O), the type too for anything unexpected."""
+    from engine.catalog import CatalogError
+    from engine.pipeline import PipelineError
+
+    msg = str(exc) or type(exc).__name__
+    if isinstance(exc, CatalogError | PipelineError | OSError | AnalysisFailed):
+        return msg
+    return f"{type(exc).__name__}: {msg}"
 
 
 class EtaEstimator:
@@ -55,188 +92,116 @@ class EtaEstimator:
         return max(0.0, (total - done) * dt / n)
 
 
-class AnalysisThread(QThread):
-    progress = Signal(object)  # Progress
-    finished_ok = Signal(object)  # RankSummary
-    failed = Signal(str)
-    cancelled = Signal()
+def run_analysis(req: AnalysisRequest, rank_fn: Callable[..., Any] | None = None, *,
+                 progress: Callable[[Progress], None], cancel: threading.Event) -> Any:
+    """Worker body: the engine's ``RankSummary``, or None when cancelled; raises
+    :class:`AnalysisFailed` with a user-facing message."""
+    eta = EtaEstimator()
 
-    def __init__(self, root: Path, catalog: Path, recursive: bool, sensitivity: float = 0.5,
-                 members: list[str] | None = None, workers: int | None = None,
-                 device: str | None = None, rank_fn: Callable[..., Any] | None = None,
-                 parent: Any = None):
-        super().__init__(parent)
-        self.root, self.catalog, self.recursive = root, catalog, recursive
-        self.sensitivity, self.members, self.workers, self.device = sensitivity, members, workers, device
-        self.cancel_event = threading.Event()
-        self.rank_fn = rank_fn
-        self.eta = EtaEstimator()
-        self.started_at = 0.0
+    def relay(ev: Any) -> None:
+        e = eta.update(ev.phase, ev.done, ev.total) if ev.phase == "analyse" else None
+        progress(Progress(ev.phase, int(ev.done), int(ev.total), ev.path, ev.message or "", e))
 
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    def _options(self) -> dict[str, Any]:
-        kw: dict[str, Any] = {"root": self.root, "catalog": self.catalog, "recursive": self.recursive,
-                              "workers": self.workers, "sensitivity": self.sensitivity}
-        if self.members:
-            kw["members"] = self.members
-        if self.device:
-            kw["device"] = self.device
-        return kw
-
-    def _on_event(self, ev: Any) -> None:  # this thread
-        phase = str(getattr(ev, "phase", ""))
-        done = int(getattr(ev, "done", 0) or 0)
-        total = int(getattr(ev, "total", 0) or 0)
-        eta = self.eta.update(phase, done, total) if phase == "analyse" else None
-        self.progress.emit(Progress(phase, done, total, getattr(ev, "path", None),
-                                    str(getattr(ev, "message", "") or ""), eta))
-
-    def run(self) -> None:  # worker thread
-        self.started_at = time.monotonic()
-        if self.rank_fn is not None:  # in-process (tests, embedding)
-            try:
-                summary = self.rank_fn(self.root, self.catalog, self._on_event, self.cancel_event)
-            except Exception as exc:
-                self._fail(type(exc).__name__, str(exc))
-                return
-            self._finish(summary)
-            return
-        self._run_process()
-
-    def _run_process(self) -> None:
-        import multiprocessing as mp
-        import queue as queue_mod
-        from types import SimpleNamespace
-
-        from app.engine_process import run_child
-
-        ctx = mp.get_context("spawn")
-        q = ctx.Queue()
-        cancel = ctx.Event()
-        proc = ctx.Process(target=run_child, args=(self._options(), q, cancel), name="culler-analysis")
-        proc.start()
-        result: tuple[Any, ...] | None = None
+    if rank_fn is not None:  # in-process
         try:
-            while result is None:
-                if self.cancel_event.is_set() and not cancel.is_set():
-                    cancel.set()
-                try:
-                    msg = q.get(timeout=0.1)
+            summary = rank_fn(req.root, req.catalog, relay, cancel)
+        except Exception as exc:
+            if cancel.is_set():
+                return None
+            raise AnalysisFailed(describe_error(exc)) from exc
+    else:
+        summary = _run_child(req, relay, cancel)
+    if cancel.is_set() or summary is None or summary.cancelled:
+        return None
+    return summary
+
+
+def _run_child(req: AnalysisRequest, relay: Callable[[Any], None], cancel: threading.Event) -> Any:
+    import multiprocessing as mp
+    import queue as queue_mod
+
+    from app.engine_process import run_child
+
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    child_cancel = ctx.Event()
+    proc = ctx.Process(target=run_child, args=(req, q, child_cancel), name="culler-analysis")
+    proc.start()
+    try:
+        while True:
+            if cancel.is_set() and not child_cancel.is_set():
+                child_cancel.set()
+            try:
+                msg = q.get(timeout=0.1)
+            except queue_mod.Empty:
+                if proc.is_alive():
+                    continue
+                try:  # the last message may still be in the pipe
+                    msg = q.get(timeout=0.5)
                 except queue_mod.Empty:
-                    if not proc.is_alive():
-                        try:  # the last message may still be in the pipe
-                            msg = q.get(timeout=0.5)
-                        except queue_mod.Empty:
-                            result = ("error", "ProcessError",
-                                      f"the analysis process stopped unexpectedly (exit code {proc.exitcode})")
-                            break
-                    else:
-                        continue
-                if msg[0] == "progress":
-                    _k, phase, done, total, path, message = msg
-                    self._on_event(SimpleNamespace(phase=phase, done=done, total=total, path=path,
-                                                   message=message))
-                else:
-                    result = msg
-        finally:
-            proc.join(timeout=30)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(5)
-        if result[0] == "done":
-            self._finish(SimpleNamespace(**result[1]))
-        else:
-            self._fail(result[1], result[2])
-
-    def _fail(self, kind: str, msg: str) -> None:
-        if self.cancel_event.is_set():
-            self.cancelled.emit()
-        elif kind in ("CatalogError", "PipelineError", "OSError", "PermissionError", "ProcessError"):
-            self.failed.emit(msg)
-        else:
-            self.failed.emit(f"{kind}: {msg}")
-
-    def _finish(self, summary: Any) -> None:
-        if self.cancel_event.is_set() or getattr(summary, "cancelled", False):
-            self.cancelled.emit()
-        else:
-            self.finished_ok.emit(summary)
+                    raise AnalysisFailed("the analysis process stopped unexpectedly "
+                                         f"(exit code {proc.exitcode})") from None
+            if isinstance(msg, ChildProgress):
+                relay(msg.event)
+            elif isinstance(msg, ChildDone):
+                return msg.summary
+            elif isinstance(msg, ChildFailed):
+                if cancel.is_set():
+                    return None
+                raise AnalysisFailed(msg.message)
+    finally:
+        proc.join(timeout=30)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(5)
 
 
-class ListingThread(QThread):
-    """Lists the folder (no hashing, no decoding) off the GUI thread."""
+def list_folder(root: Path, recursive: bool) -> dict[str, tuple[Path, Path | None]]:
+    """Worker body: the folder's shots by a fast walk (no hashing, no decoding)."""
+    from app.pacing import Pacer
+    from app.session import quick_listing
 
-    listed = Signal(object)  # dict key -> (primary, raw)
-    failed = Signal(str)
-
-    def __init__(self, root: Path, recursive: bool, parent: Any = None):
-        super().__init__(parent)
-        self.root, self.recursive = root, recursive
-
-    def run(self) -> None:  # worker thread
-        from app.pacing import Pacer
-        from app.session import quick_listing
-
-        try:
-            listing = quick_listing(self.root, self.recursive, Pacer())
-        except OSError as exc:
-            self.failed.emit(f"The folder {self.root} cannot be read: {exc.strerror or exc}.")
-            return
-        self.listed.emit(listing)
+    try:
+        return quick_listing(root, recursive, Pacer())
+    except OSError as exc:
+        raise AnalysisFailed(f"The folder {root} cannot be read: {exc.strerror or exc}.") from None
 
 
-class RegroupThread(QThread):
-    """Re-groups and re-ranks the analysed shots (new grouping sensitivity or members); no image
-    is decoded again (:func:`engine.pipeline.regroup`)."""
+def regroup_catalog(catalog: Path, members: list[str] | None, sensitivity: float) -> None:
+    """Worker body: group and rank the analysed shots again (no decoding,
+    :func:`engine.pipeline.regroup`)."""
+    from engine.catalog import Catalog
+    from engine.pipeline import regroup
 
-    done = Signal()
-    failed = Signal(str)
-
-    def __init__(self, catalog: Path, members: list[str] | None, sensitivity: float, parent: Any = None):
-        super().__init__(parent)
-        self.catalog, self.members, self.sensitivity = catalog, members, sensitivity
-
-    def run(self) -> None:  # worker thread
-        try:
-            from engine.catalog import Catalog
-            from engine.pipeline import regroup
-
-            cat = Catalog(self.catalog)
-            try:
-                regroup(cat, self.members, self.sensitivity)
-            finally:
-                cat.close()
-        except Exception as exc:  # one message for the user
-            self.failed.emit(str(exc) or type(exc).__name__)
-            return
-        self.done.emit()
+    cat = Catalog(catalog)
+    try:
+        regroup(cat, members, sensitivity)
+    finally:
+        cat.close()
 
 
-class SnapshotThread(QThread):
-    """Reads the session's catalog into a :class:`app.session.Snapshot` with its own read-only
-    connection, so that opening a 2,000-shot catalog never blocks the GUI."""
+def read_snapshot(session: Any) -> Any:
+    """Worker body: the session's catalog as a :class:`app.session.Snapshot`, read through a
+    read-only catalog of its own, so that opening 2,000 shots never blocks the GUI."""
+    from app.pacing import Pacer
 
-    done = Signal(object)
-    failed = Signal(str)
+    return session.read_snapshot_async(Pacer())
 
-    def __init__(self, session: Any, parent: Any = None):
-        super().__init__(parent)
-        self.session = session
 
-    def run(self) -> None:  # worker thread
-        import sqlite3
+def provisional_groups(catalog: Path, sensitivity: float) -> dict[str, int]:
+    """Worker body: the scenes of the shots analysed so far ({key: scene number from 1}), by the
+    engine's grouping (:func:`engine.grouping.group_shots`) on a read-only catalog, while the
+    analysis still runs; the engine's own grouping and ranking replace them at the end."""
+    import numpy as np
 
-        from app.pacing import Pacer
+    from engine.catalog import Catalog
+    from engine.grouping import GroupItem, group_shots
 
-        try:
-            conn = self.session.open_reader()
-            try:
-                snap = self.session.read_snapshot(conn, Pacer())
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            self.failed.emit(f"The catalog {self.session.catalog_path} cannot be read: {exc}")
-            return
-        self.done.emit(snap)
+    cat = Catalog(catalog, readonly=True)
+    try:
+        rows = [r for r in cat.grouping_rows() if r[7]]
+    finally:
+        cat.close()
+    items = [GroupItem(key=r[0], ts=r[2], exif_time=r[3] == "exif", camera="|".join(x or "" for x in r[4:7]),
+                       embedding=np.frombuffer(r[7], dtype=np.float32)) for r in rows]
+    return {it.key: g + 1 for it, g in zip(items, group_shots(items, sensitivity))}

@@ -3,14 +3,15 @@
 Why a process and not a thread: the engine's scan and metadata steps are pure Python, and in the
 GUI's process they would compete with the GUI thread for the GIL (visible stalls on 2 cores); a
 crash in a native library (decoder, onnxruntime) would also take the window down.  The child
-sends ``("progress", phase, done, total, path, message)``, then ``("done", summary fields)`` or
-``("error", kind, message)`` through a queue; cancelling sets a shared event the engine polls.
+sends :class:`app.analysis.ChildProgress` messages, then one :class:`~app.analysis.ChildDone` or
+:class:`~app.analysis.ChildFailed` (already classified by type, see
+:func:`app.analysis.describe_error`) through a queue; cancelling sets a shared event the
+engine polls.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 from typing import Any
 
@@ -23,19 +24,15 @@ def lower_priority(step: int = 10) -> None:
         os.nice(step)
 
 
-def run_child(options: dict[str, Any], queue: Any, cancel: Any) -> None:  # child process
+def run_child(req: Any, queue: Any, cancel: Any) -> None:  # child process
     lower_priority()
+    from app.analysis import ChildDone, ChildFailed, ChildProgress, describe_error
     from engine.pipeline import RankOptions, rank_folder
 
-    def progress(ev: Any) -> None:
-        queue.put(("progress", str(ev.phase), int(ev.done or 0), int(ev.total or 0),
-                   getattr(ev, "path", None), str(getattr(ev, "message", "") or "")))
-
+    opts = RankOptions(root=req.root, catalog=req.catalog, recursive=req.recursive, workers=req.workers,
+                       sensitivity=req.sensitivity, members=req.members, device=req.device)
     try:
-        names = {f.name for f in dataclasses.fields(RankOptions)}
-        summary = rank_folder(RankOptions(**{k: v for k, v in options.items() if k in names}),
-                              progress=progress, cancel=cancel)
-        fields = dataclasses.asdict(summary) if dataclasses.is_dataclass(summary) else {}
-        queue.put(("done", {k: v for k, v in fields.items()}))
+        summary = rank_folder(opts, progress=lambda ev: queue.put(ChildProgress(ev)), cancel=cancel)
+        queue.put(ChildDone(summary))
     except BaseException as exc:  # everything goes back to the GUI as one message
-        queue.put(("error", type(exc).__name__, str(exc) or type(exc).__name__))
+        queue.put(ChildFailed(describe_error(exc)))

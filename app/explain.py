@@ -32,64 +32,18 @@ class Contribution:
 
 
 def member_weights(names: list[str]) -> dict[str, float]:
-    """Fusion weights for ``names``, from the engine's fusion when it says, else 1.0."""
-    out = dict.fromkeys(names, 1.0)
-    try:
-        from engine.quality.registry import create_member
+    """Fusion weights for ``names`` from the engine's member specs; a member that is no longer
+    installed (a removed pack) gets weight 1.0."""
+    from engine.quality.registry import available_members, member_specs
 
-        for n in names:
-            out[n] = float(create_member(n).weight)
-        return out
-    except Exception:  # unknown member (a pack no longer installed): try the fusion's tables
-        pass
-    try:
-        from engine.quality import fusion  # type: ignore[attr-defined]
-    except ImportError:
-        return out
-    fn = getattr(fusion, "member_weights", None)
-    try:
-        if callable(fn):
-            got = fn(names)
-            if isinstance(got, dict):
-                out.update({k: float(v) for k, v in got.items() if k in out})
-                return out
-        table = getattr(fusion, "DEFAULT_WEIGHTS", None) or getattr(fusion, "WEIGHTS", None)
-        if isinstance(table, dict):
-            for k in names:
-                base = k.split(":", 1)[-1]
-                if k in table:
-                    out[k] = float(table[k])
-                elif base in table:
-                    out[k] = float(table[base])
-    except Exception:  # a weight table we cannot read: equal weights, still a true decomposition
-        pass
-    return out
+    known = set(available_members())
+    specs = member_specs([n for n in names if n in known])
+    return {n: specs[n].weight if n in specs else 1.0 for n in names}
 
 
-def contributions(scores: dict[str, tuple[float, float]],
-                  weights: dict[str, float] | None = None) -> tuple[float, list[Contribution]]:
-    """(fused score 0..100, contributions sorted by cost, largest first)."""
-    items = [(m, float(q)) for m, (_v, q) in scores.items() if q is not None and math.isfinite(q)]
-    if not items:
-        return 0.0, []
-    weights = weights or member_weights([m for m, _ in items])
-    wsum = sum(max(weights.get(m, 1.0), 0.0) for m, _ in items) or 1.0
-    cs = []
-    for m, q in items:
-        w = max(weights.get(m, 1.0), 0.0)
-        cs.append((m, q, w, w * math.log(min(1.0, max(q, 1e-3))) / wsum))
-    total = sum(c for *_x, c in cs)
-    score = 100.0 * math.exp(total)
-    out = [Contribution(m, q, w, c, 100.0 * math.exp(total - c) - score) for m, q, w, c in cs]
-    out.sort(key=lambda c: c.log_c)
-    return score, out
-
-
-def from_explain(explain: dict[str, dict[str, float]]) -> tuple[float, list[Contribution]]:
-    """(score, contributions) from the engine's own record of a rank (``shots.explain``): the
-    effective qualities after the group comparison, the weights and the log contributions."""
+def _rows(record: dict[str, dict[str, float]]) -> tuple[float, list[Contribution]]:
     rows = []
-    for m, d in explain.items():
+    for m, d in record.items():
         try:
             q, w, c = float(d["quality"]), float(d["weight"]), float(d["contribution"])
         except (KeyError, TypeError, ValueError):
@@ -103,6 +57,29 @@ def from_explain(explain: dict[str, dict[str, float]]) -> tuple[float, list[Cont
     out = [Contribution(m, q, w, c, 100.0 * math.exp(total - c) - score) for m, q, w, c in rows]
     out.sort(key=lambda c: c.log_c)
     return score, out
+
+
+def contributions(scores: dict[str, tuple[float, float]],
+                  weights: dict[str, float] | None = None) -> tuple[float, list[Contribution]]:
+    """(fused score 0..100, contributions sorted by cost, largest first) of one shot's raw
+    member scores, through the engine's fusion (``engine.quality.fusion.rank_group`` on a
+    group of one: no group comparison)."""
+    from engine.quality.base import MemberSpec
+    from engine.quality.fusion import rank_group
+
+    items = {m: (float(v), float(q)) for m, (v, q) in scores.items() if q is not None and math.isfinite(q)}
+    if not items:
+        return 0.0, []
+    weights = weights or member_weights(list(items))
+    specs = {m: MemberSpec(m, max(float(weights.get(m, 1.0)), 0.0)) for m in items}
+    ranking = rank_group([items], specs)
+    return _rows(ranking.explain[0])
+
+
+def from_explain(explain: dict[str, dict[str, float]]) -> tuple[float, list[Contribution]]:
+    """(score, contributions) from the engine's own record of a rank (``shots.explain``): the
+    effective qualities after the group comparison, the weights and the log contributions."""
+    return _rows(explain)
 
 
 def pretty_member(name: str) -> str:

@@ -3,10 +3,12 @@ thread with a progress bar and the engine's own report as the summary."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QThread, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -17,6 +19,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -25,75 +28,94 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.statusbar import plural
+from app.workers import Worker
+
 MODES = ("copy", "xmp", "embed", "csv", "json")
 
 
-class ExportJob(QThread):
-    progress = Signal(int, int, str)
-    done = Signal(bool, str)  # ok, summary
+@dataclass(frozen=True)
+class ExportRequest:
+    root: Path
+    catalog: Path
+    mode: str
+    out: Path | None
+    link: bool
+    suggested: bool
+    style: str
 
-    def __init__(self, root: Path, catalog: Path, mode: str, out: Path | None, link: bool,
-                 suggested: bool, style: str, parent: Any = None):
-        super().__init__(parent)
-        self.root, self.catalog, self.mode, self.out = root, catalog, mode, out
-        self.link, self.suggested, self.style = link, suggested, style
 
-    def run(self) -> None:  # worker thread
-        from engine.catalog import Catalog, CatalogError
-        from engine.export import Mapping, actions, collect
-        from engine.export.exiftool import find_exiftool
-        from engine.export.plan import ExportReport
-        from engine.safeio import SafeIOError
+@dataclass(frozen=True)
+class ExportProgress:
+    done: int
+    total: int
+    what: str
 
-        def prog(i: int, n: int, what: str) -> None:
-            self.progress.emit(i, n, what)
 
-        try:
-            cat = Catalog(self.catalog, readonly=True)
-        except CatalogError as exc:
-            self.done.emit(False, str(exc))
-            return
-        report = ExportReport()
-        head = ""
-        try:
-            items = collect(cat, self.root, suggested=self.suggested, mapping=Mapping(),
-                            decided_only=self.mode not in ("csv", "json"))
-            if self.mode in ("csv", "json"):
-                assert self.out is not None
-                data = actions.render_decisions(items, self.root, self.mode,
-                                                {"root": str(self.root), "catalog": str(self.catalog)})
-                actions.write_decisions(data, self.out)
-                self.done.emit(True, f"Wrote {len(items)} shot(s) to {self.out}")
-                return
-            if not items:
-                self.done.emit(True, "Nothing to export: no decisions yet (or tick 'use suggestions').")
-                return
-            exe = find_exiftool()
-            if self.mode == "xmp":
-                head = f"XMP sidecars for {len(items)} decided shot(s)"
-                actions.export_xmp(items, style=self.style, report=report, progress=prog)
-            elif self.mode == "embed":
-                head = f"Embedded XMP in {len(items)} decided shot(s)"
-                actions.export_embed(items, exe=exe, style=self.style, report=report, progress=prog)
-            else:
-                assert self.out is not None
-                picks = sum(1 for i in items if i.flag == "pick")
-                head = f"{'Linked' if self.link else 'Copied'} {picks} pick(s) into {self.out}"
-                actions.export_copies(items, self.root, self.out, link=self.link, style=self.style,
-                                      exe=exe, report=report, progress=prog)
-        except (SafeIOError, OSError) as exc:
-            self.done.emit(False, str(exc))
-            return
-        finally:
-            cat.close()
-        self.done.emit(report.ok, "\n".join([head, *report.lines()]))
+@dataclass(frozen=True)
+class ExportResult:
+    ok: bool
+    summary: str
+
+
+def run_export(req: ExportRequest, *, progress: Callable[[ExportProgress], None]) -> ExportResult:
+    """Worker body (:class:`app.workers.Worker`): the engine's export, and one summary whose
+    first line agrees with the engine's own count of files written."""
+    from engine.catalog import Catalog, CatalogError
+    from engine.export import Mapping, actions, collect
+    from engine.export.exiftool import find_exiftool
+    from engine.export.plan import ExportReport
+    from engine.safeio import SafeIOError
+
+    def prog(i: int, n: int, what: str) -> None:
+        progress(ExportProgress(i, n, what))
+
+    try:
+        cat = Catalog(req.catalog, readonly=True)
+    except CatalogError as exc:
+        return ExportResult(False, str(exc))
+    report = ExportReport()
+    try:
+        items = collect(cat, req.root, suggested=req.suggested, mapping=Mapping(),
+                        decided_only=req.mode not in ("csv", "json"), report=report)
+        if req.mode in ("csv", "json"):
+            assert req.out is not None
+            data = actions.render_decisions(items, req.root, req.mode,
+                                            {"root": str(req.root), "catalog": str(req.catalog)})
+            actions.write_decisions(data, req.out)
+            return ExportResult(True, f"Wrote {plural(len(items), 'shot')} to {req.out}")
+        if not items:
+            return ExportResult(True, "Nothing to export: no decisions yet (or tick 'use suggestions').")
+        exe = find_exiftool()
+        if req.mode == "xmp":
+            what = f"XMP sidecars for {plural(len(items), 'decided shot')}"
+            actions.export_xmp(items, style=req.style, report=report, progress=prog)
+        elif req.mode == "embed":
+            what = f"Embedded XMP in {plural(len(items), 'decided shot')}"
+            actions.export_embed(items, exe=exe, style=req.style, report=report, progress=prog,
+                                 catalog_path=req.catalog)
+        else:
+            assert req.out is not None
+            picks = sum(1 for i in items if i.flag == "pick")
+            what = f"{plural(picks, 'pick')} {'linked' if req.link else 'copied'} into {req.out}"
+            actions.export_copies(items, req.root, req.out, link=req.link, style=req.style,
+                                  exe=exe, report=report, progress=prog)
+    except (SafeIOError, OSError) as exc:
+        return ExportResult(False, str(exc))
+    finally:
+        cat.close()
+    lines = report.lines()
+    return ExportResult(report.ok, "\n".join([f"{what}: {lines[0]}", *lines[1:]]))
 
 
 class ExportDialog(QDialog):
     def __init__(self, root: Path, catalog: Path, settings: Any = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.root, self.catalog, self.settings = root, catalog, settings
-        self.job: ExportJob | None = None
+        self.job: Worker | None = None
+        self.asked = ""  # the last question asked (tests)
+        self.confirm_embed = True  # the answer to the in-place question when dialogs are off
+        self.sidecar_blind = self._count_sidecar_blind()  # shots Lightroom reads no sidecar for
         self.result_ok: bool | None = None
         self.summary = ""
         self.setWindowTitle("Export")
@@ -103,9 +125,11 @@ class ExportDialog(QDialog):
                              "reject → rating −1 + Red label, stars as given."))
         self.group = QButtonGroup(self)
         texts = {
-            "copy": "Copy the picks into a folder, for a fresh Lightroom import (originals untouched)",
-            "xmp": "Write XMP sidecars beside the files (then Metadata › Read Metadata from Files)",
-            "embed": "Embed XMP in JPEG/TIFF/DNG/HEIC originals in place (verified, atomic)",
+            "copy": "Copy the picks, with the XMP embedded (sidecars for RAW), into a folder for a "
+                    "fresh Lightroom import (originals untouched)",
+            "xmp": "Write XMP sidecars beside the files (then Metadata › Read Metadata from Files; "
+                   "RAW files only)",
+            "embed": "Embed XMP in JPEG/TIFF/DNG/HEIC originals in place (verified, atomic; asks first)",
             "csv": "Decisions as CSV",
             "json": "Decisions as JSON",
         }
@@ -115,7 +139,12 @@ class ExportDialog(QDialog):
             self.group.addButton(rb, i)
             self.radios[m] = rb
             lay.addWidget(rb)
-        self.radios["copy"].setChecked(True)
+        # JPEG-type sessions default to the copy with XMP embedded; all-RAW ones may use sidecars
+        self.radios["xmp" if self.n_shots and not self.sidecar_blind else "copy"].setChecked(True)
+        self.warning = QLabel("")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: #f58220;")
+        lay.addWidget(self.warning)
         row = QHBoxLayout()
         self.out = QLineEdit(str(root.parent / f"{root.name}-picks"))
         browse = QPushButton("Choose…")
@@ -151,6 +180,25 @@ class ExportDialog(QDialog):
         self.group.idToggled.connect(lambda *_: self._mode_changed())
         self._mode_changed()
 
+    def _count_sidecar_blind(self) -> int:
+        """How many shots have no proprietary RAW file: Lightroom reads XMP embedded in JPEG,
+        HEIC, TIFF and DNG files and ignores a ``.xmp`` sidecar beside them."""
+        from engine.catalog import Catalog, CatalogError
+        from engine.export.formats import kind
+
+        self.n_shots = 0
+        try:
+            cat = Catalog(self.catalog, readonly=True)
+        except CatalogError:
+            return 0
+        try:
+            shots = cat.shots()
+        finally:
+            cat.close()
+        self.n_shots = len(shots)
+        return sum(1 for s in shots
+                   if not any(kind(p) == "raw" for p in (s.get("primary_path"), s.get("raw_path")) if p))
+
     def mode(self) -> str:
         return MODES[max(0, self.group.checkedId())]
 
@@ -163,6 +211,16 @@ class ExportDialog(QDialog):
             self.out.setText(str(self.root.parent / f"{self.root.name}-decisions.{m}"))
         elif m == "copy" and self.out.text().endswith((".csv", ".json")):
             self.out.setText(str(self.root.parent / f"{self.root.name}-picks"))
+        n = self.sidecar_blind
+        if m == "xmp" and n:
+            self.warning.setText(
+                f"⚠ {plural(n, 'shot')} of this session {'is' if n == 1 else 'are'} JPEG, HEIC, TIFF or DNG "
+                "without a RAW: Lightroom ignores .xmp sidecars for "
+                f"{'it' if n == 1 else 'them'} (it reads the XMP embedded in the file). Choose "
+                "'Copy the picks, with the XMP embedded' or 'Embed XMP in place' for them.")
+        else:
+            self.warning.setText("")
+        self.warning.setVisible(bool(self.warning.text()))
 
     def _browse(self) -> None:
         if self.mode() == "copy":
@@ -180,19 +238,34 @@ class ExportDialog(QDialog):
         if out is not None and not str(out).strip():
             self._finish(False, "Choose a destination first.")
             return
+        if m == "embed" and not self._confirm_in_place():
+            return
         self.go.setEnabled(False)
         self.bar.setVisible(True)
         self.bar.setRange(0, 0)
-        self.job = ExportJob(self.root, self.catalog, m, out, self.link.isChecked(),
-                             self.suggested.isChecked(), self.sidecar_style.currentText(), self)
-        self.job.progress.connect(self._on_progress)
-        self.job.done.connect(self._finish)
-        self.job.start()
+        req = ExportRequest(self.root, self.catalog, m, out, self.link.isChecked(), self.suggested.isChecked(),
+                            self.sidecar_style.currentText())
+        self.job = job = Worker(run_export, req, parent=self)
+        job.yielded.connect(self._on_progress)
+        job.returned.connect(lambda r: self._finish(r.ok, r.summary))
+        job.errored.connect(lambda e: self._finish(False, f"{type(e).__name__}: {e}"))
+        job.start()
 
-    def _on_progress(self, i: int, n: int, what: str) -> None:
-        self.bar.setRange(0, max(1, n))
-        self.bar.setValue(i)
-        self.bar.setFormat(f"{i} / {n}")
+    def _confirm_in_place(self) -> bool:
+        text = ("Embed the decisions in the original files, in place? Each file is rewritten "
+                "atomically and verified, but the originals change.")
+        if os.environ.get("CULLER_GUI_NO_DIALOGS"):
+            self.asked = text
+            return self.confirm_embed
+        ans = QMessageBox.question(self, "Embed in the originals", text,
+                                   QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel,
+                                   QMessageBox.StandardButton.Cancel)
+        return ans == QMessageBox.StandardButton.Ok
+
+    def _on_progress(self, p: ExportProgress) -> None:
+        self.bar.setRange(0, max(1, p.total))
+        self.bar.setValue(p.done)
+        self.bar.setFormat(f"{p.done} / {p.total}")
 
     def _finish(self, ok: bool, summary: str) -> None:
         if self.job is not None:

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 
 from app import theme
 from app import warnings as W
-from app.models import GROUP_ROLE, RECORD_ROLE, GroupListModel, ShotListModel
+from app.models import GROUP_ROLE, RECORD_ROLE, SCENE_START_ROLE, GroupListModel, ShotListModel
 from app.session import PENDING_GROUP, GroupRecord, Session, ShotRecord
 from app.thumbs import ImageCache
 
@@ -293,15 +293,16 @@ class ShotDelegate(QStyledItemDelegate):
                 self.cache.request(s.key, s.path)
         w, h = r.width(), r.height()
         dpr = p.device().devicePixelRatioF()
-        m = s.mark
+        m = s.decision
+        scene: str | None = index.data(SCENE_START_ROLE)
         sig = (w, h, dpr, selected, current, theme.GENERATION, s.rank, s.score, s.is_best, s.status,
-               s.n_faces, tuple(s.warnings), m.flag, m.stars, m.label, s.missing, err, s.key)
+               s.n_faces, tuple(s.warnings), m.flag, m.stars, m.label, s.missing, err, s.key, scene)
         pal = option.palette  # type: ignore[attr-defined]
         paint_tile(p, r, dpr, self.tiles, self.budget, s.key, sig, img, QPalette.ColorRole.AlternateBase, 3, pal,
-                   lambda tp, tile: self._draw(tp, tile, pal, selected, current, s, img, err))
+                   lambda tp, tile: self._draw(tp, tile, pal, selected, current, s, img, err, scene))
 
     def _draw(self, p: QPainter, tile: QRectF, pal: QPalette, selected: bool, current: bool,
-              s: ShotRecord, img: QImage | None, err: str | None) -> None:
+              s: ShotRecord, img: QImage | None, err: str | None, scene: str | None = None) -> None:
         rect = tile.adjusted(3, 3, -3, -3)
         dark = theme.is_dark()
         p.save()
@@ -326,7 +327,7 @@ class ShotDelegate(QStyledItemDelegate):
                      rect.height() - CAPTION_H - 2 * PAD + 6)
         if img is not None:
             target = fit_rect(img.width(), img.height(), box)
-            if s.mark.flag == "reject":
+            if s.decision.flag == "reject":
                 p.setOpacity(0.35)
             p.drawImage(target.topLeft(), self._scaled_image(s.key, img, target))
             p.setOpacity(1.0)
@@ -386,14 +387,25 @@ class ShotDelegate(QStyledItemDelegate):
         p.setPen(pal.color(QPalette.ColorRole.Text))
         p.drawText(line1, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                    fm.elidedText(s.name, Qt.TextElideMode.ElideMiddle, int(line1.width())))
-        draw_flag(p, QPointF(cap.right() - 8, cap.y() + fm.height() / 2 + 1), 8, s.mark.flag)
+        draw_flag(p, QPointF(cap.right() - 8, cap.y() + fm.height() / 2 + 1), 8, s.decision.flag)
         y2 = cap.y() + fm.height() + 2
         dim = pal.color(QPalette.ColorRole.PlaceholderText)
-        draw_stars(p, cap.x(), y2, s.mark.stars, self.small, theme.GOLD, dim, fm)
-        if s.mark.label:
+        draw_stars(p, cap.x(), y2, s.decision.stars, self.small, theme.GOLD, dim, fm)
+        if s.decision.label:
             p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(theme.LABEL_COLORS.get(s.mark.label, QColor(128, 128, 128)))
+            p.setBrush(theme.LABEL_COLORS.get(s.decision.label, QColor(128, 128, 128)))
             p.drawRoundedRect(QRectF(cap.right() - 28, y2 + 2, 28, fm.height() - 4), 3, 3)
+        if scene:  # a scene starts here (all shots): an accent bar on the left and its title
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(theme.ACCENT)
+            p.drawRoundedRect(QRectF(tile.x(), rect.y(), 3, rect.height()), 1.5, 1.5)
+            tw = self.fm_bold.horizontalAdvance(scene) + 10
+            pill = QRectF(rect.x() + PAD, rect.bottom() - CAPTION_H - self.fm_bold.height() - 6, tw,
+                          self.fm_bold.height() + 2)
+            p.drawRoundedRect(pill, 4, 4)
+            p.setPen(self.white)
+            p.setFont(self.bold)
+            p.drawText(pill, Qt.AlignmentFlag.AlignCenter, scene)
         p.restore()
 
 
@@ -593,7 +605,7 @@ class GroupDelegate(QStyledItemDelegate):
         p.setFont(self.title)
         p.drawText(QRectF(tx, rect.y() + 6, rect.right() - tx - 24, 20), Qt.AlignmentFlag.AlignLeft, g.title)
         picks, undecided = state
-        line = f"{len(g.keys)} shots"
+        line = f"{len(g.keys)} shot{'' if len(g.keys) == 1 else 's'}"
         if g.start_time and g.id >= 0:
             t = g.start_time
             line += " · " + (t[11:16] if len(t) >= 16 else t)

@@ -1,4 +1,5 @@
-"""Image decoding for the GUI: one place that talks to the engine's image loader.
+"""Image decoding for the GUI: one place that talks to the engine's image loader
+(:func:`engine.images.decode`: the formats the engine reads, RAW through its embedded preview).
 
 Runs in worker threads (never on the GUI thread).  ``QImage`` objects may be created
 and filled off the GUI thread; ``QPixmap`` may not, so the caches hold ``QImage``.
@@ -11,38 +12,9 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtGui import QImage
 
-# Extensions shown before the engine's scan has run (the engine's list wins when present).
-_FALLBACK_EXTENSIONS = {
-    ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif", ".webp", ".dng", ".cr2", ".cr3",
-    ".nef", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw",
-}
-_FALLBACK_RAW = {".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw"}
-
 
 class DecodeError(Exception):
     """An image that cannot be read; the message is user-facing."""
-
-
-def image_extensions() -> tuple[set[str], set[str]]:
-    """(all image extensions, RAW extensions), lower case with the dot."""
-    try:
-        from engine.images import IMAGE_EXTENSIONS, RAW_EXTENSIONS
-    except ImportError:
-        return _FALLBACK_EXTENSIONS, _FALLBACK_RAW
-    return {e.lower() for e in IMAGE_EXTENSIONS}, {e.lower() for e in RAW_EXTENSIONS}
-
-
-def _pillow_decode(path: Path, max_side: int | None) -> np.ndarray:
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as im:
-        if max_side and im.format == "JPEG":
-            im.draft("RGB", (max_side, max_side))
-        im = ImageOps.exif_transpose(im)  # type: ignore[assignment]
-        im = im.convert("RGB")  # type: ignore[assignment]
-        if max_side and max(im.size) > max_side:
-            im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
-        return np.asarray(im)
 
 
 def decode_rgb(path: Path, max_side: int | None) -> tuple[np.ndarray, tuple[int, int]]:
@@ -50,18 +22,11 @@ def decode_rgb(path: Path, max_side: int | None) -> tuple[np.ndarray, tuple[int,
     path = Path(path)
     if not path.exists():
         raise DecodeError(f"{path.name} is no longer on disk (moved or deleted?)")
+    from engine.images import decode
+
     try:
-        from engine import images as eimages
-    except ImportError:
-        eimages = None  # type: ignore[assignment]
-    try:
-        if eimages is not None and hasattr(eimages, "decode"):
-            d = eimages.decode(path, max_side=max_side)
-            return d.rgb, (int(d.full_size[0]), int(d.full_size[1]))
-        arr = _pillow_decode(path, max_side)
-        return arr, (arr.shape[1], arr.shape[0])
-    except DecodeError:
-        raise
+        d = decode(path, max_side=max_side)
+        return d.rgb, (int(d.full_size[0]), int(d.full_size[1]))
     except FileNotFoundError as exc:
         raise DecodeError(f"{path.name} is no longer on disk (moved or deleted?)") from exc
     except Exception as exc:  # ImageError, OSError, decoder errors: one message, no traceback

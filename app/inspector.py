@@ -211,7 +211,11 @@ class Inspector(QWidget):
         self.chart = RankChart()
         lay.addWidget(self.chart)
         outer_lay.addStretch(1)
-        self.setMinimumWidth(300)
+        # never narrower than the explanation chart (its values would be cut off)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area = scroll
+        self.setMinimumWidth(max(300, self.chart.minimumSizeHint().width() + 24
+                                 + scroll.verticalScrollBar().sizeHint().width() + 4))
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.face_cards: list[FaceCard] = []  # the cards showing the current shot's faces
         self._card_pool: list[FaceCard] = []
@@ -253,8 +257,11 @@ class Inspector(QWidget):
         if s.warnings:
             parts.append("<span style='color:#f58220'>⚠ " + ", ".join(s.warnings) + "</span>")
         self.facts.setText("<br>".join(parts))
-        self.set_mark(s.mark.flag, s.mark.stars, s.mark.label)
+        self.set_mark(s.decision.flag, s.decision.stars, s.decision.label)
         self._set_faces(faces or [])
+        if not faces:
+            self.no_faces.setText("Faces: pending (not analysed yet)" if s.status == "pending"
+                                  else "No face found.")
         rank_text = f"rank {s.rank} of {group_size}" if s.rank is not None else ""
         self.chart.set_data(scores or {}, best_scores if not s.is_best else None, s.score, rank_text,
                             explain, best_explain if not s.is_best else None)

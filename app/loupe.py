@@ -8,6 +8,7 @@ holds it asks for the full image (:attr:`ImageView.need_full`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
@@ -26,6 +27,22 @@ from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
 
 from app import theme
 from app.grid import draw_flag
+
+
+@dataclass(frozen=True)
+class ViewAnchor:
+    """A zoom and a position that carry over to the next frame of a burst: the view centre
+    relative to the main (largest) face, in face sizes, so that the eyes stay in view while the
+    subject moves a little between frames; relative to the image when there is no face."""
+
+    fit: bool = True
+    zoom: float = 1.0
+    dx: float = 0.0
+    dy: float = 0.0
+    on_face: bool = True
+
+
+FIT = ViewAnchor()
 
 
 class ImageView(QWidget):
@@ -51,6 +68,7 @@ class ImageView(QWidget):
         self.active = False
         self.full_loaded = False
         self._drag: QPointF | None = None
+        self._press: QPointF | None = None
         self._fit_cache: tuple[QSize, QImage] | None = None
         self.font_caption = QFont()
         self.font_caption.setBold(True)
@@ -127,6 +145,34 @@ class ImageView(QWidget):
         self.center_on(x + w / 2, y + h / 2)
         self.set_zoom(False, zoom, emit=False)
         return True
+
+    def main_face(self) -> tuple[float, float, float, float] | None:
+        if not self.faces:
+            return None
+        return max(self.faces, key=lambda f: f[2] * f[3])
+
+    def anchor(self) -> ViewAnchor:
+        """This view's zoom and position, to apply to another frame (:meth:`apply_anchor`)."""
+        if self.fit:
+            return FIT
+        f = self.main_face()
+        if f is None:
+            return ViewAnchor(False, self.zoom, self.cx, self.cy, on_face=False)
+        x, y, w, h = f
+        return ViewAnchor(False, self.zoom, (self.cx - x - w / 2) / max(w, 1e-6), (self.cy - y - h / 2) / max(h, 1e-6))
+
+    def apply_anchor(self, a: ViewAnchor) -> None:
+        """Take another frame's zoom and face-relative position (no signal)."""
+        if a.fit:
+            self.set_zoom(True, self.zoom, emit=False)
+            return
+        f = self.main_face()
+        if f is None or not a.on_face:
+            self.center_on(a.dx if not a.on_face else 0.5, a.dy if not a.on_face else 0.5)
+        else:
+            x, y, w, h = f
+            self.center_on(x + w / 2 + a.dx * w, y + h / 2 + a.dy * h)
+        self.set_zoom(False, a.zoom, emit=False)
 
     def _check_detail(self) -> None:
         if self.key and self.pix is not None and not self.full_loaded and not self.fit \
@@ -211,8 +257,9 @@ class ImageView(QWidget):
     # -- interaction -----------------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self.clicked.emit()
-        if event.button() == Qt.MouseButton.LeftButton and not self.fit:
-            self._drag = event.position()
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._press = event.position()
+            self._drag = event.position() if not self.fit else None
         super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
@@ -223,14 +270,19 @@ class ImageView(QWidget):
             self.pan_by(-d.x() / z, -d.y() / z)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        self._drag = None
+        press, self._press, self._drag = self._press, None, None
+        if press is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        moved = event.position() - press
+        if abs(moved.x()) + abs(moved.y()) <= 4:  # a click, not a drag: zoom there / back to fit
+            self.click_zoom(event.position())
 
-    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+    def click_zoom(self, pos: QPointF) -> None:
+        """Click to zoom: 100% centred where clicked, or back to fit."""
         if self.pix is None:
             return
         if self.fit:
             r = self.image_rect()
-            pos = event.position()
             self.center_on((pos.x() - r.x()) / r.width(), (pos.y() - r.y()) / r.height())
             self.set_zoom(False, 1.0)
             self.panned.emit(0.0, 0.0)
@@ -254,6 +306,7 @@ class ComparePane(QWidget):
 
     activated = Signal(int)
     need_full = Signal(str)
+    view_changed = Signal()  # a zoom or pan made by the user
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -304,12 +357,25 @@ class ComparePane(QWidget):
                     apply(v)
         finally:
             self._syncing = False
+        self.view_changed.emit()
 
     def _sync_zoom(self, src: int, fit: bool, zoom: float) -> None:
         self._sync(src, lambda v: v.set_zoom(fit, zoom, emit=False))
 
     def _sync_pan(self, src: int, dx: float, dy: float) -> None:
-        self._sync(src, lambda v: v.pan_by(dx, dy, emit=False))
+        """The other shots follow at the same place relative to their own main face."""
+        views = self.visible_views()
+        if 0 <= src < len(views):
+            a = views[src].anchor()
+            self._sync(src, lambda v: v.apply_anchor(a))
+
+    def anchor(self) -> ViewAnchor:
+        views = self.visible_views()
+        return views[self.active].anchor() if 0 <= self.active < len(views) else FIT
+
+    def apply_anchor(self, a: ViewAnchor) -> None:
+        for v in self.visible_views():
+            v.apply_anchor(a)
 
     def toggle_faces_100(self) -> None:
         """100% on each shot's own main face (bursts move a little between frames), or back to fit."""

@@ -26,7 +26,7 @@ def visible_thumbnails_loaded(window: object) -> bool:
     """True when every tile in the grid's viewport has its thumbnail (or its error)."""
     from PySide6.QtCore import QPoint
 
-    from app.mainwindow import MainWindow
+    from app.window import MainWindow
 
     assert isinstance(window, MainWindow)
     grid, model = window.grid, window.shots_model
@@ -56,8 +56,8 @@ def run_gui(folder: Path | None = None, catalog: Path | None = None, recursive: 
     from PySide6.QtWidgets import QApplication
 
     from app import theme
-    from app.mainwindow import MainWindow
     from app.settings import APP, ORG, AppSettings
+    from app.window import MainWindow
 
     QCoreApplication.setOrganizationName(ORG)
     QCoreApplication.setApplicationName(APP)
@@ -97,7 +97,7 @@ def run_gui(folder: Path | None = None, catalog: Path | None = None, recursive: 
         return 1
     _wait(app, lambda: not win.busy(), 24 * 3600)
     if win.groups_model.rowCount() > 1:
-        win._select_group_row(1)
+        win.select_group_row(1)
     _wait(app, lambda: visible_thumbnails_loaded(win), 60)
     win.grid.delegate.budget.budget_s = win.group_delegate.budget.budget_s = None  # every tile in the grab
     _wait(app, lambda: False, 0.3)  # let the last repaints land

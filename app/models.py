@@ -13,6 +13,7 @@ from app.session import PENDING_GROUP, GroupRecord, Session, ShotRecord
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1
 RECORD_ROLE = Qt.ItemDataRole.UserRole + 2
 GROUP_ROLE = Qt.ItemDataRole.UserRole + 3
+SCENE_START_ROLE = Qt.ItemDataRole.UserRole + 4  # the scene's title on its first tile (all shots)
 
 SORTS = ("rank", "time", "name")
 FLAG_FILTERS = ("all", "picks", "rejects", "unflagged")
@@ -27,16 +28,16 @@ class ShotFilter:
     label: str | None = None  # colour label, or None for any
 
     def accepts(self, s: ShotRecord) -> bool:
-        f = s.mark.flag
+        f = s.decision.flag
         if self.flags == "picks" and f != "pick":
             return False
         if self.flags == "rejects" and f != "reject":
             return False
         if self.flags == "unflagged" and f is not None:
             return False
-        if s.mark.stars < self.min_stars:
+        if s.decision.stars < self.min_stars:
             return False
-        return not (self.label and s.mark.label != self.label)
+        return not (self.label and s.decision.label != self.label)
 
     @property
     def active(self) -> bool:
@@ -54,6 +55,7 @@ class ShotListModel(QAbstractListModel):
         self.filter = ShotFilter()
         self.sort_mode = "rank"
         self._row: dict[str, int] = {}
+        self._starts: dict[int, str] = {}  # row -> title of the scene that starts there
 
     def set_session(self, session: Session | None) -> None:
         self.session = session
@@ -87,10 +89,26 @@ class ShotListModel(QAbstractListModel):
             keys.sort(key=lambda k: shots[k].name.lower())
         return keys
 
+    def _scene_starts(self) -> dict[int, str]:
+        """In "All shots" by rank, where each scene starts (the grid draws a separator there)."""
+        s = self.session
+        if s is None or self.scope is not None or self.sort_mode != "rank":
+            return {}
+        starts: dict[int, str] = {}
+        for g in s.groups:
+            rows = [self._row[k] for k in g.keys if k in self._row]
+            if rows:
+                starts[min(rows)] = g.title
+        return starts
+
+    def scene_start(self, row: int) -> str | None:
+        return self._starts.get(row)
+
     def rebuild(self) -> None:
         self.beginResetModel()
         self.keys = self._ordered()
         self._row = {k: i for i, k in enumerate(self.keys)}
+        self._starts = self._scene_starts()
         self.endResetModel()
 
     def refresh_layout(self) -> None:
@@ -105,6 +123,7 @@ class ShotListModel(QAbstractListModel):
             from_list.append(idx)
             to_list.append(self.index(new_row[key]) if key in new_row else QModelIndex())
         self.keys, self._row = new_keys, new_row
+        self._starts = self._scene_starts()
         self.changePersistentIndexList(from_list, to_list)
         self.layoutChanged.emit()
         del old
@@ -150,12 +169,14 @@ class ShotListModel(QAbstractListModel):
             return key
         if role == RECORD_ROLE:
             return s
+        if role == SCENE_START_ROLE:
+            return self._starts.get(index.row())
         if role == Qt.ItemDataRole.ToolTipRole:
             parts = [s.key]
             if s.rank is not None:
                 parts.append(f"rank {s.rank}" + (f", score {s.score:.0f}" if s.score is not None else ""))
             if s.n_faces is not None:
-                parts.append(f"{s.n_faces} face(s)")
+                parts.append(f"{s.n_faces} face{'' if s.n_faces == 1 else 's'}")
             if s.warnings:
                 parts.append("; ".join(s.warnings))
             if s.reason:
@@ -239,7 +260,7 @@ class GroupListModel(QAbstractListModel):
         if role == GROUP_ROLE:
             return g
         if role == Qt.ItemDataRole.ToolTipRole and g.id >= 0:
-            tip = f"{g.title}: {len(g.keys)} shots"
+            tip = f"{g.title}: {len(g.keys)} shot{'' if len(g.keys) == 1 else 's'}"
             if g.start_time:
                 tip += f", from {g.start_time}"
             if g.problem:

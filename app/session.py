@@ -2,20 +2,24 @@
 
 Plain Python (no Qt): the item models in :mod:`app.models` sit on top of it.  Every decision is
 written to the catalog at once; when a write fails (disk full, catalog locked) the decision is
-kept in memory, queued, and retried, so nothing the photographer did is lost.
+kept in memory, queued, and retried, so nothing the photographer did is lost.  Every query goes
+through :class:`engine.catalog.Catalog` (the only door to SQL); a decision is the catalog's
+:class:`engine.catalog.Decision`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from app import warnings as W
 from app.pacing import no_pace
+from engine.catalog import Catalog, CatalogError, Decision
 
 PENDING_GROUP = -1  # shots not analysed yet
 SKIPPED_GROUP = -2  # unreadable files
@@ -29,10 +33,9 @@ class DecisionWriteError(Exception):
     """Decisions could not be written to the catalog (kept in memory and retried)."""
 
 
-class Mark(NamedTuple):
-    flag: str | None = None
-    stars: int = 0
-    label: str | None = None
+def with_changes(d: Decision, **changes: Any) -> Decision:
+    """A copy of ``d`` with some fields changed (decisions held in memory are never mutated)."""
+    return dataclasses.replace(d, **changes)
 
 
 @dataclass
@@ -53,10 +56,21 @@ class ShotRecord:
     width: int | None = None
     height: int | None = None
     explain: str | None = None  # the engine's JSON record of the rank (member contributions)
-    mark: Mark = field(default_factory=Mark)
+    decision: Decision = None  # type: ignore[assignment]  # Decision(key) when not given
     warnings: list[str] = field(default_factory=list)
     missing: bool = False
     sharpness: float | None = None
+    faces: list[dict[str, Any]] = field(default_factory=list)  # boxes + warning signals
+
+    def __post_init__(self) -> None:
+        if self.decision is None:
+            self.decision = Decision(self.key)
+
+    @property
+    def decided(self) -> bool:
+        """A flag, stars or a colour label: the photographer has looked at it."""
+        d = self.decision
+        return d.flag is not None or bool(d.stars) or d.label is not None
 
     @property
     def name(self) -> str:
@@ -129,8 +143,6 @@ class Session:
     """One folder and its catalog."""
 
     def __init__(self, root: Path, catalog_path: Path, recursive: bool = False):
-        from engine.catalog import Catalog, CatalogError
-
         self.root = root
         self.catalog_path = catalog_path
         self.recursive = recursive
@@ -140,13 +152,15 @@ class Session:
             raise SessionError(str(exc)) from None
         except sqlite3.OperationalError as exc:
             raise SessionError(f"The catalog {catalog_path} cannot be opened: {exc}") from None
+        self.created = False  # the catalog did not exist before this session
+        self.fallback = False  # the catalog is in the user's data folder, not beside the folder
         self.shots: dict[str, ShotRecord] = {}
         self.groups: list[GroupRecord] = []
-        self.pending_writes: dict[str, Mark] = {}
+        self.pending_writes: dict[str, Decision] = {}
         self.listing: dict[str, tuple[Path, Path | None]] = {}
         self.listed = False  # True once the directory listing is known
         self.missing: set[str] = set()  # files found gone during the session
-        self.version = 0  # bumped on every change of marks (caches key on it)
+        self.version = 0  # bumped on every change of decisions (caches key on it)
         self._counts: tuple[int, dict[str, int]] | None = None
         self._group_counts: dict[int, tuple[int, int, int]] = {}
         self._sharp_by_group: dict[int, float] = {}
@@ -156,11 +170,15 @@ class Session:
              listing: bool = True, load: bool = True) -> Session:
         """Open the folder's catalog.  ``listing=False`` leaves the directory listing to the
         caller (the GUI lists in a worker thread and calls :meth:`set_listing`)."""
-        from engine.catalog import default_catalog_path
+        from engine.catalog import CATALOG_SUFFIX, default_catalog_path
 
         root = check_folder(folder)
         cat = Path(catalog_path) if catalog_path else default_catalog_path(root)
+        created = not cat.exists()
         s = cls(root, cat, recursive)
+        s.created = created
+        # the parent folder is read-only: the catalog went to the user's data folder instead
+        s.fallback = catalog_path is None and cat != root.parent / f"{root.name}{CATALOG_SUFFIX}"
         try:
             if listing:
                 s.listing = quick_listing(root, recursive)
@@ -176,14 +194,21 @@ class Session:
         return s
 
     def close(self) -> None:
+        """Close the catalog; one this session created and never filled (an empty folder) is
+        removed, so that opening a folder by mistake leaves nothing behind."""
+        empty = self.created and not self.pending_writes and self.catalog.is_empty()
         self.catalog.close()
+        if empty:
+            for p in (self.catalog_path, Path(f"{self.catalog_path}-wal"), Path(f"{self.catalog_path}-shm")):
+                if p.is_file() and not p.is_symlink():
+                    p.unlink(missing_ok=True)
 
     # -- loading ------------------------------------------------------------------
     def needs_analysis(self) -> bool:
         """True when some file on disk is not in the catalog or some shot is not analysed yet."""
         if not self.listed:
             return False
-        known = {r[0] for r in self.catalog.conn.execute("SELECT path FROM files")}
+        known = self.catalog.known_paths()
         if any(k not in known for k in self.listing):
             return True
         return any(s.status == "pending" for s in self.shots.values()) or not self.groups_analysed()
@@ -199,27 +224,28 @@ class Session:
 
     def reload(self) -> None:
         """Read everything from the catalog (falls back to the directory listing before a scan)."""
-        self.apply_snapshot(self.read_snapshot(self.catalog.conn))
+        self.apply_snapshot(self.read_snapshot(self.catalog))
 
-    def open_reader(self) -> sqlite3.Connection:
-        """A read-only connection of one's own (for :meth:`read_snapshot` in another thread)."""
-        conn = sqlite3.connect(f"file:{self.catalog_path}?mode=ro", uri=True, timeout=30)
-        conn.execute("PRAGMA busy_timeout = 30000")
-        return conn
+    def read_snapshot_async(self, pace: Callable[[], None] = no_pace) -> Snapshot:
+        """:meth:`read_snapshot` through a read-only catalog of its own (for a worker thread)."""
+        try:
+            cat = Catalog(self.catalog_path, readonly=True)
+        except CatalogError as exc:
+            raise SessionError(f"The catalog {self.catalog_path} cannot be read: {exc}") from None
+        try:
+            return self.read_snapshot(cat, pace)
+        except sqlite3.Error as exc:
+            raise SessionError(f"The catalog {self.catalog_path} cannot be read: {exc}") from None
+        finally:
+            cat.close()
 
-    def read_snapshot(self, conn: sqlite3.Connection, pace: Callable[[], None] = no_pace) -> Snapshot:
-        """Every shot and group as the catalog has them now.  Reads only through ``conn`` and
+    def read_snapshot(self, cat: Catalog, pace: Callable[[], None] = no_pace) -> Snapshot:
+        """Every shot and group as the catalog has them now.  Reads only through ``cat`` and
         the session's settled attributes, so it may run in a worker thread with its own
-        connection while the GUI goes on (a 2,000-shot catalog takes ~0.05 s of Python);
+        catalog while the GUI goes on (a 2,000-shot catalog takes ~0.05 s of Python);
         ``pace`` is called once per shot in each pass (see :mod:`app.pacing`)."""
-        cols = {r[1] for r in conn.execute("PRAGMA table_info(shots)")}
-        explain = "s.explain" if "explain" in cols else "NULL"
-        rows = conn.execute(
-            "SELECT s.key, s.primary_path, s.raw_path, s.hash, s.status, s.reason, s.group_id, "
-            "s.rank, s.score, s.n_faces, s.suggested, m.capture_ts, m.capture_time, m.width, m.height, "
-            f"{explain} FROM shots s LEFT JOIN metadata m ON m.shot = s.key"
-        ).fetchall()
-        decisions = conn.execute("SELECT shot, flag, stars, label FROM decisions").fetchall()
+        rows = cat.shot_view_rows()
+        decisions = cat.decisions()
         shots: dict[str, ShotRecord] = {}
         root = str(self.root)
         for (key, pp, rp, h, status, reason, gid, rank, score, nf, sug, cts, ctime, w, hh, ex) in rows:
@@ -237,17 +263,17 @@ class Session:
         if not shots:
             for key, (primary, raw) in dict(self.listing).items():
                 shots[key] = ShotRecord(key=key, file=str(primary), raw_path=raw)
-        for key, flag, stars, label in decisions:
+        for key, d in decisions.items():
             if key in shots:
-                shots[key].mark = Mark(flag, int(stars or 0), label)
+                shots[key].decision = d
         for key in list(self.missing):
             if key in shots:
                 shots[key].missing = True
-        faces = self._faces_by_hash(conn, (s.hash for s in shots.values() if s.hash), pace)
+        faces = cat.face_signals((s.hash for s in shots.values() if s.hash), self._SIGNALS, pace)
         for s in shots.values():
             pace()
-            s._faces = faces.get(s.hash or "", [])  # type: ignore[attr-defined]
-            s.sharpness = W.shot_sharpness(s._faces)  # type: ignore[attr-defined]
+            s.faces = faces.get(s.hash or "", [])
+            s.sharpness = W.shot_sharpness(s.faces)
         sharp: dict[int, float] = {}
         for s in shots.values():
             if s.group_id is not None and s.sharpness is not None:
@@ -255,19 +281,18 @@ class Session:
         for s in shots.values():
             pace()
             self._warn(s, sharp)
-        meta = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT id, best, start_time FROM groups")}
-        return Snapshot(shots, self._build_groups(shots, meta), sharp)
+        return Snapshot(shots, self._build_groups(shots, cat.group_meta()), sharp)
 
     def apply_snapshot(self, snap: Snapshot) -> None:
-        """Take a snapshot in (GUI thread).  Marks set in memory since it was read win: every
+        """Take a snapshot in (GUI thread).  Decisions made in memory since it was read win: every
         decision is applied in memory first, so memory is never behind the catalog."""
         old = self.shots
         for key, s in snap.shots.items():
             o = old.get(key)
             if o is not None:
-                s.mark = o.mark
+                s.decision = o.decision
             if key in self.pending_writes:
-                s.mark = self.pending_writes[key]
+                s.decision = self.pending_writes[key]
         self.shots = snap.shots
         self.groups = snap.groups
         self._sharp_by_group = snap.sharpness
@@ -275,37 +300,15 @@ class Session:
 
     _SIGNALS = ("eye_sharpness", "eyes_open", "face_exposure", "face_clip_low", "face_clip_high")
 
-    def _faces_by_hash(self, conn: sqlite3.Connection, hashes: Iterable[str],
-                       pace: Callable[[], None] = no_pace) -> dict[str, list[dict[str, Any]]]:
-        """Face boxes and the signals the warnings need (extracted by SQLite, not by Python's json)."""
-        hs = [h for h in set(hashes) if h]
-        out: dict[str, list[dict[str, Any]]] = {}
-        sig_cols = ", ".join(f"json_extract(signals, '$.{k}')" for k in self._SIGNALS)
-        for i in range(0, len(hs), 900):
-            chunk = hs[i:i + 900]
-            q = ",".join("?" * len(chunk))
-            try:
-                rows = conn.execute(
-                    f"SELECT hash, w, h, {sig_cols} FROM faces WHERE hash IN ({q}) ORDER BY hash, idx", chunk
-                ).fetchall()
-            except sqlite3.OperationalError:  # malformed JSON in a row: skip the signals
-                rows = [(*r, *([None] * len(self._SIGNALS))) for r in conn.execute(
-                    f"SELECT hash, w, h FROM faces WHERE hash IN ({q}) ORDER BY hash, idx", chunk)]
-            for h, w, hh, *vals in rows:
-                pace()
-                signals = {k: v for k, v in zip(self._SIGNALS, vals) if v is not None}
-                out.setdefault(h, []).append({"w": w, "h": hh, "signals": signals})
-        return out
-
     def _load_faces(self, shots: list[ShotRecord]) -> None:
-        faces = self._faces_by_hash(self.catalog.conn, (s.hash for s in shots if s.hash))
+        faces = self.catalog.face_signals((s.hash for s in shots if s.hash), self._SIGNALS)
         for s in shots:
-            s.sharpness = W.shot_sharpness(faces.get(s.hash or "", []))
-            s._faces = faces.get(s.hash or "", [])  # type: ignore[attr-defined]
+            s.faces = faces.get(s.hash or "", [])
+            s.sharpness = W.shot_sharpness(s.faces)
 
     def _warn(self, s: ShotRecord, sharp: dict[int, float] | None = None) -> None:
         sharp = self._sharp_by_group if sharp is None else sharp
-        ws = W.face_warnings(getattr(s, "_faces", []), sharp.get(s.group_id or 0))
+        ws = W.face_warnings(s.faces, sharp.get(s.group_id or 0))
         if s.status == "skipped":
             ws.insert(0, W.UNREADABLE)
         if s.missing:
@@ -349,10 +352,7 @@ class Session:
         if not keys:
             return []
         changed: list[str] = []
-        q = ",".join("?" * len(keys))
-        rows = self.catalog.conn.execute(
-            f"SELECT key, hash, status, reason, n_faces FROM shots WHERE key IN ({q})", keys
-        ).fetchall()
+        rows = self.catalog.shot_states(keys)
         touched: list[ShotRecord] = []
         for key, h, status, reason, nf in rows:
             s = self.shots.get(key)
@@ -364,6 +364,20 @@ class Session:
         self._load_faces(touched)
         for s in touched:
             self._warn(s)
+        return changed
+
+    def apply_provisional_groups(self, groups: dict[str, int]) -> bool:
+        """Scenes formed while the analysis runs ({key: scene id}): the analysed shots move into
+        them (ranks come with the engine's grouping at the end).  True when anything moved."""
+        changed = False
+        for key, gid in groups.items():
+            s = self.shots.get(key)
+            if s is not None and s.status == "ok" and s.group_id != gid:
+                s.group_id = gid
+                changed = True
+        if changed:
+            self.groups = self._build_groups(self.shots, {})
+            self.version += 1
         return changed
 
     def group(self, gid: int) -> GroupRecord | None:
@@ -426,25 +440,23 @@ class Session:
         if s is None:
             return None
         if s.hash:
-            row = self.catalog.conn.execute(
-                "SELECT full_width, full_height FROM analysis WHERE hash = ?", (s.hash,)
-            ).fetchone()
-            if row and row[0] and row[1]:
-                return int(row[0]), int(row[1])
+            size = self.catalog.full_size(s.hash)
+            if size is not None:
+                return size
         if s.width and s.height:
             return int(s.width), int(s.height)
         return None
 
     # -- decisions ------------------------------------------------------------------------
-    def set_marks(self, changes: dict[str, Mark]) -> None:
+    def set_decisions(self, changes: dict[str, Decision]) -> None:
         """Apply decisions in memory and write them to the catalog in one transaction.
 
         On a write error the decisions stay applied in memory and queued for a retry, and
         :class:`DecisionWriteError` is raised with a user-facing message.
         """
-        for key, mark in changes.items():
+        for key, d in changes.items():
             if key in self.shots:
-                self.shots[key].mark = mark
+                self.shots[key].decision = d
         self.version += 1
         self.pending_writes.update(changes)
         self.flush_pending()
@@ -454,9 +466,7 @@ class Session:
             return
         todo = dict(self.pending_writes)
         try:
-            from engine.catalog import Decision
-
-            self.catalog.set_decisions(Decision(key, m.flag, int(m.stars), m.label) for key, m in todo.items())
+            self.catalog.set_decisions(todo.values())
         except sqlite3.Error as exc:
             n = len(self.pending_writes)
             reason = str(exc)
@@ -474,18 +484,18 @@ class Session:
             return self._counts[1]
         c = {"pick": 0, "reject": 0, "unflagged": 0, "total": len(self.shots)}
         for s in self.shots.values():
-            c[s.mark.flag or "unflagged"] += 1
+            c[s.decision.flag or "unflagged"] += 1
         self._counts = (self.version, c)
         return c
 
     def group_counts(self, g: GroupRecord) -> tuple[int, int]:
-        """(picks, undecided) of a group, cached until the next change of marks."""
+        """(picks, undecided) of a group, cached until the next change of decisions."""
         hit = self._group_counts.get(g.id)
         if hit is not None and hit[0] == self.version:
             return hit[1], hit[2]
         picks = undecided = 0
         for k in g.keys:
-            f = self.shots[k].mark.flag
+            f = self.shots[k].decision.flag
             picks += f == "pick"
             undecided += f is None
         self._group_counts[g.id] = (self.version, picks, undecided)

@@ -67,6 +67,30 @@ class AppSettings:
     def sync(self) -> None:
         self.qs.sync()
 
+    # the shot each folder was left on (reopening returns to it); the 50 newest folders
+    def last_shot(self, root: Any) -> str | None:
+        import json
+
+        try:
+            d = json.loads(str(self.qs.value("last_shots", "{}") or "{}"))
+        except ValueError:
+            return None
+        v = d.get(str(root)) if isinstance(d, dict) else None
+        return v if isinstance(v, str) else None
+
+    def set_last_shot(self, root: Any, key: str) -> None:
+        import json
+
+        try:
+            d = json.loads(str(self.qs.value("last_shots", "{}") or "{}"))
+        except ValueError:
+            d = {}
+        if not isinstance(d, dict):
+            d = {}
+        d.pop(str(root), None)
+        d[str(root)] = key
+        self.qs.setValue("last_shots", json.dumps(dict(list(d.items())[-50:])))
+
 
 def available_devices() -> list[str]:
     devs = ["auto", "cpu"]

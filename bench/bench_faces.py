@@ -95,6 +95,7 @@ def main() -> int:
     from skimage import data
 
     det = F.FaceDetector(threads=args.threads)
+    eyes = F.load_eye_model(args.threads)
     piq = _load_piq()
     astro = data.astronaut()
     lines: list[str] = []
@@ -103,13 +104,13 @@ def main() -> int:
     # ---------------------------------------------------------------- speed
     speed_imgs = [("astronaut (upscaled)", _to_1600x1200(astro))]
     speed_imgs += [(n, _to_1600x1200(im)) for n, im in piq[:: max(1, len(piq) // 8)]]
-    F.analyse_faces(speed_imgs[0][1], det)  # warm-up: model loads
+    F.analyse_faces(speed_imgs[0][1], det, eye_model=eyes)  # warm-up: model loads
     det_w, det_c, ana_w, ana_c = [], [], [], []
     for _, img in speed_imgs:
         w, c = _time(lambda img=img: det.detect(img), args.runs)
         det_w.append(w)
         det_c.append(c)
-        w, c = _time(lambda img=img: F.analyse_faces(img, det), args.runs)
+        w, c = _time(lambda img=img: F.analyse_faces(img, det, eye_model=eyes), args.runs)
         ana_w.append(w)
         ana_c.append(c)
     med = statistics.median
@@ -126,14 +127,14 @@ def main() -> int:
     ear_open, ear_closed, p_open, p_closed = [], [], [], []
     candidates = [("astronaut", astro)] + piq
     for name, img in candidates:
-        found = F.analyse_faces(img, det)
+        found = F.analyse_faces(img, det, eye_model=eyes)
         if not found:
             continue
         f = found[0]
         iod = float(np.linalg.norm(f.landmarks[1] - f.landmarks[0]))
         if abs(f.signals["yaw"]) <= 30 and "eyes_open" in f.signals:
             shut = close_eyes(img, f.landmarks)
-            got = F.analyse_faces(shut, det) if shut is not None else []
+            got = F.analyse_faces(shut, det, eye_model=eyes) if shut is not None else []
             if got and "eyes_open" in got[0].signals:
                 ear_open.append(f.signals["eye_aspect_ratio"])
                 ear_closed.append(got[0].signals["eye_aspect_ratio"])
@@ -143,7 +144,7 @@ def main() -> int:
             continue
 
         def es(x):
-            g = F.analyse_faces(x, det, eyes=False)
+            g = F.analyse_faces(x, det)
             return g[0].signals["eye_sharpness"] if g else float("nan")
 
         c = f.signals["eye_sharpness"]
@@ -155,7 +156,7 @@ def main() -> int:
         worst_noise = max(worst_noise, max(nz) / c - 1)
         lv = []
         for x in (img, _noise(img, 10, 0), _noise(img, 20, 0)):
-            g = F._gray(x)
+            g = F.gray_of(x)
             x0, y0 = (int(v) for v in f.landmarks[0])
             r = max(6, int(0.2 * iod))
             lv.append(float(cv2.Laplacian(g[y0 - r : y0 + r, x0 - r : x0 + r], cv2.CV_32F).var()))

@@ -43,14 +43,14 @@ def _analyse(item: tuple[str, str | None]) -> tuple[str, list[dict]]:
         f = Path(tmp) / "frame.jpg"
         for d, lv in demo.burst_plan():
             demo.save_jpeg(f, demo.apply_defect(rgb, d, lv), None)
-            rows.append(pipeline.analyse_path(f, pipeline._W["members"], pipeline._detector())["scores"])
+            rows.append(pipeline.analyse_path(f, pipeline._W["members"], pipeline._detector(), pipeline._eye_model())["scores"])
     return name, rows
 
 
 def problems(rows: list[dict], members: list[str]) -> list[str]:
     specs = pipeline.member_specs(members)
     group = [{m: v for m, v in r.items() if m in specs} for r in rows]
-    _, ranks, _ = rank_group(group, specs)
+    ranks = rank_group(group, specs).ranks
     plan = demo.burst_plan()
     out = [] if ranks[0] == 1 else [f"clean ranked {ranks[0]}"]
     for d in demo.DEFECTS:

@@ -101,6 +101,9 @@ CREATE TABLE IF NOT EXISTS analysis (
     members TEXT,                   -- JSON list of the members that ran (a member may decline)
     analysed_at REAL,
     seconds REAL,
+    preview TEXT,                   -- RAW: which embedded preview was analysed ("cr3:trak1", ...)
+    preview_width INTEGER, preview_height INTEGER,
+    preview_note TEXT,              -- RAW: "preview too small to judge focus" under 1,000 px
     image_key TEXT                  -- digest of the image data + orientation (engine.imagekey), or NULL
 );
 CREATE TABLE IF NOT EXISTS faces (
@@ -118,6 +121,7 @@ CREATE TABLE IF NOT EXISTS scores (
     member TEXT,
     value REAL,                     -- raw signal, natural units
     quality REAL,                   -- 0..1, higher is better
+    identity TEXT,                  -- the member's cache identity (packs: name@version#model sha256)
     PRIMARY KEY (hash, member)
 );
 CREATE TABLE IF NOT EXISTS groups (
@@ -131,7 +135,8 @@ CREATE TABLE IF NOT EXISTS decisions (
     flag TEXT,                      -- 'pick', 'reject' or NULL (unflagged)
     stars INTEGER,                  -- 0..5
     label TEXT,                     -- Red, Yellow, Green, Blue, Purple or NULL
-    updated_at REAL
+    updated_at REAL,
+    hash TEXT                       -- content hash of the primary file the decision was made on
 );
 CREATE INDEX IF NOT EXISTS idx_files_shot ON files(shot);
 CREATE INDEX IF NOT EXISTS idx_shots_group ON shots(group_id);
@@ -313,11 +318,26 @@ def parse_schema_version(value: str | None) -> int | None:
         raise CatalogError(f"the catalog's schema version {value!r} is not a number: the catalog is damaged") from None
 
 
+class RootMismatchError(CatalogError):
+    """The catalog was made for another folder (``--relink`` moves it with its folder)."""
+
+
+def root_mismatch_message(path: Path, stored: str, root: Path) -> str:
+    return (
+        f"the catalog {path} was made for {stored}, not {root}: its decisions belong to the photos "
+        f"there, not to these; if you moved that folder here, pass --relink to move the catalog with it"
+    )
+
+
 class Catalog:
-    """A session catalog.  ``Catalog(path)`` creates it when missing."""
+    """A session catalog.  ``Catalog(path)`` creates it when missing.
+
+    With ``root``, the catalog is the one of that folder: a catalog made for another folder is
+    refused (:class:`RootMismatchError`) unless ``relink`` moves it to ``root``."""
 
     def __init__(
-        self, path: str | os.PathLike[str], root: Path | None = None, *, readonly: bool = False, strict: bool = True
+        self, path: str | os.PathLike[str], root: Path | None = None, *, readonly: bool = False, strict: bool = True,
+        relink: bool = False,
     ):
         """``readonly``: never change the file (nor its WAL); ``strict=False`` (``culler check``)
         opens an incomplete read-only catalog too, so that it can be reported on."""
@@ -363,7 +383,18 @@ class Catalog:
                 conn.close()
             raise CatalogError(describe_sqlite_error(self.path, exc)) from exc
         if root is not None and not readonly:
-            self.set_meta("root", str(Path(root).resolve()))
+            self._bind_root(Path(root), relink)
+
+    def _bind_root(self, root: Path, relink: bool) -> None:
+        new = str(Path(root).resolve())
+        stored = self.get_meta("root")
+        if stored and stored != new and not relink:
+            self.close()
+            raise RootMismatchError(root_mismatch_message(self.path, stored, Path(new)))
+        if stored and stored != new:
+            self.set_meta("relinked_from", stored)
+        if stored != new:
+            self.set_meta("root", new)
 
     # -- schema ---------------------------------------------------------------
     def _tables(self) -> set[str]:
@@ -501,8 +532,93 @@ class Catalog:
         with self.transaction():
             self.db.table("shots").upsert(row, pk="key")
 
+    def file_index(self) -> dict[str, tuple[int | None, int | None, str | None]]:
+        """Every file's (size, mtime_ns, hash) by path, in one query (planning a run over 50,000 shots)."""
+        return {p: (sz, mt, h) for p, sz, mt, h in self.conn.execute("SELECT path, size, mtime_ns, hash FROM files")}
+
+    def shot_statuses(self) -> dict[str, str | None]:
+        """Every shot's status by key, in one query."""
+        return dict(self.conn.execute("SELECT key, status FROM shots").fetchall())
+
+    def _upsert_many(self, table: str, pk: str, rows: Iterable[dict[str, Any]]) -> None:
+        """INSERT ... ON CONFLICT DO UPDATE of the given columns (others are kept), one statement per column set."""
+        by_cols: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for r in rows:
+            by_cols.setdefault(tuple(r), []).append(tuple(r.values()))
+        for cols, values in by_cols.items():
+            if not all(c.isidentifier() for c in cols) or pk not in cols:
+                raise ValueError(f"bad column set for {table}: {cols}")
+            sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c != pk) or f"{pk} = excluded.{pk}"
+            self.conn.executemany(
+                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                f"ON CONFLICT({pk}) DO UPDATE SET {sets}",
+                values,
+            )
+
+    def store_batch(
+        self,
+        analyses: Iterable[tuple[str, dict[str, Any], list[dict[str, Any]], dict[str, tuple[float, float]], dict[str, str] | None]] = (),
+        files: Iterable[dict[str, Any]] = (),
+        shots: Iterable[dict[str, Any]] = (),
+        metadata: Iterable[dict[str, Any]] = (),
+    ) -> None:
+        """Store many shots' results in one transaction: analyses (hash, analysis, faces, scores, identities) as
+        :meth:`store_analysis`, then file, shot and metadata rows as upserts (columns not given are kept)."""
+        with self.transaction() as c:
+            face_rows: list[dict[str, Any]] = []
+            score_rows: list[tuple[str, str, float, float, str]] = []
+            analysis_rows: list[dict[str, Any]] = []
+            for content_hash, analysis, faces, scores, identities in analyses:
+                c.execute("DELETE FROM faces WHERE hash = ?", (content_hash,))
+                c.execute("DELETE FROM scores WHERE hash = ?", (content_hash,))
+                analysis_rows.append({"hash": content_hash, **analysis})
+                for i, f in enumerate(faces):
+                    row = {**f, "hash": content_hash, "idx": i}
+                    for k in ("landmarks", "signals"):
+                        if k in row and not isinstance(row[k], str):
+                            row[k] = json.dumps(row[k])
+                    face_rows.append(row)
+                ids = identities or {}
+                score_rows.extend((content_hash, m, v, q, ids.get(m, m)) for m, (v, q) in scores.items())
+            self._upsert_many("analysis", "hash", analysis_rows)
+            by_cols: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+            for r in face_rows:
+                by_cols.setdefault(tuple(r), []).append(tuple(r.values()))
+            for cols, values in by_cols.items():
+                if not all(k.isidentifier() for k in cols):
+                    raise ValueError(f"bad face columns: {cols}")
+                c.executemany(f"INSERT OR REPLACE INTO faces ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", values)
+            c.executemany(
+                "INSERT OR REPLACE INTO scores(hash, member, value, quality, identity) VALUES (?,?,?,?,?)", score_rows
+            )
+            self._upsert_many("files", "path", files)
+            self._upsert_many("shots", "key", shots)
+            self._upsert_many("metadata", "shot", metadata)
+
+    def n_faces_of(self, hashes: Iterable[str]) -> dict[str, int]:
+        """n_faces of each analysed hash among ``hashes``, in one query per 500."""
+        hs = list(dict.fromkeys(hashes))
+        out: dict[str, int] = {}
+        for k in range(0, len(hs), 500):
+            part = hs[k : k + 500]
+            q = f"SELECT hash, n_faces FROM analysis WHERE hash IN ({', '.join('?' * len(part))})"
+            out.update({h: int(n or 0) for h, n in self.conn.execute(q, part)})
+        return out
+
     def shots(self, where: str | None = None, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         return list(self.db.table("shots").rows_where(where, list(params), order_by="key"))
+
+    def ranked_shots(self) -> list[dict[str, Any]]:
+        """The analysed shots (status 'ok') by group, rank and key, each with its capture
+        metadata: key, group_id, rank, score, n_faces, suggested, hash, raw_path, capture_time,
+        time_source, make, model (the metadata columns are None when the shot has none)."""
+        cur = self.conn.execute(
+            "SELECT s.key, s.group_id, s.rank, s.score, s.n_faces, s.suggested, s.hash, s.raw_path, "
+            "m.capture_time, m.time_source, m.make, m.model FROM shots s LEFT JOIN metadata m ON m.shot = s.key "
+            "WHERE s.status = 'ok' ORDER BY s.group_id, s.rank, s.key"
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
 
     def shot(self, key: str) -> dict[str, Any] | None:
         rows = list(self.db.table("shots").rows_where("key = ?", [key]))
@@ -510,6 +626,42 @@ class Catalog:
 
     def files_of(self, shot: str) -> list[dict[str, Any]]:
         return list(self.db.table("files").rows_where("shot = ?", [shot], order_by="path"))
+
+    def known_paths(self) -> set[str]:
+        """Relative paths of every file the catalog knows."""
+        return {r[0] for r in self.conn.execute("SELECT path FROM files")}
+
+    def shot_view_rows(self) -> list[tuple[Any, ...]]:
+        """Every shot with what a viewer shows of it, one tuple each: key, primary_path, raw_path,
+        hash, status, reason, group_id, rank, score, n_faces, suggested, capture_ts,
+        capture_time, width, height, explain (NULL in catalogs older than that column)."""
+        cols = {r[1] for r in self.conn.execute("PRAGMA table_info(shots)")}
+        explain = "s.explain" if "explain" in cols else "NULL"
+        return self.conn.execute(
+            "SELECT s.key, s.primary_path, s.raw_path, s.hash, s.status, s.reason, s.group_id, "
+            "s.rank, s.score, s.n_faces, s.suggested, m.capture_ts, m.capture_time, m.width, m.height, "
+            f"{explain} FROM shots s LEFT JOIN metadata m ON m.shot = s.key"
+        ).fetchall()
+
+    def shot_states(self, keys: list[str]) -> list[tuple[str, str | None, str | None, str | None, int | None]]:
+        """(key, hash, status, reason, n_faces) of some shots (during an analysis)."""
+        out: list[tuple[str, str | None, str | None, str | None, int | None]] = []
+        for i in range(0, len(keys), 900):
+            chunk = keys[i:i + 900]
+            q = ",".join("?" * len(chunk))
+            out += self.conn.execute(
+                f"SELECT key, hash, status, reason, n_faces FROM shots WHERE key IN ({q})", chunk).fetchall()
+        return out
+
+    def upsert_metadata(self, shot: str, row: dict[str, Any]) -> None:
+        """Insert or update a shot's capture metadata (columns of the ``metadata`` table)."""
+        with self.transaction():
+            self.db.table("metadata").upsert({"shot": shot, **row}, pk="shot")
+
+    def is_empty(self) -> bool:
+        """No file, shot or decision recorded (a catalog made for a folder without photos)."""
+        return not any(self.conn.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone()
+                       for t in ("files", "shots", "decisions"))
 
     def forget_missing(self, present: set[str]) -> list[str]:
         """Drop shots whose files are gone (their decisions are kept)."""
@@ -569,8 +721,10 @@ class Catalog:
         analysis: dict[str, Any],
         faces: list[dict[str, Any]],
         scores: dict[str, tuple[float, float]],
+        identities: dict[str, str] | None = None,
     ) -> None:
-        """Store one shot's analysis atomically: the analysis row, its faces and member scores."""
+        """Store one shot's analysis atomically: the analysis row, its faces and member scores
+        (``identities``: member -> cache identity, see ``MemberSpec.cache_id``)."""
         with self.transaction() as c:
             c.execute("DELETE FROM faces WHERE hash = ?", (content_hash,))
             c.execute("DELETE FROM scores WHERE hash = ?", (content_hash,))
@@ -583,15 +737,77 @@ class Catalog:
                     if k in row and not isinstance(row[k], str):
                         row[k] = json.dumps(row[k])
                 self.db.table("faces").insert(row, pk=("hash", "idx"))
+            ids = identities or {}
             for member, (value, quality) in scores.items():
                 c.execute(
-                    "INSERT OR REPLACE INTO scores(hash, member, value, quality) VALUES (?,?,?,?)",
-                    (content_hash, member, value, quality),
+                    "INSERT OR REPLACE INTO scores(hash, member, value, quality, identity) VALUES (?,?,?,?,?)",
+                    (content_hash, member, value, quality, ids.get(member, member)),
                 )
+
+    def previews(self) -> dict[str, dict[str, Any]]:
+        """Per analysed RAW shot: the embedded preview it was analysed from, its size and note."""
+        cur = self.conn.execute(
+            "SELECT s.key, a.preview, a.preview_width, a.preview_height, a.preview_note FROM shots s "
+            "JOIN analysis a ON a.hash = s.hash WHERE a.preview IS NOT NULL ORDER BY s.key"
+        )
+        return {k: {"preview": p, "width": w, "height": h, "note": n} for k, p, w, h, n in cur.fetchall()}
+
+    def full_size(self, content_hash: str) -> tuple[int, int] | None:
+        """Full-resolution (w, h) recorded by the analysis, when known."""
+        row = self.conn.execute(
+            "SELECT full_width, full_height FROM analysis WHERE hash = ?", (content_hash,)).fetchone()
+        return (int(row[0]), int(row[1])) if row and row[0] and row[1] else None
+
+    def face_signals(self, hashes: Iterable[str], names: tuple[str, ...],
+                     pace: Any = None) -> dict[str, list[dict[str, Any]]]:
+        """Per hash, its faces in order as ``{"w", "h", "signals": {name: value}}`` with only the
+        signals ``names`` (extracted by SQLite's JSON functions, not by Python's json: fast for
+        2,000 shots).  A row with malformed JSON keeps its box and loses its signals.
+        ``pace()`` (optional) is called once per face row."""
+        hs = [h for h in set(hashes) if h]
+        out: dict[str, list[dict[str, Any]]] = {}
+        sig_cols = ", ".join(f"json_extract(signals, '$.{k}')" for k in names)
+        for i in range(0, len(hs), 900):
+            chunk = hs[i:i + 900]
+            q = ",".join("?" * len(chunk))
+            try:
+                rows = self.conn.execute(
+                    f"SELECT hash, w, h, {sig_cols} FROM faces WHERE hash IN ({q}) ORDER BY hash, idx", chunk
+                ).fetchall()
+            except sqlite3.OperationalError:  # malformed JSON in a row: skip the signals
+                rows = [(*r, *([None] * len(names))) for r in self.conn.execute(
+                    f"SELECT hash, w, h FROM faces WHERE hash IN ({q}) ORDER BY hash, idx", chunk)]
+            for h, w, hh, *vals in rows:
+                if pace is not None:
+                    pace()
+                signals = {k: v for k, v in zip(names, vals) if v is not None}
+                out.setdefault(h, []).append({"w": w, "h": hh, "signals": signals})
+        return out
 
     def scores_of(self, content_hash: str) -> dict[str, tuple[float, float]]:
         cur = self.conn.execute("SELECT member, value, quality FROM scores WHERE hash = ?", (content_hash,))
         return {m: (v, q) for m, v, q in cur.fetchall()}
+
+    def all_scores(self) -> dict[str, dict[str, tuple[float, float]]]:
+        """Every member score: {content hash: {member: (value, quality)}}."""
+        out: dict[str, dict[str, tuple[float, float]]] = {}
+        for h, member, value, quality in self.conn.execute("SELECT hash, member, value, quality FROM scores"):
+            out.setdefault(h, {})[member] = (value, quality)
+        return out
+
+    def scores_by_hash(self, identities: dict[str, str]) -> dict[str, dict[str, tuple[float, float]]]:
+        """hash -> {member: (value, quality)} for the members of ``identities`` (member -> cache
+        identity), keeping only scores stored under that identity: an older model's scores
+        are never mixed with the current one's.  A score without an identity (older catalog)
+        counts only for a member whose identity is its name (the built-in members)."""
+        out: dict[str, dict[str, tuple[float, float]]] = {}
+        cur = self.conn.execute("SELECT hash, member, value, quality, identity FROM scores")
+        for h, member, value, quality, ident in cur:
+            want = identities.get(member)
+            if want is None or (ident or member) != want:
+                continue
+            out.setdefault(h, {})[member] = (value, quality)
+        return out
 
     def faces_of(self, content_hash: str) -> list[dict[str, Any]]:
         rows = list(self.db.table("faces").rows_where("hash = ?", [content_hash], order_by="idx"))
@@ -614,6 +830,13 @@ class Catalog:
         cur = self.conn.execute("SELECT shot, flag, stars, label FROM decisions")
         return {s: Decision(s, f, int(st or 0), lab) for s, f, st, lab in cur.fetchall()}
 
+    def decision_rows(self) -> list[dict[str, Any]]:
+        """Every decision row as stored, not validated: an edited or damaged catalog may hold
+        anything, and the export checks each row itself (one bad row costs one line)."""
+        cur = self.conn.execute("SELECT * FROM decisions")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
     def set_decision(self, shot: str, *, flag: Any = ..., stars: Any = ..., label: Any = ...) -> Decision:
         """Change some fields of a shot's decision (``...`` leaves a field as it is); returns the new one."""
         _check_decision(flag, stars, label)
@@ -626,8 +849,9 @@ class Catalog:
             if label is not ...:
                 d.label = label
             self.conn.execute(
-                "INSERT OR REPLACE INTO decisions(shot, flag, stars, label, updated_at) VALUES (?,?,?,?,?)",
-                (shot, d.flag, d.stars, d.label, time.time()),
+                "INSERT OR REPLACE INTO decisions(shot, flag, stars, label, updated_at, hash) "
+                "VALUES (?,?,?,?,?,(SELECT hash FROM shots WHERE key = ?))",
+                (shot, d.flag, d.stars, d.label, time.time(), shot),
             )
         return d
 
@@ -638,10 +862,19 @@ class Catalog:
         rows = []
         for d in decisions:
             _check_decision(d.flag, d.stars, d.label)
-            rows.append((d.shot, d.flag, d.stars, d.label, now))
+            rows.append((d.shot, d.flag, d.stars, d.label, now, d.shot))
         with self.transaction() as c:
             c.executemany(
-                "INSERT OR REPLACE INTO decisions(shot, flag, stars, label, updated_at) VALUES (?,?,?,?,?)", rows
+                "INSERT OR REPLACE INTO decisions(shot, flag, stars, label, updated_at, hash) "
+                "VALUES (?,?,?,?,?,(SELECT hash FROM shots WHERE key = ?))", rows
+            )
+
+    def rebind_decisions(self, new_hashes: dict[str, str]) -> None:
+        """After ``--embed`` rewrote primaries (image data verified unchanged): their decisions
+        now belong to the new bytes."""
+        with self.transaction() as c:
+            c.executemany(
+                "UPDATE decisions SET hash = ? WHERE shot = ?", [(h, k) for k, h in new_hashes.items()]
             )
 
     # -- groups and ranks ------------------------------------------------------------
@@ -727,6 +960,19 @@ class Catalog:
 
     def shot_keys(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT key FROM shots ORDER BY key")]
+
+    def grouping_rows(self) -> list[tuple[Any, ...]]:
+        """What grouping needs of every analysed shot, by key: (key, hash, capture_ts,
+        time_source, make, model, serial, embedding)."""
+        return self.conn.execute(
+            "SELECT s.key, s.hash, m.capture_ts, m.time_source, m.make, m.model, m.serial, a.embedding "
+            "FROM shots s JOIN analysis a ON a.hash = s.hash LEFT JOIN metadata m ON m.shot = s.key "
+            "WHERE s.status = 'ok' ORDER BY s.key"
+        ).fetchall()
+
+    def group_meta(self) -> dict[int, tuple[str | None, str | None]]:
+        """{group id: (best shot, start time)}."""
+        return {r[0]: (r[1], r[2]) for r in self.conn.execute("SELECT id, best, start_time FROM groups")}
 
     def integrity_check(self) -> list[str]:
         """Problems found by SQLite's own check and by the catalog's consistency rules."""

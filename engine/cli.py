@@ -1,14 +1,17 @@
-"""``culler``: the command line of portrait-culler."""
+"""``culler``: the command line of portrait-culler.
+
+The composition root: it imports no command itself; the sub-commands of the engine, the app and
+the training module register through the entry-point group ``portrait_culler.commands`` (see
+:mod:`engine.commands`)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
 from engine import __version__
-from engine.commands import COMMANDS
+from engine.commands import GROUP, Command, discover
 
 DESCRIPTION = """\
 Cull portrait sessions fast: bursts grouped into scenes, every group ranked
@@ -23,32 +26,38 @@ Typical session:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Sequence[Command] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="culler", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"portrait-culler {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        try:
-            mod = importlib.import_module(f"engine.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"engine.commands.{name}":
-                continue  # command not part of this build
-            raise
+    if commands is None:
+        commands = discover()
+    for cmd in commands:
         p = sub.add_parser(
-            mod.NAME,
-            help=mod.HELP,
-            description=getattr(mod, "DESCRIPTION", mod.HELP),
+            cmd.name,
+            help=cmd.help,
+            description=cmd.description,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        cmd.add_arguments(p)
+        p.set_defaults(_run=cmd.run)
+    if not commands:
+        parser.epilog = (
+            f"no sub-commands are registered: this installation's metadata has no {GROUP!r} entry "
+            "points (a source checkout needs `pip install -e .`)"
+        )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = discover()
+    for cmd in commands:
+        if argv[:1] == [cmd.name] and cmd.module is None:  # a command that did not load says why
+            return cmd.run(argparse.Namespace(args=argv[1:]))
+    parser = build_parser(commands)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()

@@ -13,6 +13,7 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +53,9 @@ class Decoded:
     scale: float  # decoded size / full size
     jpeg_block: float | None  # JPEG block period in pixels of ``rgb`` when it is visible, else None
     source: str  # "jpeg", "png", "tiff", "heif", "raw-preview", ...
+    # RAW only: the embedded preview that was decoded (an engine.rawpreview.Preview), when the
+    # container was read directly; None for other images and for previews LibRaw produced.
+    preview: Any = None
 
 
 _heif_registered = False
@@ -207,7 +211,91 @@ def _decode_pil(data: bytes | str | os.PathLike[str], max_side: int | None, min_
     return Decoded(rgb, (fw, fh), rgb.shape[1] / max(1, fw), jpeg_block, source)
 
 
+def decode_raw_preview(path: str | os.PathLike[str], preview: Any, max_side: int | None = None, min_side: int | None = None) -> Decoded:
+    """Decode one embedded preview of a RAW file (from :mod:`engine.rawpreview`), upright.
+
+    The RAW's own orientation applies; a preview without one keeps its own EXIF
+    orientation.  Only the preview's bytes are read, never the sensor data.
+    """
+    from engine import rawpreview as rp
+
+    try:
+        data = rp.read_bytes(path, preview)
+    except rp.RawPreviewError as exc:
+        raise ImageError(str(exc)) from exc
+    if preview.fmt == "jpeg":
+        dec = _decode_pil(data, max_side, min_side, "raw-preview", orientation=preview.orientation)
+        dec.preview = preview
+        return dec
+    from PIL import Image
+
+    arr = np.frombuffer(data, dtype=np.uint8)[: preview.width * preview.height * 3]
+    im = Image.fromarray(arr.reshape(preview.height, preview.width, 3))
+    im = _orient(im, preview.orientation or 1)
+    full = im.size
+    if max_side and max(im.size) > max_side:
+        im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    rgb = _to_rgb_array(im)
+    return Decoded(rgb, full, rgb.shape[1] / full[0], None, "raw-preview", preview)
+
+
 def _raw_preview(path: Path, max_side: int | None, min_side: int | None) -> Decoded:
+    """A RAW through its embedded preview: read from the container itself first (fast, works on
+    truncated copies that LibRaw refuses, never touches sensor data), through LibRaw otherwise."""
+    from engine import rawpreview as rp
+
+    why = None
+    try:
+        previews = rp.list_previews(path)
+    except rp.RawPreviewError as exc:
+        if exc.truncated:  # LibRaw would "develop" the missing sensor data as a black frame
+            err = ImageError(str(exc))
+            err.truncated = True  # type: ignore[attr-defined]
+            raise err from exc
+        previews, why = [], str(exc)
+    if previews:
+        try:
+            return decode_raw_preview(path, rp.choose(previews, max_side), max_side, min_side)
+        except ImageError as exc:
+            why = f"embedded preview unreadable: {exc}"
+    try:
+        return _libraw_preview(path, max_side, min_side)
+    except ImageError as exc:
+        if why:
+            raise ImageError(f"{exc}; no usable embedded preview ({why})") from exc
+        raise
+
+
+def largest_raw_preview(path: str | os.PathLike[str], max_side: int | None = None) -> Decoded:
+    """The largest embedded preview of a RAW file, upright (what the GUI's loupe shows).
+
+    ``max_side`` only reduces the decoded pixels; the choice is always the largest
+    preview.  ``Decoded.preview`` says which one it was (None when LibRaw made it).
+    """
+    from engine import rawpreview as rp
+
+    p = Path(path)
+    try:
+        previews = rp.list_previews(p)
+    except rp.RawPreviewError:
+        previews = []
+    if previews:
+        return decode_raw_preview(p, previews[0], max_side, None)
+    return _libraw_preview(p, max_side, None)
+
+
+def preview_record(dec: Decoded) -> dict[str, Any]:
+    """The catalog's analysis.preview* columns for a decoded image (all None unless a RAW preview)."""
+    if dec.source != "raw-preview":
+        return {"preview": None, "preview_width": None, "preview_height": None, "preview_note": None}
+    from engine.rawpreview import MIN_JUDGE_SIDE, TOO_SMALL_NOTE
+
+    kind = dec.preview.kind if dec.preview is not None else "libraw"
+    w, h = dec.full_size
+    return {"preview": kind, "preview_width": w, "preview_height": h, "preview_note": TOO_SMALL_NOTE if max(w, h) < MIN_JUDGE_SIDE else None}
+
+
+def _libraw_preview(path: Path, max_side: int | None, min_side: int | None) -> Decoded:
     try:
         import rawpy
     except ImportError as exc:  # pragma: no cover - a dependency
@@ -316,8 +404,13 @@ def decode(path: str | os.PathLike[str], max_side: int | None = None, min_side: 
         if p.suffix.lower() == ".dng":
             try:
                 return _raw_preview(p, max_side, min_side)
-            except ImageError:
-                return _decode_pil(str(p), max_side, min_side, "dng")
+            except ImageError as exc:
+                if getattr(exc, "truncated", False):
+                    raise
+                try:
+                    return _decode_pil(str(p), max_side, min_side, "dng")
+                except ImageError:
+                    raise exc from None
         return _raw_preview(p, max_side, min_side)
     if p.suffix.lower() == ".avif":
         from PIL import features

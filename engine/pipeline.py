@@ -39,6 +39,8 @@ from engine.scan import ShotFiles, file_hash, path_key, scan_folder
 
 ANALYSIS_MAX_SIDE = 2000  # never analyse more than ~2-3 MP
 ANALYSIS_MIN_SIDE = 1000  # JPEG DCT scaling stops here (no resampling: the 8x8 grid stays visible)
+WRITE_BATCH = 64  # results per catalog transaction ...
+WRITE_SECONDS = 1.0  # ... or fewer, when this long has passed since the first of them
 FACE_MIN_SCORE = 0.8  # real subjects score > 0.95; a cat or foliage in the 0.6-0.8 band
 
 
@@ -56,6 +58,8 @@ class RankOptions:
     members: list[str] | None = None  # None: the default members
     face_backend: str = "retinaface"
     device: str = "auto"
+    relink: bool = False  # the catalog was made for this folder elsewhere (moved): move it here
+    ray: str | None = None  # analyse on Ray: "auto" (a local instance) or a cluster address
 
 
 @dataclass
@@ -86,7 +90,10 @@ class RankSummary:
 _W: dict[str, Any] = {}
 
 
-def _init_worker(members: list[str], face_backend: str, device: str, threads: int) -> None:
+def _init_worker(
+    members: list[str], face_backend: str, device: str, threads: int, known: frozenset[str] = frozenset(),
+    known_images: dict[str, str] | None = None,
+) -> None:  # fmt: skip
     import cv2
 
     cv2.setNumThreads(threads)
@@ -96,31 +103,53 @@ def _init_worker(members: list[str], face_backend: str, device: str, threads: in
     _W["members"] = [create_member(m, device=device) if m.startswith("pack:") else create_member(m) for m in members]
     _W["face_backend"] = face_backend
     _W["threads"] = threads
+    _W["device"] = device
     _W["detector"] = None
     _W["pool_worker"] = True
+    _W["known"] = known  # hashes already analysed: sent once per worker, not with every task
+    _W["known_images"] = known_images or {}  # image key -> analysed hash (engine.imagekey), likewise
+    _W["eye_model"] = ...
 
 
 def _detector():  # type: ignore[no-untyped-def]
     if _W.get("detector") is None:
         from engine.faces import FaceDetector
 
-        _W["detector"] = FaceDetector(backend=_W["face_backend"], threads=_W["threads"])
+        _W["detector"] = FaceDetector(backend=_W["face_backend"], threads=_W["threads"], device=_W.get("device", "cpu"))
     return _W["detector"]
 
 
-def analyse_path(path: Path, members: list[Any], detector: Any) -> dict[str, Any]:
+def _eye_model():  # type: ignore[no-untyped-def]
+    """The worker's eye-state model (None when not installed), built on first use."""
+    if _W.get("eye_model", ...) is ...:
+        from engine.faces import load_eye_model
+
+        _W["eye_model"] = load_eye_model(_W.get("threads", 1))
+    return _W["eye_model"]
+
+
+def analyse_path(path: Path, members: list[Any], detector: Any, eye_model: Any = None) -> dict[str, Any]:
     """Analyse one image file: decode, faces, members, descriptor (no catalog involved)."""
-    from engine import grouping
-    from engine.faces import analyse_faces
-    from engine.images import decode, encode_jpeg
-    from engine.quality.base import ShotInput
+    from engine.images import decode
 
     t0 = time.perf_counter()
     dec = decode(path, max_side=ANALYSIS_MAX_SIDE, min_side=ANALYSIS_MIN_SIDE)
+    return analyse_decoded(dec, members, detector, t0, eye_model)
+
+
+def analyse_decoded(dec: Any, members: list[Any], detector: Any, t0: float, eye_model: Any = None) -> dict[str, Any]:
+    """Faces, members and descriptor of an image decoded at analysis size (the Ray backend decodes
+    in CPU tasks and calls this in its scoring actors); ``t0``: when decoding started."""
+    from engine import grouping
+    from engine.faces import analyse_faces
+    from engine.images import encode_jpeg, preview_record
+    from engine.quality.base import ShotInput
+
     rgb = dec.rgb
-    faces = analyse_faces(rgb, detector, min_score=FACE_MIN_SCORE)
+    faces = analyse_faces(rgb, detector, min_score=FACE_MIN_SCORE, eye_model=eye_model)
     shot = ShotInput(rgb, faces, {"jpeg_block": dec.jpeg_block})
     scores: dict[str, tuple[float, float]] = {}
+    identities = {m.name: m.spec().cache_id for m in members}
     for m in members:
         if "faces" in m.needs and "image" not in m.needs and not faces:
             continue
@@ -149,12 +178,14 @@ def analyse_path(path: Path, members: list[Any], detector: Any) -> dict[str, Any
             "full_height": dec.full_size[1],
             "embedding": grouping.embed(rgb).tobytes(),
             "n_faces": len(faces),
-            "members": json.dumps(sorted(m.name for m in members)),
+            "members": json.dumps(sorted(identities.values())),
             "analysed_at": time.time(),
             "seconds": time.perf_counter() - t0,
+            **preview_record(dec),
         },
         "faces": face_rows,
         "scores": scores,
+        "identities": {n: identities[n] for n in scores},
     }
 
 
@@ -176,17 +207,17 @@ def _work(task: dict[str, Any]) -> dict[str, Any]:
             sniff(path)  # before hashing: a huge file that is no image is refused unread
             out["hash"], digest = file_hashes(path)
         out["metadata"] = read_metadata(path).as_row()
-        if out["hash"] in task["known"]:
+        if out["hash"] in _W.get("known", ()):
             out["reused"] = True
             return out
         if task.get("hash"):
             digest = file_hashes(path)[1]
         key = cache_key(digest, out["metadata"].get("orientation"))
-        carry = task.get("known_images", {}).get(key) if key else None
+        carry = _W.get("known_images", {}).get(key) if key else None
         if carry is not None:  # only the metadata changed (``export --embed``): keep the analysis
             out["reused"], out["carry_from"] = True, carry
             return out
-        out.update(analyse_path(path, _W["members"], _detector()))
+        out.update(analyse_path(path, _W["members"], _detector(), _eye_model()))
         out["analysis"]["image_key"] = key
     except ImageError as exc:
         out["status"], out["reason"] = "skipped", str(exc)
@@ -225,43 +256,41 @@ def _member_names(opts: RankOptions) -> list[str]:
 
 
 def member_specs(names: list[str]) -> dict[str, Any]:
-    from engine.quality.fusion import MemberSpec
-    from engine.quality.registry import create_member
+    from engine.quality.registry import member_specs as specs_of
 
-    specs = {}
-    for n in names:
-        m = create_member(n)
-        specs[n] = MemberSpec(n, float(m.weight), bool(m.higher_is_better), m.relative, float(m.relative_scale), frozenset(m.needs))
-    return specs
+    return specs_of(names)
 
 
 def _complete_hashes(catalog: Catalog, specs: dict[str, Any]) -> set[str]:
     """Hashes whose analysis is current and ran every selected member (applied or declined)."""
-    need = set(specs)
+    need = {s.cache_id for s in specs.values()}
     return {h for h, ran, _key in catalog.current_analyses(ANALYSIS_VERSION) if ran and need <= set(ran)}
 
 
 def _complete_image_keys(catalog: Catalog, specs: dict[str, Any]) -> dict[str, str]:
     """Image key -> hash of the complete analyses that know their image data (engine.imagekey)."""
-    need = set(specs)
+    need = {s.cache_id for s in specs.values()}
     return {key: h for h, ran, key in catalog.current_analyses(ANALYSIS_VERSION) if key and ran and need <= set(ran)}
 
 
 CRASH_REASON = "the decoder crashed on this file (its worker process died)"
 
 
-def _iter_results(tasks: list[dict[str, Any]], opts: RankOptions, names: list[str], cancel: threading.Event | None) -> Iterator[dict[str, Any]]:
+def _iter_results(
+    tasks: list[dict[str, Any]], opts: RankOptions, names: list[str], cancel: threading.Event | None, known: frozenset[str] = frozenset(),
+    known_images: dict[str, str] | None = None,
+) -> Iterator[dict[str, Any]]:
     workers = opts.workers or os.cpu_count() or 1
     workers = max(1, min(workers, len(tasks)))
     if workers == 1:
-        _init_worker(names, opts.face_backend, opts.device, 1)
+        _init_worker(names, opts.face_backend, opts.device, 1, known, known_images)
         _W["pool_worker"] = False  # in-process: the testing hook must not kill the run itself
         for t in tasks:
             if cancel is not None and cancel.is_set():
                 return
             yield _work(t)
         return
-    yield from _pool_results(tasks, workers, (names, opts.face_backend, opts.device, 1), cancel)
+    yield from _pool_results(tasks, workers, (names, opts.face_backend, opts.device, 1, known, known_images), cancel)
 
 
 def _pool_results(
@@ -384,7 +413,7 @@ def rank_folder(
     with ExitStack() as stack:
         try:
             stack.enter_context(catalog_lock(cat_path, "rank"))
-            catalog = Catalog(cat_path, root)
+            catalog = Catalog(cat_path, root, relink=opts.relink)
         except CatalogError as exc:
             raise PipelineError(str(exc)) from exc
         return _rank(opts, root, cat_path, catalog, progress, cancel, t0)
@@ -408,15 +437,13 @@ def _rank(
         known = _complete_hashes(catalog, specs)
         tasks, ready = _plan(catalog, shots, known)
         known_images = _complete_image_keys(catalog, specs)
-        for t in tasks:
-            t["known_images"] = known_images
         summary.reused = len(ready)
         total = len(shots)
         emit(ProgressEvent("analyse", len(ready), total, message=f"{len(tasks)} to analyse, {len(ready)} cached"))
         done = len(ready)
-        by_key = {s.key: s for s in shots}
-        for res in _iter_results(tasks, opts, names, cancel):
-            _store(catalog, root, res, by_key)
+
+        def stored(res: dict[str, Any]) -> None:
+            nonlocal done
             done += 1
             if res["status"] == "ok":
                 if res.get("reused"):
@@ -424,6 +451,16 @@ def _rank(
                 else:
                     summary.analysed += 1
             emit(ProgressEvent("analyse", done, total, path=res["key"]))
+
+        with ResultWriter(catalog, root, shots, stored) as writer:
+            if opts.ray:
+                from engine.cluster.ray_backend import iter_results as iter_ray
+
+                results = iter_ray(tasks, opts, names, cancel, frozenset(known))
+            else:
+                results = _iter_results(tasks, opts, names, cancel, frozenset(known), known_images)
+            for res in results:
+                writer.add(res)
         if cancel is not None and cancel.is_set():
             summary.cancelled = True
         emit(ProgressEvent("group", 0, 1, message="grouping and ranking"))
@@ -451,44 +488,100 @@ def _rank(
 
 
 def _plan(catalog: Catalog, shots: list[ShotFiles], known: set[str]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Split shots into tasks for the workers and shots whose cached analysis stands."""
+    """Split shots into tasks for the workers and shots whose cached analysis stands.
+
+    Tasks carry their own path and cached hash only (the set of known hashes goes to each worker once)."""
     tasks, ready = [], []
+    files = catalog.file_index()
+    status = catalog.shot_statuses()
     for s in shots:
-        row = catalog.file_row(s.key)
-        shot_row = catalog.shot(s.key)
+        row = files.get(s.key)
+        shot_status = status.get(s.key)
         try:
             st = s.primary.stat()
         except OSError:
             row = None
             st = None
-        same_file = (
-            row is not None and st is not None and row["size"] == st.st_size and row["mtime_ns"] == st.st_mtime_ns and row["hash"]
-        )
-        if same_file and shot_row is not None and shot_row["status"] == "skipped":
+        same_file = row is not None and st is not None and row[0] == st.st_size and row[1] == st.st_mtime_ns and bool(row[2])
+        if same_file and shot_status == "skipped":
             ready.append(s.key)  # unchanged and unreadable last time: skip again without reading
             continue
-        if same_file and row is not None and row["hash"] in known and shot_row is not None and shot_row["status"] == "ok":
+        if same_file and row is not None and row[2] in known and shot_status == "ok":
             ready.append(s.key)
             continue
-        tasks.append({"key": s.key, "path": str(s.primary), "hash": row["hash"] if same_file and row else None, "known": known})
+        tasks.append({"key": s.key, "path": str(s.primary), "hash": row[2] if same_file and row else None})
     return tasks, ready
 
 
-def _store(catalog: Catalog, root: Path, res: dict[str, Any], shots_by_key: dict[str, ShotFiles]) -> None:
-    key = res["key"]
-    s = shots_by_key[key]
-    with catalog.transaction():
-        if res["status"] == "ok" and not res.get("reused"):
-            catalog.store_analysis(res["hash"], res["analysis"], res["faces"], res["scores"])
+class ResultWriter:
+    """Stores worker results in the catalog in batches: one transaction per ``batch`` results or per
+    ``seconds`` (default WRITE_BATCH, WRITE_SECONDS), whichever comes first, so a killed run loses at most that much finished work.
+
+    ``on_stored(result)`` runs for each result once its batch is committed (progress events then
+    point at shots already in the catalog).  The local pool and the Ray backend both write through it.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        root: Path,
+        shots: list[ShotFiles],
+        on_stored: Callable[[dict[str, Any]], None] | None = None,
+        batch: int | None = None,
+        seconds: float | None = None,
+    ):
+        self.catalog, self.root = catalog, root
+        self.by_key = {s.key: s for s in shots}
+        self.on_stored = on_stored or (lambda res: None)
+        self.batch = WRITE_BATCH if batch is None else batch
+        self.seconds = WRITE_SECONDS if seconds is None else seconds
+        self.pending: list[dict[str, Any]] = []
+        self.since = 0.0
+
+    def add(self, res: dict[str, Any]) -> None:
+        if not self.pending:
+            self.since = time.monotonic()
+        self.pending.append(res)
+        if len(self.pending) >= self.batch or time.monotonic() - self.since >= self.seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        _store_batch(self.catalog, self.root, batch, self.by_key)
+        for res in batch:
+            self.on_stored(res)
+
+    def __enter__(self) -> ResultWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()  # also on cancel or an error: what finished is kept
+
+
+def _carried(catalog: Catalog, res: dict[str, Any]) -> dict[str, Any]:
+    """A result whose analysis is carried over from the same image data (``export --embed``)."""
+    if res.get("carry_from") and not catalog.carry_analysis(res["carry_from"], res["hash"], res["key"]):
+        return {**res, "status": "pending"}  # that analysis vanished meanwhile: the next run redoes it
+    return res
+
+
+def _store_batch(catalog: Catalog, root: Path, results: list[dict[str, Any]], shots_by_key: dict[str, ShotFiles]) -> None:
+    results = [_carried(catalog, r) for r in results]
+    reused = catalog.n_faces_of(r["hash"] for r in results if r["status"] == "ok" and r.get("reused"))
+    analyses, files, shot_rows, metadata = [], [], [], []
+    now = time.time()
+    for res in results:
+        key = res["key"]
+        s = shots_by_key[key]
         n_faces = None
         if res["status"] == "ok" and not res.get("reused"):
+            analyses.append((res["hash"], res["analysis"], res["faces"], res["scores"], res.get("identities")))
             n_faces = res["analysis"]["n_faces"]
         elif res["status"] == "ok":
-            if res.get("carry_from") and not catalog.carry_analysis(res["carry_from"], res["hash"], key):
-                res = {**res, "status": "pending"}  # its analysis vanished meanwhile: the next run redoes it
-            a = catalog.analysis(res["hash"])
-            n_faces = a["n_faces"] if a else 0
-        catalog.upsert_file(
+            n_faces = reused.get(res["hash"], 0)
+        files.append(
             {
                 "path": key, "shot": key, "role": "primary", "size": res.get("size"),
                 "mtime_ns": res.get("mtime_ns"), "hash": res.get("hash") if res["status"] != "pending" else None,
@@ -504,19 +597,20 @@ def _store(catalog: Catalog, root: Path, res: dict[str, Any], shots_by_key: dict
                 size, mtime = st.st_size, st.st_mtime_ns
             except OSError:
                 pass
-            catalog.upsert_file(
+            files.append(
                 {"path": path_key(comp.relative_to(root).as_posix()), "shot": key, "role": "companion", "size": size, "mtime_ns": mtime, "hash": None, "status": "ok", "reason": None}
             )
-        catalog.upsert_shot(
+        shot_rows.append(
             {
                 "key": key, "primary_path": key,
                 "raw_path": path_key(s.raw.relative_to(root).as_posix()) if s.raw else None,
                 "hash": res.get("hash"), "status": res["status"], "reason": res.get("reason"),
-                "n_faces": n_faces, "seen_at": time.time(),
+                "n_faces": n_faces, "seen_at": now,
             }
         )  # fmt: skip
         if res.get("metadata"):
-            catalog.db.table("metadata").upsert({"shot": key, **res["metadata"]}, pk="shot")
+            metadata.append({"shot": key, **res["metadata"]})
+    catalog.store_batch(analyses, files, shot_rows, metadata)
 
 
 def regroup(
@@ -525,7 +619,7 @@ def regroup(
     """Group every analysed shot into scenes and rank each group (also used by the GUI's sensitivity knob)."""
 
     from engine.grouping import GroupItem, group_shots
-    from engine.quality.fusion import contributions, rank_group
+    from engine.quality.fusion import rank_group
     from engine.quality.registry import default_member_names
 
     if specs is None:
@@ -543,9 +637,7 @@ def regroup(
         for r in rows
     ]  # fmt: skip
     labels = group_shots(items, sensitivity)
-    all_scores: dict[str, dict[str, tuple[float, float]]] = {}
-    for h, member, value, quality in catalog.conn.execute("SELECT hash, member, value, quality FROM scores"):
-        all_scores.setdefault(h, {})[member] = (value, quality)
+    all_scores = catalog.scores_by_hash({n: s.cache_id for n, s in specs.items()})
     by_group: dict[int, list[int]] = {}
     for i, g in enumerate(labels):
         by_group.setdefault(g, []).append(i)
@@ -556,15 +648,14 @@ def regroup(
             member_scores = all_scores.get(rows[i][1], {})
             group_scores.append({k: v for k, v in member_scores.items() if k in specs})
         tiebreak = [(items[i].ts or 0.0, items[i].key) for i in idx]
-        scores, ranks, eff = rank_group(group_scores, specs, tiebreak)
+        ranking = rank_group(group_scores, specs, tiebreak)
         best = None
-        for i, sc, rk, e in zip(idx, scores, ranks, eff):
+        for i, sc, rk, e in zip(idx, ranking.scores, ranking.ranks, ranking.explain):
             assignments.append(
                 {
                     "key": items[i].key, "group_id": g + 1, "rank": rk, "score": round(sc, 3),
                     "suggested": "pick" if rk == 1 else "reject",
-                    "explain": json.dumps({n: {"quality": q, "weight": specs[n].weight, "contribution": c}
-                                           for (n, q), c in zip(e.items(), contributions(e, specs).values())}),
+                    "explain": json.dumps(e),
                 }
             )  # fmt: skip
             if rk == 1:

@@ -24,6 +24,7 @@ class ProgressBar:
         self.t0 = time.perf_counter()
         self._last = 0.0
         self._shown = False
+        self._start: tuple[int, float] | None = None  # (done, time) at the first analysis event: cached shots are not the rate
 
     def update(self, ev: Any) -> None:
         if not self.enabled:
@@ -35,9 +36,11 @@ class ProgressBar:
         if ev.phase == "analyse" and ev.total:
             frac = ev.done / ev.total
             fill = int(frac * self.width)
-            rate = ev.done / max(now - self.t0, 1e-6)
+            if self._start is None:
+                self._start = (ev.done, now)
+            rate = (ev.done - self._start[0]) / max(now - self._start[1], 1e-6)
             eta = (ev.total - ev.done) / rate if rate > 0 else 0
-            line = f"analysing [{'#' * fill}{'.' * (self.width - fill)}] {ev.done}/{ev.total}  ETA {eta:4.0f}s"
+            line = f"analysing [{'#' * fill}{'.' * (self.width - fill)}] {ev.done}/{ev.total}  {rate:5.1f}/s  ETA {eta:4.0f}s"
         else:
             line = ev.message or ev.phase
         sys.stderr.write("\r\x1b[2K" + line[:120])
@@ -61,14 +64,15 @@ def print_summary(summary: Any, output: Path | None = None, file: Any = None) ->
     if summary.cancelled:
         print("cancelled: finished shots are kept; run again to resume", file=out)
     with Catalog(summary.catalog_path) as cat:
-        rows = cat.shots("status = 'ok'")
+        rows = cat.ranked_shots()
         groups = cat.groups()
+        small = [k for k, pv in cat.previews().items() if pv["note"]]
     by_group: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
         by_group.setdefault(r["group_id"], []).append(r)
     shown = 0
     for g in groups:
-        members = sorted(by_group.get(g["id"], []), key=lambda r: r["rank"])
+        members = by_group.get(g["id"], [])  # best first
         best = members[0] if members else None
         if best is None:
             continue
@@ -91,6 +95,10 @@ def print_summary(summary: Any, output: Path | None = None, file: Any = None) ->
             print(f"  {display_key(path)}: {reason}", file=out)
         if len(summary.skipped) > 20:
             print(f"  ... and {len(summary.skipped) - 20} more (see the catalog)", file=out)
+    if small:
+        from engine.rawpreview import TOO_SMALL_NOTE
+
+        print(f"{len(small)} RAW shot(s) listed and grouped, but {TOO_SMALL_NOTE} (under 1,000 px): {', '.join(small[:5])}{' ...' if len(small) > 5 else ''}", file=out)
     print(f"catalog: {summary.catalog_path}", file=out)
     if output:
         print(f"ranks: {output}", file=out)
@@ -124,23 +132,18 @@ def rank_and_report(opts: Any, output: Path | None, prog: str, quiet: bool = Fal
 def rank_rows(catalog_path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """One dict per analysed shot, ordered by group and rank, and the member names."""
     with Catalog(catalog_path) as cat:
-        rows = cat.conn.execute(
-            "SELECT s.key, s.group_id, s.rank, s.score, s.n_faces, s.suggested, s.hash, s.raw_path, "
-            "m.capture_time, m.time_source, m.make, m.model FROM shots s LEFT JOIN metadata m ON m.shot = s.key "
-            "WHERE s.status = 'ok' ORDER BY s.group_id, s.rank, s.key"
-        ).fetchall()
-        scores: dict[str, dict[str, tuple[float, float]]] = {}
-        for h, member, value, quality in cat.conn.execute("SELECT hash, member, value, quality FROM scores"):
-            scores.setdefault(h, {})[member] = (value, quality)
+        rows = cat.ranked_shots()
+        scores = cat.all_scores()
     members = sorted({m for s in scores.values() for m in s})
     out = []
-    for key, gid, rank, score, nf, sugg, h, raw, ct, ts, make, model in rows:
-        sc = scores.get(h, {})
+    for r in rows:
+        sc = scores.get(r["hash"], {})
         out.append(
             {
-                "file": key, "group": gid, "rank": rank, "score": score, "faces": nf or 0,
-                "suggested": sugg, "raw": raw, "capture_time": ct, "time_source": ts,
-                "camera": " ".join(x for x in (make, model) if x) or None,
+                "file": r["key"], "group": r["group_id"], "rank": r["rank"], "score": r["score"],
+                "faces": r["n_faces"] or 0, "suggested": r["suggested"], "raw": r["raw_path"],
+                "capture_time": r["capture_time"], "time_source": r["time_source"],
+                "camera": " ".join(x for x in (r["make"], r["model"]) if x) or None,
                 "members": {m: {"value": sc[m][0], "quality": sc[m][1]} for m in members if m in sc},
             }
         )  # fmt: skip

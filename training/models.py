@@ -67,6 +67,11 @@ class QualityModel(nn.Module):
     def backbones(self) -> list[Backbone]:
         return [m for m in self.modules() if isinstance(m, Backbone)]
 
+    @property
+    def has_scene_head(self) -> bool:
+        """A scene classifier that only its cross-entropy trains (DDP needs to know)."""
+        return isinstance(getattr(self, "scene_head", None), nn.Module)
+
     def weights_sources(self) -> list[str]:
         return sorted({f"{b.name}: {b.weights_source}" for b in self.backbones()})
 

@@ -1,134 +1,112 @@
-"""PIQ23 files as distributed: score CSVs, official splits, image paths.  No torch here.
+"""PIQ23 as distributed: where the score files, official splits and images lie.  No torch here.
 
-Layout of the metadata folder (``--piq23``; ``../shared/data/piq23`` in development)::
+The score-file and prediction-file readers live in ``engine.piq23`` (``culler evaluate`` needs
+them without the training module); this module finds the files in the two layouts PIQ23 comes in
+and re-exports the readers.
 
-    scores/Scores_{Overall,Details,Exposure}.csv        (or the three files at the top level)
-    splits/device_split.csv, splits/scene_split.csv
-    splits/device/DeviceSplit_{Train,Test}_Scores_{Attribute}.csv
-    splits/scene/SceneSplit_{Train,Test}_Scores_{Attribute}.csv
+The DXOMARK download (and the PIQ2023 GitHub repository beside it)::
 
-Score files have the columns ``IMAGE PATH`` (with a backslash: ``Overall\\66_Indoor_Scene_0.jpg``),
-``JOD``, ``IMAGE``, ``SCENE``, ``ATTRIBUTE``, ``SCENE IDX``, ``CONDITION`` and more.  Images live
-under a user-given root as ``{root}/{attribute}/{image}``.
+    Overall/ Details/ Exposure/                          the images ({attribute}/{image})
+    Scores_{Overall,Details,Exposure}.csv                at the top (download) ...
+    Scores/Scores_{Overall,Details,Exposure}.csv         ... or in Scores/ (GitHub repository)
+    Test split/Scene Split.csv, Test split/Device Split.csv
+    Test split/Scene Split/SceneSplit_{Train,Test}_Scores_{Attribute}.csv
+    Test split/Device Split/DeviceSplit_{Train,Test}_Scores_{Attribute}.csv
+    Metadata/Image Metadata.csv
+
+The compact layout (``../shared/data/piq23`` in development, ``make-tiny``)::
+
+    scores/Scores_{Attribute}.csv
+    splits/scene_split.csv, splits/device_split.csv
+    splits/{scene,device}/{Scene,Device}Split_{Train,Test}_Scores_{Attribute}.csv
+    image_metadata.csv
+
+Split files are found by their upstream names (``SceneSplit_Test_Scores_Overall.csv``) in the
+folders above, else anywhere up to three folders below ``--piq23``.
 """
 
 from __future__ import annotations
 
-import csv
 import os
-from dataclasses import dataclass
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 
-from training.metrics import ChallengeMetrics, challenge_metrics
+from engine.piq23 import (
+    REQUIRED_COLUMNS,
+    Piq23Error,
+    ScoreRow,
+    _open_csv,
+    normalise_image_key,
+    read_predictions,
+    read_scores,
+    score_predictions,
+    write_predictions,
+)
+
+__all__ = [
+    "ATTRIBUTES", "SPLITS", "PARTS", "REQUIRED_COLUMNS", "Piq23Error", "ScoreRow", "normalise_image_key",
+    "read_scores", "read_predictions", "write_predictions", "score_predictions", "find_score_file", "split_file",
+    "load_split", "scene_split_table", "device_split_table", "images_root",
+]
 
 ATTRIBUTES = ("Overall", "Details", "Exposure")
 SPLITS = ("scene", "device")
 PARTS = ("Train", "Test")
-REQUIRED_COLUMNS = ("IMAGE PATH", "JOD", "SCENE")
+_PREFIX = {"scene": "Scene", "device": "Device"}
+_SEARCH_DEPTH = 3
 
 
-class Piq23Error(Exception):
-    """A PIQ23 file that cannot be used; the message is user-facing."""
+def _find_by_name(root: Path, name: str, candidates: list[Path]) -> Path | None:
+    """``name`` in one of ``candidates`` (folders), else the shallowest match below ``root``."""
+    for d in candidates:
+        f = d / name
+        if f.is_file():
+            return f
+    low = name.lower()
+    found: list[Path] = []
+    base_depth = len(root.parts)
+    for dirpath, dirnames, filenames in os.walk(root):
+        depth = len(Path(dirpath).parts) - base_depth
+        if depth >= _SEARCH_DEPTH:
+            dirnames[:] = []
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in ATTRIBUTES)
+        for fn in filenames:
+            if fn.lower() == low:
+                found.append(Path(dirpath) / fn)
+    if not found:
+        return None
+    return min(found, key=lambda p: (len(p.parts), str(p)))
 
 
-@dataclass(frozen=True)
-class ScoreRow:
-    image_path: str  # as in the file, with forward slashes: "Overall/66_Indoor_Scene_0.jpg"
-    image: str  # file name: "66_Indoor_Scene_0.jpg"
-    jod: float
-    scene: str  # "Indoor_Scene_0"
-    attribute: str
-    condition: str
-    split: str = ""
-
-    def file_in(self, images_root: str | os.PathLike[str]) -> Path:
-        """Where the image lies under ``images_root`` (``{root}/{attribute}/{image}``)."""
-        return Path(images_root).joinpath(*self.image_path.split("/"))
-
-
-def normalise_image_key(name: str) -> str:
-    """The file name of an ``IMAGE``/``IMAGE PATH`` value, whatever its separators."""
-    return PureWindowsPath(name.strip()).name
-
-
-def _open_csv(path: Path) -> list[dict[str, str]]:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            fields = reader.fieldnames or []
-    except FileNotFoundError:
-        raise Piq23Error(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise Piq23Error(f"cannot read {path}: {exc}") from exc
-    if not fields:
-        raise Piq23Error(f"{path}: empty file (expected a CSV with a header row)")
-    return [{(k or "").strip(): (v or "").strip() for k, v in r.items() if k} for r in rows]
-
-
-def read_scores(path: str | os.PathLike[str]) -> list[ScoreRow]:
-    """Read a PIQ23 score file (full or split); raise ``Piq23Error`` with a clear message."""
-    p = Path(path)
-    rows = _open_csv(p)
-    if not rows:
-        raise Piq23Error(f"{p}: no rows")
-    missing = [c for c in REQUIRED_COLUMNS if c not in rows[0]]
-    if missing:
-        raise Piq23Error(
-            f"{p}: not a PIQ23 score file (missing column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(repr(m) for m in missing)}; found {', '.join(repr(k) for k in rows[0])})"
-        )
-    out: list[ScoreRow] = []
-    seen: set[str] = set()
-    for i, r in enumerate(rows, start=2):
-        raw = r["IMAGE PATH"]
-        parts = PureWindowsPath(raw).parts
-        if not raw or not parts:
-            raise Piq23Error(f"{p}:{i}: empty IMAGE PATH")
-        try:
-            jod = float(r["JOD"])
-        except ValueError:
-            raise Piq23Error(f"{p}:{i}: JOD {r['JOD']!r} is not a number") from None
-        image = parts[-1]
-        attribute = r.get("ATTRIBUTE") or (parts[0] if len(parts) > 1 else "")
-        if image in seen:
-            raise Piq23Error(f"{p}:{i}: image {image} listed twice")
-        seen.add(image)
-        out.append(
-            ScoreRow(
-                image_path="/".join(parts),
-                image=image,
-                jod=jod,
-                scene=r["SCENE"],
-                attribute=attribute,
-                condition=r.get("CONDITION", "") or r["SCENE"].split("_")[0],
-                split=r.get("SPLIT", ""),
-            )
-        )
-    return out
+def _check(kind: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise Piq23Error(f"unknown {kind} {value!r}; use one of {', '.join(allowed)}")
 
 
 def find_score_file(piq23_dir: str | os.PathLike[str], attribute: str = "Overall") -> Path:
-    if attribute not in ATTRIBUTES:
-        raise Piq23Error(f"unknown attribute {attribute!r}; use one of {', '.join(ATTRIBUTES)}")
+    _check("attribute", attribute, ATTRIBUTES)
     d = Path(piq23_dir)
-    for cand in (d / "scores" / f"Scores_{attribute}.csv", d / f"Scores_{attribute}.csv"):
-        if cand.is_file():
-            return cand
-    raise Piq23Error(f"{d}: no Scores_{attribute}.csv (looked in {d / 'scores'} and {d})")
+    name = f"Scores_{attribute}.csv"
+    cands = [d / "scores", d / "Scores", d]
+    for c in cands:
+        if (c / name).is_file():
+            return c / name
+    raise Piq23Error(f"{d}: no {name} (looked in {', '.join(str(c) for c in cands)})")
 
 
 def split_file(piq23_dir: str | os.PathLike[str], split: str, part: str, attribute: str = "Overall") -> Path:
-    if split not in SPLITS:
-        raise Piq23Error(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
-    if part not in PARTS:
-        raise Piq23Error(f"unknown part {part!r}; use one of {', '.join(PARTS)}")
-    if attribute not in ATTRIBUTES:
-        raise Piq23Error(f"unknown attribute {attribute!r}; use one of {', '.join(ATTRIBUTES)}")
-    prefix = "SceneSplit" if split == "scene" else "DeviceSplit"
-    f = Path(piq23_dir) / "splits" / split / f"{prefix}_{part}_Scores_{attribute}.csv"
-    if not f.is_file():
-        raise Piq23Error(f"{f}: no such split file (is {piq23_dir} the PIQ23 metadata folder?)")
+    """The official split file ``{Scene,Device}Split_{part}_Scores_{attribute}.csv``."""
+    _check("split", split, SPLITS)
+    _check("part", part, PARTS)
+    _check("attribute", attribute, ATTRIBUTES)
+    d = Path(piq23_dir)
+    name = f"{_PREFIX[split]}Split_{part}_Scores_{attribute}.csv"
+    cands = [d / "splits" / split, d / "Test split" / f"{_PREFIX[split]} Split", d / f"{_PREFIX[split]} Split", d]
+    f = _find_by_name(d, name, cands) if d.is_dir() else None
+    if f is None:
+        raise Piq23Error(
+            f"{d}: no such split file {name} (looked in splits/{split}/, 'Test split/{_PREFIX[split]} Split/' "
+            f"and below; is {piq23_dir} the PIQ23 folder?)"
+        )
     return f
 
 
@@ -139,87 +117,37 @@ def load_split(
     return read_scores(split_file(piq23_dir, split, part, attribute))
 
 
-def _split_table(piq23_dir: str | os.PathLike[str], name: str, key: str) -> dict[str, str]:
-    rows = _open_csv(Path(piq23_dir) / "splits" / name)
+def _split_table(piq23_dir: str | os.PathLike[str], split: str, key: str) -> dict[str, str]:
+    d = Path(piq23_dir)
+    cands = [d / "splits" / f"{split}_split.csv", d / "Test split" / f"{_PREFIX[split]} Split.csv"]
+    f = next((c for c in cands if c.is_file()), None)
+    if f is None:
+        raise Piq23Error(f"{d}: no {split} split table (looked for {', '.join(str(c) for c in cands)})")
+    rows = _open_csv(f)
     try:
         return {r[key]: r["SPLIT"] for r in rows}
     except KeyError as exc:
-        raise Piq23Error(f"{piq23_dir}/splits/{name}: missing column {exc}") from None
+        raise Piq23Error(f"{f}: missing column {exc}") from None
 
 
 def scene_split_table(piq23_dir: str | os.PathLike[str]) -> dict[str, str]:
-    """``splits/scene_split.csv`` as {scene: "Train"|"Test"}."""
-    return _split_table(piq23_dir, "scene_split.csv", "SCENE")
+    """The scene split table (``splits/scene_split.csv`` or ``Test split/Scene Split.csv``) as {scene: part}."""
+    return _split_table(piq23_dir, "scene", "SCENE")
 
 
 def device_split_table(piq23_dir: str | os.PathLike[str]) -> dict[str, str]:
-    """``splits/device_split.csv`` as {image: "Train"|"Test"}."""
-    return _split_table(piq23_dir, "device_split.csv", "IMAGE")
+    """The device split table (``splits/device_split.csv`` or ``Test split/Device Split.csv``) as {image: part}."""
+    return _split_table(piq23_dir, "device", "IMAGE")
 
 
-def read_predictions(path: str | os.PathLike[str]) -> dict[str, float]:
-    """An NTIRE-style predictions file (columns ``IMAGE``, ``SCORE``) as {image file name: score}."""
-    p = Path(path)
-    rows = _open_csv(p)
-    if not rows:
-        raise Piq23Error(f"{p}: no rows")
-    cols = {k.upper(): k for k in rows[0]}
-    if "IMAGE" not in cols or "SCORE" not in cols:
-        raise Piq23Error(
-            f"{p}: a predictions file needs the columns IMAGE and SCORE (found {', '.join(repr(k) for k in rows[0])})"
-        )
-    out: dict[str, float] = {}
-    for i, r in enumerate(rows, start=2):
-        key = normalise_image_key(r[cols["IMAGE"]])
-        if not key:
-            raise Piq23Error(f"{p}:{i}: empty IMAGE")
-        try:
-            v = float(r[cols["SCORE"]])
-        except ValueError:
-            raise Piq23Error(f"{p}:{i}: SCORE {r[cols['SCORE']]!r} is not a number") from None
-        if v != v or v in (float("inf"), float("-inf")):
-            raise Piq23Error(f"{p}:{i}: SCORE {r[cols['SCORE']]!r} is not a finite number")
-        if key in out:
-            raise Piq23Error(f"{p}:{i}: image {key} predicted twice")
-        out[key] = v
-    return out
-
-
-def write_predictions(path: str | os.PathLike[str], scores: dict[str, float]) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with open(p, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["IMAGE", "SCORE"])
-        for k, v in scores.items():
-            w.writerow([k, f"{v:.9g}"])  # full float32 precision: evaluate must reproduce the report
-
-
-def score_predictions(
-    rows: list[ScoreRow], predictions: dict[str, float], partial: bool = False
-) -> ChallengeMetrics:
-    """Challenge metrics of ``predictions`` ({image: score}) against score rows.
-
-    Every predicted image must be in the score file.  Every image of the score file must be
-    predicted unless ``partial`` (then only the predicted images count).
-    """
-    by_image = {r.image: r for r in rows}
-    unknown = [k for k in predictions if k not in by_image]
-    if unknown:
-        raise Piq23Error(
-            f"{len(unknown)} predicted image{'s are' if len(unknown) > 1 else ' is'} not in the score file "
-            f"(e.g. {', '.join(unknown[:3])}); is it the right attribute / split?"
-        )
-    missing = [r.image for r in rows if r.image not in predictions]
-    if missing and not partial:
-        raise Piq23Error(
-            f"{len(missing)} of {len(rows)} images of the score file have no prediction "
-            f"(e.g. {', '.join(missing[:3])}); pass --partial to score only the predicted images"
-        )
-    used = [r for r in rows if r.image in predictions]
-    try:
-        return challenge_metrics(
-            [predictions[r.image] for r in used], [r.jod for r in used], [r.scene for r in used]
-        )
-    except ValueError as exc:
-        raise Piq23Error(str(exc)) from None
+def images_root(piq23_dir: str | os.PathLike[str], images: str | os.PathLike[str] | None = None) -> Path:
+    """Where ``{attribute}/{image}`` lie: ``images`` when given, else ``piq23_dir`` itself when it
+    holds an attribute folder (the download), else ``piq23_dir/images`` (``make-tiny``)."""
+    if images:
+        return Path(images)
+    d = Path(piq23_dir)
+    if any((d / a).is_dir() for a in ATTRIBUTES):
+        return d
+    if (d / "images").is_dir():
+        return d / "images"
+    raise Piq23Error(f"{d}: no Overall/, Details/ or Exposure/ image folder here; pass --images ROOT")

@@ -30,9 +30,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from engine.metrics import ChallengeMetrics, challenge_metrics
 from training.data import DataError, Piq23Dataset, SceneBatchSampler, collate
 from training.losses import LossSet
-from training.metrics import ChallengeMetrics, challenge_metrics
 from training.models import QualityModel
 from training.registry import (
     ModelConfig,
@@ -56,8 +56,8 @@ class TrainConfig:
     backbone_weights: str | None = None  # file for large backbones (Swin-B, ViT-B/16, ConvNeXt)
     init: str | None = None  # checkpoint whose matching weights start the model (pretrain -> fine-tune)
     # PIQ23
-    piq23: str | None = None  # metadata folder (scores/, splits/)
-    images: str | None = None  # images root ({attribute}/{image})
+    piq23: str | None = None  # the PIQ23 download (or a folder with scores/, splits/)
+    images: str | None = None  # images root ({attribute}/{image}); default: the --piq23 folder
     split: str = "scene"
     attribute: str = "Overall"
     val_part: str = "Test"  # part of the split validated on ("Train" checks fitting)
@@ -81,13 +81,15 @@ class TrainConfig:
     freeze_backbone: float = 0.0  # fraction of the backbone's parameters (from the input side) frozen
     grad_clip: float = 5.0
     seed: int = 0
-    amp: bool = True  # bf16 autocast where CUDA exists
+    amp: bool | str = "auto"  # bf16 autocast: "auto" (CUDA only), "bf16" (CPU too), "off"
+    ddp_find_unused: bool | None = None  # DDP find_unused_parameters; None: when a head may get no gradient
     device: str = "auto"
     threads: int | None = None  # torch CPU threads (1 is fastest on a busy 2-core machine)
     workers: int = 0
     eval_batch: int = 16
     eval_at_start: bool = False
-    max_minutes: float | None = None
+    max_minutes: float | None = None  # wall-clock stop (decided on rank 0's clock for every rank)
+    max_steps: int | None = None  # stop after this many optimiser steps (reproducible; the LR schedule still spans all epochs)
     log_every: int = 10
     out: str = "runs/train"
     resume: str | None = None
@@ -116,16 +118,36 @@ class Dist:
 
 
 def _setup_distributed(device: torch.device) -> Dist:
+    """Join the process group that ``torchrun`` set up: NCCL on CUDA, gloo on CPU."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 or not torch.distributed.is_available():
         return Dist()
-    if device.type != "cuda":
-        raise DataError("multi-process training (torchrun) needs CUDA GPUs here")
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    torch.cuda.set_device(local)
+    if device.type == "cuda":
+        torch.cuda.set_device(local)
     if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl")
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Dist(torch.distributed.get_rank(), world, local)
+
+
+def _agree(flag: bool, dist: Dist, device: torch.device) -> bool:
+    """True on every rank when ``flag`` is true on any rank (one all-reduce; a no-op alone)."""
+    if dist.world <= 1:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def param_digest(model: torch.nn.Module) -> str:
+    """sha256 of every parameter's bytes (name order): equal digests = identical parameters."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, p in sorted(model.named_parameters()):
+        h.update(name.encode())
+        h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def pick_device(name: str) -> torch.device:
@@ -235,10 +257,22 @@ def predict(
     return tuple(np.concatenate(a) for a in (preds, targets, groups, idx))  # type: ignore[return-value]
 
 
+def amp_mode(amp: bool | str, device: torch.device) -> bool:
+    """Whether bf16 autocast runs: ``"auto"`` (or True) on CUDA only, ``"bf16"`` on any device
+    (CPU included), ``"off"`` (or False) never."""
+    if amp is True or amp == "auto":
+        return device.type == "cuda"
+    if amp is False or amp == "off":
+        return False
+    if amp == "bf16":
+        return True
+    raise DataError(f"amp must be auto, bf16 or off, got {amp!r}")
+
+
 def _autocast(device: torch.device, amp: bool) -> Any:
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
+    if amp:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return torch.autocast(device.type if device.type in ("cpu", "cuda") else "cpu", enabled=False)
 
 
 def evaluate_loader(model: torch.nn.Module, loader: DataLoader, device: torch.device, amp: bool = False) -> tuple[ChallengeMetrics, np.ndarray, np.ndarray]:
@@ -252,8 +286,8 @@ def _piq23_rows(cfg: TrainConfig) -> tuple[list[Any], list[Any]]:
 
     if cfg.mode != "piq23":
         return [], []
-    if not cfg.piq23 or not cfg.images:
-        raise DataError("PIQ23 training needs --piq23 METADATA_DIR (scores/, splits/) and --images ROOT")
+    if not cfg.piq23:
+        raise DataError("PIQ23 training needs --piq23 DIR (the PIQ23 download, or a folder with scores/ and splits/)")
     try:
         return (
             piq23.load_split(cfg.piq23, cfg.split, "Train", cfg.attribute),
@@ -286,7 +320,12 @@ def _datasets(
             prov.append(f"... and {len(photos) - 8} more photos")
         return train, val, prov
     tr_rows, te_rows = rows
-    images = str(cfg.images)  # checked by _piq23_rows
+    from training.piq23 import Piq23Error, images_root
+
+    try:
+        images = str(images_root(str(cfg.piq23), cfg.images))
+    except Piq23Error as exc:
+        raise DataError(str(exc)) from None
     cache = cfg.cache_dir or str(Path(cfg.out) / "cache")
     train = Piq23Dataset(tr_rows, images, specs, cache_dir=cache, train=True, scene_vocab=scene_vocab)
     val = Piq23Dataset(te_rows, images, specs, cache_dir=cache, train=False, scene_vocab=scene_vocab)
@@ -331,7 +370,7 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
         torch.set_num_threads(int(cfg.threads))
     device = pick_device(cfg.device)
     dist = _setup_distributed(device)
-    if dist.world > 1:
+    if dist.world > 1 and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
     seed_everything(cfg.seed + dist.rank)
     out = Path(cfg.out)
@@ -382,10 +421,15 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
     opt = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.warmup_steps, total_steps))
     losses = LossSet(cfg.loss, cfg.scene_ce_weight)
-    amp = cfg.amp and device.type == "cuda"
+    amp = amp_mode(cfg.amp, device)
     net: torch.nn.Module = model
     if dist.world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dist.local_rank])
+        find_unused = cfg.ddp_find_unused
+        if find_unused is None:  # the scene classifier gets no gradient without its cross-entropy
+            find_unused = bool(getattr(model, "has_scene_head", False)) and cfg.scene_ce_weight <= 0
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[dist.local_rank] if device.type == "cuda" else None, find_unused_parameters=find_unused
+        )
 
     history: list[dict[str, Any]] = []
     best = -math.inf
@@ -437,9 +481,11 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
             progress(f"epoch 0 (untrained): {m0.summary()}")
 
     t_start = time.time()
-    stopped_early = False
+    stopped_early, stop_reason = False, ""
     epoch = start_epoch - 1
     for epoch in range(start_epoch, cfg.epochs + 1):
+        if cfg.max_steps and step >= cfg.max_steps:
+            break
         if sampler is not None:
             sampler.set_epoch(epoch)
         if hasattr(train_ds, "set_epoch"):
@@ -468,8 +514,11 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
                 ips = (bi + 1) * len(target) / max(el, 1e-9)
                 eta = (steps_per_epoch - bi - 1) * el / (bi + 1)
                 progress(f"epoch {epoch} step {bi + 1}/{steps_per_epoch}  loss {run_loss / n_loss:.4f}  {ips:.1f} img/s  epoch ETA {eta:.0f}s")
-            if cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes:
-                stopped_early = True
+            if cfg.max_steps and step >= cfg.max_steps:
+                stopped_early, stop_reason = True, f"stopped after {step} steps (max_steps)"
+                break
+            if cfg.max_minutes and _agree(dist.main and (time.time() - t_start) / 60 > cfg.max_minutes, dist, device):
+                stopped_early, stop_reason = True, f"stopped after {cfg.max_minutes} minutes (max_minutes)"
                 break
         if dist.main:
             val, preds, idx = evaluate_loader(model, val_loader, device, amp)
@@ -495,8 +544,9 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
                 log.warning("learning curve not written: %s", exc)
             progress(f"epoch {epoch}: train loss {rec['train_loss']:.4f}  val {val.summary()}{'  *best*' if improved else ''}")
         if stopped_early:
-            progress(f"stopped after {cfg.max_minutes} minutes (max_minutes)")
+            progress(stop_reason)
             break
+    digest = param_digest(model)
     if dist.world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
@@ -507,4 +557,7 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
         "checkpoint": str(out / "best.pt"),
         "last": str(out / "last.pt"),
         "epochs_run": epoch - start_epoch + 1,
+        "steps": step,
+        "rank": dist.rank,
+        "param_digest": digest,
     }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-NAME = "demo"
 HELP = "generate a demo session of bursts from public-domain photos and rank it"
 DESCRIPTION = """\
 Write a small session of three scenes (scikit-image's public-domain / CC0
@@ -42,6 +41,6 @@ def run(args: argparse.Namespace) -> int:
     if summary is not None and summary.n_shots:
         clean_set = set(json.loads(truth.read_text())["clean"])
         with Catalog(summary.catalog_path) as cat:
-            firsts = {r["key"] for r in cat.shots("rank = 1")}
+            firsts = {r["key"] for r in cat.ranked_shots() if r["rank"] == 1}
         print(f"clean frame ranked first in {len(clean_set & firsts)} of {len(clean_set)} groups")
     return code

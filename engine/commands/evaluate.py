@@ -6,14 +6,14 @@ import argparse
 import json
 import sys
 
-NAME = "evaluate"
 HELP = "score a predictions file (IMAGE,SCORE) against a PIQ23 score file with the challenge protocol"
 DESCRIPTION = """\
 Challenge metrics of a predictions CSV (columns IMAGE and SCORE, the NTIRE 2024 submission format)
 against a PIQ23 score file (Scores_Overall.csv, or a split file such as
 SceneSplit_Test_Scores_Overall.csv).  SRCC, PLCC and KRCC are computed per scene; the medians
 over scenes are reported, and the challenge score is the median over scenes of the per-scene mean
-of the three.  Higher predicted SCORE must mean better quality.  Works without torch.
+of the three; MAE (per scene, median over scenes) is shown beside them.  Higher predicted SCORE
+must mean better quality.  Works without torch and without the training module.
 
   culler evaluate --scores splits/scene/SceneSplit_Test_Scores_Overall.csv --predictions pred.csv
   culler evaluate --scores scores/Scores_Overall.csv --predictions pred.csv --partial --json
@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.piq23 import Piq23Error, read_predictions, read_scores, score_predictions
+    from engine.piq23 import Piq23Error, read_predictions, read_scores, score_predictions
 
     try:
         rows = read_scores(args.scores)
@@ -45,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(m.to_dict(), sort_keys=True))
         return 0
     width = max(len(s) for s in m.scenes)
-    print(f"{'scene':<{width}}  {'n':>4}  {'SRCC':>7}  {'PLCC':>7}  {'KRCC':>7}  {'mean':>7}")
+    print(f"{'scene':<{width}}  {'n':>4}  {'SRCC':>7}  {'PLCC':>7}  {'KRCC':>7}  {'mean':>7}  {'MAE':>7}")
     for name, s in sorted(m.scenes.items()):
-        print(f"{name:<{width}}  {s.n:>4}  {s.srcc:>7.4f}  {s.plcc:>7.4f}  {s.krcc:>7.4f}  {s.score:>7.4f}")
-    print(f"{'median':<{width}}  {m.n_images:>4}  {m.srcc:>7.4f}  {m.plcc:>7.4f}  {m.krcc:>7.4f}  {m.score:>7.4f}")
+        print(f"{name:<{width}}  {s.n:>4}  {s.srcc:>7.4f}  {s.plcc:>7.4f}  {s.krcc:>7.4f}  {s.score:>7.4f}  {s.mae:>7.4f}")
+    print(f"{'median':<{width}}  {m.n_images:>4}  {m.srcc:>7.4f}  {m.plcc:>7.4f}  {m.krcc:>7.4f}  {m.score:>7.4f}  {m.mae:>7.4f}")
     print(f"challenge score (median over scenes of the per-scene mean): {m.score:.4f}")
     return 0

@@ -7,7 +7,6 @@ import contextlib
 import sys
 from pathlib import Path
 
-NAME = "export"
 HELP = "hand picks, ratings and labels to Lightroom (sidecars, copies, embedded XMP, CSV/JSON)"
 DESCRIPTION = """\
 Lightroom Classic reads no pick/reject flag from files: it reads xmp:Rating
@@ -61,6 +60,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--reject-label", metavar="NAME", default=None, help="label for rejects ('none' for no label)")
     g.add_argument("--pick-rating", metavar="N", default=None, help="force this rating on picks ('stars' = as given)")
     g.add_argument("--reject-rating", metavar="N", default=None, help="rating for rejects (default -1)")
+    p.add_argument(
+        "--relink", action="store_true",
+        help="the catalog was made for this folder at another place (the folder moved): move it here",
+    )  # fmt: skip
+    p.add_argument(
+        "--include-changed", action="store_true",
+        help="also export decisions whose photo changed since you decided (each one is listed)",
+    )  # fmt: skip
     p.add_argument("-v", "--verbose", action="store_true", help="list every file written")
 
 
@@ -70,7 +77,13 @@ def _err(msg: str, code: int = 2) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.catalog import Catalog, CatalogError, catalog_lock, default_catalog_path
+    from engine.catalog import (
+        Catalog,
+        CatalogError,
+        catalog_lock,
+        default_catalog_path,
+        root_mismatch_message,
+    )
     from engine.export import actions
     from engine.export.exiftool import Exiftool, find_exiftool
     from engine.export.mapping import Mapping, MappingError, load_mapping, parse_label, parse_rating
@@ -109,6 +122,14 @@ def run(args: argparse.Namespace) -> int:
         if not args.format:  # writing beside the photos: one culler at a time (issue 10.13)
             stack.enter_context(catalog_lock(cat_path, "export"))
         catalog = Catalog(cat_path, readonly=True)
+        stored = catalog.root
+        if stored is not None and str(stored) != str(root):
+            catalog.close()
+            if not args.relink:
+                return _err(root_mismatch_message(cat_path, str(stored), root))
+            Catalog(cat_path, root, relink=True).close()
+            print(f"relinked the catalog from {stored} to {root}")
+            catalog = Catalog(cat_path, readonly=True)
     except CatalogError as exc:
         stack.close()
         return _err(str(exc))
@@ -116,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     report = ExportReport()
     try:
         items = collect(catalog, root, suggested=args.suggested, mapping=mapping,
-                        decided_only=not args.format)
+                        decided_only=not args.format, report=report, include_changed=args.include_changed)
         n_shots = len(catalog.shots())
         if args.format:
             extra = {
@@ -132,7 +153,9 @@ def run(args: argparse.Namespace) -> int:
             else:
                 actions.write_decisions(data, Path(args.output).expanduser())
                 print(f"wrote {len(items)} shot(s) to {args.output}")
-            return 0
+            for what, msg in report.problems:
+                print(f"problem: {msg}" if what in msg else f"problem: {what}: {msg}", file=sys.stderr)
+            return 0 if report.ok else 1
         decided = [i for i in items if i.source == "user"]
         print(
             f"{n_shots} shot(s) in the catalog; {len(decided)} decided by you"
@@ -149,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
             actions.export_xmp(items, style=args.sidecars, report=report, backup=not args.no_backup)
         elif args.embed:
             actions.export_embed(
-                items, exe=exe, style=args.sidecars, report=report, backup=not args.no_backup
+                items, exe=exe, style=args.sidecars, report=report, backup=not args.no_backup,
+                catalog_path=cat_path,
             )
         else:
             out = Path(args.to).expanduser() if args.to else root.parent / f"{root.name}-picks"

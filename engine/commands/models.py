@@ -7,7 +7,6 @@ import json
 import sys
 from typing import Any
 
-NAME = "models"
 HELP = "list, inspect, verify and install deep model packs"
 DESCRIPTION = """\
 Model packs are folders with model.onnx, manifest.json (inputs, output, training
@@ -23,13 +22,20 @@ Search path (first match wins): CULLER_MODELS_PATH, the user's models folder
   culler models install pack.zip          verify, then copy into the user's models folder
   culler models install https://example.org/pack.zip --sha256 HEX
   culler models fp16 my-pack              add a float16 variant for GPUs (needs onnx)
+  culler models remove my-pack            remove an installed pack (by name, never a path)
+
+An install is refused, with nothing installed, when the pack holds a link, a folder or a file
+its manifest does not list, when a manifest entry names something outside the pack, when it
+would unpack to more than 4 GiB (CULLER_MAX_PACK_BYTES), or when a pack of that name is
+already on the search path (installed, or shipped: the default pack); --replace replaces or
+shadows it deliberately.
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="models_command", metavar="ACTION")
     ls = sub.add_parser("list", help="installed packs")
-    ls.add_argument("--architectures", action="store_true", help="also list the architectures of the training registry")
+    ls.add_argument("--architectures", action="store_true", help="also list the architectures the training module can build")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     info = sub.add_parser("info", help="details of one pack")
     info.add_argument("pack", metavar="NAME|PATH")
@@ -40,12 +46,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     inst = sub.add_parser("install", help="install a pack from a folder, .zip/.tar.gz or https URL")
     inst.add_argument("source", metavar="PATH_OR_URL")
     inst.add_argument("--sha256", default=None, metavar="HEX", help="expected sha256 of the archive (required for URLs)")
-    inst.add_argument("--force", action="store_true", help="replace an installed pack of the same name")
+    inst.add_argument(
+        "--replace", "--force", dest="replace", action="store_true",
+        help="replace an installed pack of the same name, or shadow a shipped one (the default pack) "
+        "deliberately; without it a name already on the search path is refused",
+    )  # fmt: skip
     inst.add_argument("--dest", default=None, metavar="DIR", help="install into DIR instead of the user's models folder")
     f16 = sub.add_parser("fp16", help="add an fp16 variant (model_fp16.onnx) to a pack, used on GPUs")
     f16.add_argument("pack", metavar="NAME|PATH")
     rm = sub.add_parser("remove", help="remove a pack installed in the user's models folder")
-    rm.add_argument("name")
+    rm.add_argument("name", help="the pack's name (as `models list` shows it), never a path")
     rm.add_argument("--dest", default=None, metavar="DIR", help="the folder it was installed into")
     p.set_defaults(_parser=p)
 
@@ -55,29 +65,31 @@ def _err(msg: str) -> int:
     return 1
 
 
-def architectures() -> tuple[list[str], str | None]:
-    """Architecture names from the training registry, or ([], reason) when it is not importable."""
-    import importlib
+ARCHITECTURES_GROUP = "portrait_culler.architectures"
 
-    errors = []
-    for modname in ("training.registry", "training.models", "training"):
+
+def architectures() -> tuple[list[str], str | None]:
+    """Architecture names the installed training module can build, or ([], reason).
+
+    The engine does not import the training module: a module that can build architectures
+    registers a callable returning their names in the ``portrait_culler.architectures``
+    entry-point group (the training module registers ``training.registry:list_models``).
+    """
+    from importlib.metadata import entry_points
+
+    eps = list(entry_points(group=ARCHITECTURES_GROUP))
+    if not eps:
+        return [], (
+            f"no training module is registered in the {ARCHITECTURES_GROUP!r} entry points; "
+            "install portrait-culler with its training module: pip install 'portrait-culler[train]'"
+        )
+    names: set[str] = set()
+    for ep in eps:
         try:
-            mod = importlib.import_module(modname)
-        except ImportError as exc:
-            errors.append(f"{modname}: {exc}")
-            continue
-        for attr in ("list_models", "available_models", "model_names", "list_architectures"):
-            fn = getattr(mod, attr, None)
-            if callable(fn):
-                try:
-                    return sorted(str(n) for n in fn()), None
-                except Exception as exc:  # a broken registry must not crash `models list`
-                    return [], f"the training registry failed: {exc}"
-    reason = errors[0] if errors else "the training module has no model registry"
-    return [], (
-        "architectures need the training extra (torch, timm): pip install 'portrait-culler[train]' "
-        f"({reason})"
-    )
+            names.update(str(n) for n in ep.load()())
+        except Exception as exc:  # a broken provider must not crash `models list`
+            return [], f"the architecture list {ep.value} failed: {type(exc).__name__}: {exc}"
+    return sorted(names), None
 
 
 def _pack_row(fp: Any, sizes: bool = True) -> dict[str, Any]:
@@ -130,7 +142,7 @@ def _list(args: argparse.Namespace) -> int:
     if args.architectures:
         print()
         if archs:
-            print("architectures (training registry): " + ", ".join(archs))
+            print("architectures (training module): " + ", ".join(archs))
         else:
             print(f"architectures: not available: {note}")
     return 0
@@ -237,7 +249,7 @@ def _install(args: argparse.Namespace) -> int:
     from engine.models.search import install_pack
 
     try:
-        fp = install_pack(args.source, args.dest, sha256=args.sha256, force=args.force)
+        fp = install_pack(args.source, args.dest, sha256=args.sha256, replace=args.replace)
     except PackError as exc:
         return _err(f"not installed: {exc}")
     except OSError as exc:

@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-NAME = "rank"
 HELP = "analyse a folder of bursts, group it into scenes and rank every group best-first"
 DESCRIPTION = """\
 Analyse every photo of DIR (JPEG, PNG, TIFF, HEIC, camera RAW through its
@@ -34,6 +33,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--members", help="comma-separated quality members (default: all default members; see `culler models list`)")
     p.add_argument("--faces", default="retinaface", choices=["retinaface", "insightface"], help="face detector backend (insightface: opt-in, non-commercial model packs you already have)")
     p.add_argument("--device", default="auto", help="deep members: auto, cpu, cuda, ... (default auto)")
+    p.add_argument("--relink", action="store_true", help="the catalog was made for this folder at another place (it moved): move the catalog with it")
+    p.add_argument(
+        "--ray", nargs="?", const="auto", default=None, metavar="ADDRESS|auto",
+        help="analyse on Ray (pip install 'portrait-culler[cluster]'): 'auto' starts a local instance, "
+        "an address joins a cluster (DIR must be readable at the same path on every node)",
+    )  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -57,10 +62,16 @@ def run(args: argparse.Namespace) -> int:
     if args.output and args.output.suffix.lower() not in (".csv", ".json"):
         print("culler rank: -o must end in .csv or .json", file=sys.stderr)
         return 2
+    if args.ray is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            print("culler rank: --ray needs Ray: pip install 'portrait-culler[cluster]'", file=sys.stderr)
+            return 2
     opts = RankOptions(
         root=args.dir, catalog=args.catalog, recursive=args.recursive, workers=args.workers,
         sensitivity=args.sensitivity, members=[m.strip() for m in args.members.split(",")] if args.members else None,
-        face_backend=args.faces, device=args.device,
+        face_backend=args.faces, device=args.device, relink=args.relink, ray=args.ray,
     )  # fmt: skip
     code, _ = rank_and_report(opts, args.output, "culler rank", args.quiet)
     return code

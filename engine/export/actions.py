@@ -15,6 +15,7 @@ from engine.export.embed import EmbedError, current_values, embed_in_place, embe
 from engine.export.formats import EMBEDDABLE, kind
 from engine.export.imagedata import ImageDataError, image_digest
 from engine.export.jpeg import JpegError, image_parts
+from engine.export.paths import link_leaves
 from engine.export.plan import ExportItem, ExportReport
 from engine.export.sidecar import existing_sidecars, sidecar_names, write_sidecar
 from engine.export.xmp import XmpError
@@ -28,6 +29,7 @@ from engine.safeio import (
     read_bytes,
     write_bytes_atomic,
 )
+from engine.scan import path_key
 
 Progress = Callable[[int, int, str], None]
 # Failures of one file: reported, the export goes on with the next one.
@@ -100,7 +102,7 @@ def _write_sidecars(jobs: list[tuple[ExportItem, Path]], report: ExportReport, d
 def _present(item: ExportItem, report: ExportReport) -> list[Path]:
     files = []
     for f in item.files:
-        if f.is_file():
+        if os.path.isfile(f):  # never raises (a name too long for the disk is simply not there)
             files.append(f)
         else:
             report.problem(f, f"{f} is missing (moved or deleted since the catalog was made); skipped")
@@ -132,8 +134,12 @@ def export_xmp(
 def export_embed(
     items: list[ExportItem], *, exe: et.ExiftoolLike | None, style: str = "lightroom",
     report: ExportReport | None = None, progress: Progress | None = None, backup: bool = True,
+    catalog_path: Path | None = None,
 ) -> ExportReport:
-    """Embed in JPEG/TIFF/DNG/HEIC in place (verified, atomic); proprietary RAW get sidecars."""
+    """Embed in JPEG/TIFF/DNG/HEIC in place (verified, atomic); proprietary RAW get sidecars.
+
+    With ``catalog_path``, the decisions of rewritten primaries are bound to their new bytes
+    (the image data was verified unchanged), so the next export does not see "another photo"."""
     report = report or ExportReport()
     dirs = _Dirs(report)
     raw_pairs: list[tuple[ExportItem, Path]] = []
@@ -146,20 +152,44 @@ def export_embed(
             elif k in EMBEDDABLE:
                 embeds.append((item, f))
     total = len(embeds)
+    rebound: dict[str, Path] = {}
     for i, (item, f) in enumerate(embeds):
         if report.stopped:
             break
         try:
+            if f.is_symlink():
+                raise SafeIOError(
+                    f"{f} is a symbolic link; not embedded (nothing is written through a link)", path=f
+                )
             dirs.touch(f.parent)
             changed = embed_in_place(f, kind(f), item.rating, item.xmp_label, exe=exe)
         except FILE_ERRORS as exc:
             report.problem(f, exc)
         else:
             (report.written if changed else report.unchanged).append(f)
+            if changed and f == item.primary:
+                rebound[item.key] = f
         if progress:
             progress(i + 1, total, str(f))
+    if catalog_path is not None and rebound:
+        _rebind(catalog_path, rebound, report)
     _write_sidecars(_sidecar_jobs(raw_pairs, style, report), report, dirs, None, backup)
     return report
+
+
+def _rebind(catalog_path: Path, rebound: dict[str, Path], report: ExportReport) -> None:
+    from engine.catalog import Catalog, CatalogError
+    from engine.export.plan import content_hash
+
+    try:
+        hashes = {key: content_hash(f) for key, f in rebound.items()}
+        with Catalog(catalog_path) as cat:
+            cat.rebind_decisions(hashes)
+    except (CatalogError, SafeIOError, OSError) as exc:
+        report.note(
+            f"the catalog could not record the embedded files' new content ({exc}); the next "
+            "export will list them as changed (pass --include-changed then)"
+        )
 
 
 def _same_photo(src: Path, dst: Path, k: str, *, by_image_data: bool) -> bool:
@@ -215,8 +245,16 @@ def export_copies(
         carried: list[Path] = []
         for f in files:
             for sc in existing_sidecars(f):
-                if sc not in carried:
-                    carried.append(sc)
+                if sc in carried:
+                    continue
+                if link_leaves(root, sc):
+                    report.problem(
+                        sc,
+                        f"{sc} is a symbolic link leading out of the session folder "
+                        f"(to {os.path.realpath(sc)}); not copied, nothing read through it",
+                    )
+                    continue
+                carried.append(sc)
         for f in files:
             _place(f, out / _rel(root, f), item, link=link, metadata=metadata, exe=exe,
                    report=report, dirs=dirs)
@@ -316,7 +354,7 @@ def decision_rows(items: list[ExportItem], root: Path) -> list[dict[str, object]
     for it in items:
         rows.append({
             "key": it.key,
-            "files": [_rel(root, f).as_posix() for f in it.files],
+            "files": [path_key(_rel(root, f).as_posix()) for f in it.files],  # as the catalog stores names
             "flag": it.flag,
             "stars": it.stars,
             "label": it.label,

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from engine.catalog import Catalog
+from engine.catalog import Catalog, _check_decision
 from engine.export.formats import kind
 from engine.export.mapping import Mapping
-from engine.safeio import SafeIOError
-from engine.scan import key_path
+from engine.export.paths import inside_root
+from engine.safeio import SafeIOError, describe_oserror
+from engine.scan import path_key
 
 
 @dataclass
@@ -32,42 +34,101 @@ class ExportItem:
         return next((f for f in self.files if kind(f) == "raw"), None)
 
 
-def _abs(root: Path, value: str | None) -> Path | None:
-    if not value:
+def _abs(root: Path, value: Any, what: str) -> Path | None:
+    """``root / value`` for a catalog path, refused (:class:`UnsafePathError`) unless it is a
+    file inside the session folder."""
+    if value is None or value == "":
         return None
-    value = key_path(value)  # names that are not UTF-8 are stored escaped (engine.scan.path_key)
-    p = Path(value)
-    return p if p.is_absolute() else root / PurePosixPath(value)
+    return inside_root(root, value, what)
 
 
 def shot_files(catalog: Catalog, root: Path, shot: dict[str, Any]) -> list[Path]:
+    """Every file of a shot, primary first; :class:`UnsafePathError` when the catalog names one
+    outside the session folder."""
     key = shot["key"]
-    primary = _abs(root, shot.get("primary_path")) or root / PurePosixPath(key_path(key))
+    primary = _abs(root, shot.get("primary_path"), "path") or inside_root(root, key, "shot key")
     files = [primary]
     for row in catalog.files_of(key):
-        p = _abs(root, row["path"])
+        p = _abs(root, row["path"], "file path")
         if p is not None and p not in files and kind(p) != "xmp":
             files.append(p)
-    raw = _abs(root, shot.get("raw_path"))
+    raw = _abs(root, shot.get("raw_path"), "RAW path")
     if raw is not None and raw not in files:
         files.append(raw)
     return files
+
+
+def _invalid_decision(flag: Any, stars: Any, label: Any) -> str | None:
+    """What is wrong with a stored decision row (``None``: it is usable)."""
+    if isinstance(stars, bool) or not isinstance(stars, int):
+        return f"stars {stars!r} (not a number 0-5)"
+    try:
+        _check_decision(flag, stars, label)
+    except ValueError as exc:
+        return f"an invalid value ({exc})"
+    return None
 
 
 def undecided(flag: str | None, stars: int, label: str | None) -> bool:
     return flag is None and not stars and not label
 
 
+def content_hash(path: Path) -> str:
+    """The content hash the catalog keeps for a file (the scanner's own function)."""
+    from engine.scan import file_hash
+
+    try:
+        return file_hash(path)
+    except OSError as exc:
+        raise describe_oserror(exc, path, "cannot read") from exc
+
+
+def content_changed(catalog: Catalog, root: Path, shot: dict[str, Any], bound: str | None,
+                    primary: Path) -> bool:
+    """Is the primary file's content now other than ``bound`` (the hash the decision was made
+    on)?  The catalogued hash is trusted while size and mtime are those it was taken at; any
+    other file is hashed again.  A missing file is not "changed" (it is reported as missing)."""
+    if not bound:
+        return False
+    try:
+        st = os.stat(primary)
+    except OSError:
+        return False
+    rel = path_key(primary.relative_to(root).as_posix()) if primary.is_relative_to(root) else None
+    row = catalog.file_row(rel) if rel is not None else None
+    if row and row.get("hash") and row.get("size") == st.st_size and row.get("mtime_ns") == st.st_mtime_ns:
+        current = row["hash"]
+    else:
+        current = content_hash(primary)
+    return bool(current != bound)
+
+
 def collect(
-    catalog: Catalog, root: Path, *, suggested: bool, mapping: Mapping, decided_only: bool = True
+    catalog: Catalog, root: Path, *, suggested: bool, mapping: Mapping, decided_only: bool = True,
+    report: ExportReport | None = None, include_changed: bool = False,
 ) -> list[ExportItem]:
     """The shots to export: those the photographer decided and, with ``suggested``, the engine's
-    suggestion for the shots the photographer left undecided (never overriding a decision)."""
-    decisions = catalog.decisions()
+    suggestion for the shots the photographer left undecided (never overriding a decision).
+
+    A shot whose catalog paths leave the session folder is skipped with one line in ``report``,
+    and so is a decision whose photo's content changed since it was made (another photo under
+    the same name), unless ``include_changed`` (then it is exported with a note)."""
+    report = report if report is not None else ExportReport()
+    root = Path(root).resolve()
+    decisions = {r["shot"]: r for r in catalog.decision_rows()}
     items: list[ExportItem] = []
     for shot in catalog.shots():
         d = decisions.get(shot["key"])
-        flag, stars, label = (d.flag, d.stars, d.label) if d else (None, 0, None)
+        flag, stars, label = (d["flag"], d["stars"], d["label"]) if d else (None, 0, None)
+        stars = 0 if stars is None else stars
+        problem = _invalid_decision(flag, stars, label)
+        if problem is not None:
+            report.problem(
+                str(shot["key"]),
+                f"{shot['key']}: its decision holds {problem}; skipped, the rest is exported "
+                "(set it again in `culler gui`; `culler check` lists such rows)",
+            )
+            continue
         source = "user"
         if undecided(flag, stars, label):
             if suggested and shot.get("suggested") in ("pick", "reject"):
@@ -77,7 +138,27 @@ def collect(
             else:
                 source = "none"
         rating, xmp_label = mapping.resolve(flag, stars, label)
-        files = shot_files(catalog, root, shot)
+        try:
+            files = shot_files(catalog, root, shot)
+            changed = source == "user" and d is not None and content_changed(
+                catalog, root, shot, d.get("hash") or shot.get("hash"), files[0]
+            )
+        except SafeIOError as exc:
+            report.problem(str(shot["key"]), exc)
+            continue
+        if changed:
+            what = (
+                f"{shot['key']}: the photo changed since you decided on it (replaced by another "
+                "photo with the same name, or edited)"
+            )
+            if not include_changed:
+                report.problem(
+                    str(shot["key"]),
+                    f"{what}; not exported: run `culler rank` and decide it again "
+                    "(or export it anyway with --include-changed)",
+                )
+                continue
+            report.note(f"{what}; exported anyway (--include-changed)")
         items.append(
             ExportItem(shot["key"], files[0], files, flag, stars, label, source, rating, xmp_label, shot)
         )

@@ -3,9 +3,10 @@
 XML is handled with the standard library's DOM (``xml.dom.minidom`` over expat), never
 by string concatenation, so values are escaped by the serialiser.  Before any DOM is
 built, :func:`check_safe` runs expat over the bytes with handlers that refuse any
-DOCTYPE, entity declaration or external entity reference: billion-laughs and XXE
-payloads are refused with a clear message, never expanded.  (This is the protection
-``defusedxml`` gives, written out so that the engine has no extra dependency.)
+DOCTYPE, entity declaration or external entity reference, and elements nested deeper
+than :data:`MAX_XML_DEPTH`: billion-laughs, XXE and stack-exhausting payloads are refused
+with a clear message, never expanded.  (``defusedxml`` gives the entity/DTD part but has no
+depth limit, so the depth guard would have to be written on expat anyway; see docs/export.md.)
 
 Merging keeps every other element, attribute, namespace prefix, comment, processing
 instruction and ``xmpMM:History`` entry of an existing packet in place; only the
@@ -27,6 +28,9 @@ XMP_NS = "http://ns.adobe.com/xap/1.0/"
 XMLNS_NS = "http://www.w3.org/2000/xmlns/"
 
 MAX_XMP_BYTES = 8 * 1024 * 1024  # Lightroom sidecars are kilobytes; anything this big is not one.
+# Lightroom's deepest structures (crs:Look > crs:Parameters > ... > rdf:Seq > rdf:li) nest about a
+# dozen levels; the DOM's serialiser recurses once per level, so 1,000 levels would overflow it.
+MAX_XML_DEPTH = 100
 XPACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -57,9 +61,27 @@ def check_safe(data: bytes, source: str = "XMP") -> None:
     p.UnparsedEntityDeclHandler = refuse("an unparsed entity declaration")
     p.ExternalEntityRefHandler = refuse("an external entity reference")
     p.NotationDeclHandler = refuse("a notation declaration")
+    depth = 0
+
+    def start(*_args: object) -> None:
+        nonlocal depth
+        depth += 1
+        if depth > MAX_XML_DEPTH:
+            raise _Refused(f"elements nested more than {MAX_XML_DEPTH} levels deep")
+
+    def end(*_args: object) -> None:
+        nonlocal depth
+        depth -= 1
+
+    p.StartElementHandler = start
+    p.EndElementHandler = end
     try:
         p.Parse(data, True)
     except _Refused as r:
+        if "nested" in str(r):
+            raise XmpError(
+                f"{source}: refused: it contains {r} (a real XMP packet nests about ten); left untouched"
+            ) from None
         raise XmpError(
             f"{source}: refused: it contains {r} (DTDs and entities are never expanded; "
             "a real XMP packet has none)"

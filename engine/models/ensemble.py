@@ -225,8 +225,13 @@ class Ensemble:
     def __init__(self, members: Sequence[QualityMember], weights: Mapping[str, float] | None = None) -> None:
         if not members:
             raise ValueError("an ensemble needs at least one member")
+        import dataclasses
+
         self.members = list(members)
-        self.weights = {m.name: float((weights or {}).get(m.name, m.weight)) for m in self.members}
+        self.specs = {
+            m.name: dataclasses.replace(m.spec(), weight=float((weights or {}).get(m.name, m.weight))) for m in self.members
+        }
+        self.weights = {n: s.weight for n, s in self.specs.items()}
 
     @classmethod
     def from_names(cls, names: Sequence[str] | None = None, **member_kwargs: Any) -> Ensemble:
@@ -236,14 +241,13 @@ class Ensemble:
         return cls([create_member(n, **member_kwargs) if n.startswith("pack:") else create_member(n) for n in chosen])
 
     def fuse(self, scores: Mapping[str, MemberScore | None]) -> float | None:
-        num = den = 0.0
-        for name, s in scores.items():
-            w = self.weights.get(name, 0.0)
-            if s is None or w <= 0:
-                continue
-            num += w * math.log(clamp_quality(s.quality))
-            den += w
-        return None if den == 0 else 100.0 * math.exp(num / den)
+        """The engine's fusion of one shot on its own (no group comparison)."""
+        from engine.quality.fusion import fused_score
+
+        q = {n: s.quality for n, s in scores.items() if s is not None and n in self.specs}
+        if not any(self.specs[n].weight > 0 for n in q):
+            return None
+        return fused_score(q, self.specs)
 
     def score_batch(self, shots: Sequence[ShotInput]) -> list[EnsembleResult]:
         """Absolute scores: each shot on its own (no comparison with a group)."""
@@ -257,22 +261,12 @@ class Ensemble:
     def rank_group(self, shots: Sequence[ShotInput]) -> tuple[list[float], list[int]]:
         """Scores and ranks (1 = best) of the shots of one scene group, as ``culler rank`` does
         (the engine's fusion, with the members' group comparisons)."""
-        from engine.quality.fusion import MemberSpec, rank_group
+        from engine.quality.fusion import rank_group
 
-        specs = {
-            m.name: MemberSpec(
-                m.name,
-                self.weights[m.name],
-                bool(m.higher_is_better),
-                getattr(m, "relative", None),
-                float(getattr(m, "relative_scale", 1.0)),
-            )
-            for m in self.members
-        }
         per_member = {m.name: m.score_batch(shots) for m in self.members}
         group = [
             {n: (r[i].value, r[i].quality) for n, r in per_member.items() if r[i] is not None}  # type: ignore[union-attr]
             for i in range(len(shots))
         ]
-        scores, ranks, _ = rank_group(group, specs)
-        return scores, ranks
+        ranking = rank_group(group, self.specs)
+        return ranking.scores, ranking.ranks

@@ -117,6 +117,12 @@ class PackMember(QualityMember):
             )
         return self._runtime
 
+    def cache_id(self) -> str:
+        """``pack:<name>@<version>#<model sha256 prefix>``: scores of another version or another
+        model file of the same pack are never mixed with this one's in a catalog."""
+        sha = (self.manifest.files or {}).get("model.onnx", "")
+        return f"{self.name}@{self.manifest.version}#{sha[:16]}"
+
     def _q(self, raw: float) -> float:
         return quality_of(raw, self.manifest.output, self.map)
 

@@ -3,7 +3,7 @@
 The manifest says what the model needs (whole image and/or face crop, size,
 normalisation, test-time crops), what it outputs (direction, range), what it
 was trained on, its licence and its measured figures, and the sha256 of every
-file of the pack.  ``load_pack`` refuses a pack whose files do not match.
+file of the pack.  ``verify_pack`` refuses a pack whose files do not match.
 
 No torch here: packs are written by ``training.export`` and read by the app.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,36 @@ PACK_FORMAT = 1
 
 class PackError(Exception):
     """A model pack that cannot be used; the message is user-facing."""
+
+
+PACK_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_pack_name(name: object, what: str = "pack name") -> str:
+    """A pack name is also a folder name: letters, digits and ``._+-``, no path, no NUL."""
+    if not isinstance(name, str) or not PACK_NAME_RE.match(name):
+        shown = repr(name)[:80]
+        raise PackError(
+            f"invalid {what} {shown}: a pack name is 1-100 letters, digits, '.', '_', '+' or '-' "
+            "(not a path)"
+        )
+    return name
+
+
+def check_file_entry(pack: Path, name: object) -> Path:
+    """``pack / name`` for a manifest entry that names a regular file *inside* the pack;
+    refused before anything is read (nothing outside the pack is ever hashed)."""
+    shown = repr(name)[:80]
+    if (
+        not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name
+        or any(ord(c) < 32 for c in name) or name.startswith(".")
+    ):  # fmt: skip
+        raise PackError(f"{pack}: the manifest lists {shown}, which is not a file name inside the pack; refused")
+    f = pack / name
+    if f.is_symlink():
+        raise PackError(f"{pack}: {name} is a symbolic link; a pack holds plain files only (refused, not read)")
+    return f
 
 
 @dataclass
@@ -145,8 +176,18 @@ def read_manifest(pack_dir: str | os.PathLike[str]) -> Manifest:
         raise PackError(f"cannot read {path}: {exc}") from exc
     if not isinstance(data, dict):
         raise PackError(f"{path}: manifest must be a JSON object")
-    if int(data.get("format", 0)) > PACK_FORMAT:
-        raise PackError(f"{pack_dir}: pack format {data.get('format')} is newer than this portrait-culler reads ({PACK_FORMAT})")
+    fmt = data.get("format", PACK_FORMAT)
+    if isinstance(fmt, bool) or not isinstance(fmt, int) or fmt < 1:
+        raise PackError(f"{path}: malformed manifest: \"format\" must be a whole number (1 for this version), not {fmt!r:.40}")
+    if fmt > PACK_FORMAT:
+        raise PackError(f"{pack_dir}: pack format {fmt} is newer than this portrait-culler reads ({PACK_FORMAT})")
+    check_pack_name(data.get("name"), "pack name in the manifest")
+    for key in ("version", "architecture"):
+        if not isinstance(data.get(key), str) or "\x00" in data[key]:
+            raise PackError(f"{path}: malformed manifest: \"{key}\" must be text, not {data.get(key)!r:.40}")
+    files = data.get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise PackError(f"{path}: malformed manifest: \"files\" must map file names to sha256 hex digests")
     return Manifest.from_dict(data)
 
 
@@ -156,14 +197,16 @@ def verify_pack(pack_dir: str | os.PathLike[str]) -> Manifest:
     m = read_manifest(pack)
     if "model.onnx" not in m.files:
         raise PackError(f"{pack}: the manifest lists no model.onnx checksum")
-    for name, expected in m.files.items():
-        f = pack / name
+    entries = [(name, check_file_entry(pack, name), expected) for name, expected in m.files.items()]
+    for name, _, expected in entries:  # every entry is checked before any file is read
+        if not _HEX64.match(expected):
+            raise PackError(f"{pack}: the manifest's sha256 for {name} is not 64 hexadecimal digits")
+    for name, f, expected in entries:
         if not f.is_file():
             raise PackError(f"{pack}: {name} is missing")
-        got = sha256_file(f)
-        if got != expected:
+        if sha256_file(f) != expected:
             raise PackError(
-                f"{pack}: checksum mismatch for {name} (expected sha256 {expected[:16]}..., got {got[:16]}...); "
+                f"{pack}: checksum mismatch for {name} (the manifest expects sha256 {expected[:16]}...); "
                 "the pack is damaged or was modified: reinstall it"
             )
     return m

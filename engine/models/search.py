@@ -24,11 +24,14 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engine.models.pack import (
     MANIFEST,
+    PACK_NAME_RE,
     Manifest,
     PackError,
+    check_pack_name,
     read_manifest,
     sha256_file,
     verify_pack,
@@ -147,25 +150,73 @@ def _is_archive(path: Path) -> bool:
     return n.endswith((".zip", ".tar.gz", ".tgz", ".tar"))
 
 
+ENV_MAX_BYTES = "CULLER_MAX_PACK_BYTES"
+MAX_PACK_FILES = 64
+
+
+def max_pack_bytes() -> int:
+    """The most a pack may hold once installed (default 4 GiB; ``CULLER_MAX_PACK_BYTES``)."""
+    env = os.environ.get(ENV_MAX_BYTES, "").strip()
+    return int(env) if env.isdigit() else 4 << 30
+
+
+def _too_big(what: str, total: int, limit: int) -> PackError:
+    return PackError(
+        f"{what} would unpack to more than {limit / (1 << 20):.0f} MiB ({total / (1 << 20):.0f} MiB or more); "
+        f"refused (a zip bomb?), nothing installed (raise {ENV_MAX_BYTES} for a genuinely larger pack)"
+    )
+
+
+def _check_sizes(what: str, sizes: list[int]) -> None:
+    limit = max_pack_bytes()
+    if len(sizes) > MAX_PACK_FILES:
+        raise PackError(f"{what} holds {len(sizes)} entries; a pack has a few files (at most {MAX_PACK_FILES})")
+    if sum(sizes) > limit:
+        raise _too_big(what, sum(sizes), limit)
+
+
+def _copy_limited(fsrc: Any, dst: Path, budget: list[int], what: str) -> None:
+    """Copy a stream into ``dst`` counting against ``budget[0]`` bytes (never trusts headers)."""
+    with open(dst, "xb") as out:
+        while block := fsrc.read(1 << 20):
+            budget[0] -= len(block)
+            if budget[0] < 0:
+                raise _too_big(what, max_pack_bytes() - budget[0], max_pack_bytes())
+            out.write(block)
+
+
 def _safe_extract(archive: Path, dest: Path) -> None:
-    """Extract ``archive`` into ``dest`` refusing absolute paths, ``..`` and links."""
+    """Extract ``archive`` into ``dest`` refusing absolute paths, ``..``, links and archives
+    that would unpack to more than :func:`max_pack_bytes` (declared or actual)."""
     dest_r = dest.resolve()
 
     def check(name: str) -> None:
+        if "\x00" in name:
+            raise PackError(f"{archive.name}: unsafe path in archive: {name!r}")
         target = (dest / name).resolve()
         if name.startswith(("/", "\\")) or not (target == dest_r or dest_r in target.parents):
             raise PackError(f"{archive.name}: unsafe path in archive: {name!r}")
 
     n = archive.name.lower()
+    budget = [max_pack_bytes()]
     try:
         if n.endswith(".zip"):
             with zipfile.ZipFile(archive) as zf:
-                for info in zf.infolist():
+                infos = zf.infolist()
+                for info in infos:
                     check(info.filename)
                     mode = (info.external_attr >> 16) & 0o170000
                     if mode == 0o120000:
                         raise PackError(f"{archive.name}: links are not allowed in a pack archive")
-                zf.extractall(dest)
+                _check_sizes(archive.name, [i.file_size for i in infos])
+                for info in infos:
+                    target = dest / info.filename
+                    if info.is_dir():
+                        target.mkdir(parents=True, exist_ok=True)
+                        continue
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with zf.open(info) as fsrc:
+                        _copy_limited(fsrc, target, budget, archive.name)
         else:
             with tarfile.open(archive) as tf:
                 members = tf.getmembers()
@@ -173,12 +224,56 @@ def _safe_extract(archive: Path, dest: Path) -> None:
                     check(m.name)
                     if not (m.isfile() or m.isdir()):
                         raise PackError(f"{archive.name}: only files and folders are allowed in a pack archive ({m.name})")
+                _check_sizes(archive.name, [m.size for m in members])
                 if hasattr(tarfile, "data_filter"):
                     tf.extractall(dest, members=members, filter="data")
                 else:  # pragma: no cover - Python < 3.11.4; members were checked above
                     tf.extractall(dest, members=members)
-    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError, NotImplementedError) as exc:
         raise PackError(f"cannot extract {archive.name}: {exc}") from exc
+
+
+def _copy_folder(src: Path, staged: Path) -> None:
+    """Copy a pack folder: plain files only, never following a link (a link to /etc/passwd
+    must not land in the pack), within the size limit."""
+    entries = list(os.scandir(src))
+    for e in entries:
+        if e.is_symlink():
+            raise PackError(
+                f"{Path(e.path)} is a symbolic link; a pack folder holds plain files only (nothing installed)"
+            )
+        if not e.is_file(follow_symlinks=False):
+            raise PackError(f"{Path(e.path)} is not a plain file; a pack folder holds plain files only (nothing installed)")
+    _check_sizes(str(src), [e.stat(follow_symlinks=False).st_size for e in entries])
+    staged.mkdir()
+    budget = [max_pack_bytes()]
+    for e in entries:
+        fd = os.open(e.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as fsrc:
+            _copy_limited(fsrc, staged / e.name, budget, str(src))
+
+
+def _check_contents(staged: Path, manifest: Manifest) -> None:
+    """Every file of a pack carries its sha256 in the manifest: no unlisted file, no folder."""
+    for e in sorted(os.scandir(staged), key=lambda e: e.name):
+        if e.name == MANIFEST:
+            continue
+        if e.is_symlink() or not e.is_file(follow_symlinks=False):
+            raise PackError(f"{e.name} in the pack is not a plain file; nothing installed")
+        if e.name not in manifest.files:
+            raise PackError(
+                f"{e.name} is in the pack but not in its manifest (every file must carry a sha256); "
+                "nothing installed"
+            )
+
+
+def _shadowed(name: str, dest_root: Path) -> FoundPack | None:
+    """An installed or shipped pack of that name that an install into ``dest_root`` would hide
+    or be hidden by (only folders on the search path take part)."""
+    on_path = {d.resolve() for d in search_path() if d.exists()}
+    if dest_root.resolve() not in on_path:
+        return None
+    return next((fp for fp in find_packs(verify=False) if fp.name == name), None)
 
 
 def _locate_pack_root(folder: Path) -> Path:
@@ -223,15 +318,21 @@ def install_pack(
     *,
     sha256: str | None = None,
     force: bool = False,
+    replace: bool = False,
 ) -> FoundPack:
     """Install a pack from a folder, a ``.zip``/``.tar.gz`` archive or an https URL.
 
     An https URL needs ``sha256`` (of the downloaded file).  The pack is
     extracted into a hidden temporary folder next to its destination, verified
     (every file's sha256 against its manifest), and only then moved into place
-    as ``dest_root/<manifest name>``.  An existing pack of that name is replaced
-    only with ``force``.
+    as ``dest_root/<manifest name>``.  A pack of that name already on the search path
+    (installed, or shipped with the app: the default pack) is replaced or shadowed only
+    with ``replace`` (``force`` is the older spelling).
+
+    Refused, with nothing installed: links, unlisted files, manifest entries outside the pack,
+    more than :func:`max_pack_bytes` once unpacked (checked on the headers, then while writing).
     """
+    replace = replace or force
     expected = _check_sha(sha256)
     dest_root_p = Path(dest_root) if dest_root is not None else user_models_dir()
     dest_root_p.mkdir(parents=True, exist_ok=True)
@@ -261,7 +362,7 @@ def install_pack(
                     raise PackError(f"{src.name}: sha256 {got[:16]}... does not match the expected {expected[:16]}...")
         staged = tmp / "staged"
         if src.is_dir():
-            shutil.copytree(_locate_pack_root(src), staged, symlinks=False)
+            _copy_folder(_locate_pack_root(src), staged)
         elif _is_archive(src):
             extracted = tmp / "extracted"
             extracted.mkdir()
@@ -269,14 +370,24 @@ def install_pack(
             _locate_pack_root(extracted).rename(staged)
         else:
             raise PackError(f"{src.name}: expected a pack folder or a .zip / .tar.gz archive")
+        manifest = read_manifest(staged)
+        name = check_pack_name(manifest.name, "pack name in the manifest")
+        _check_contents(staged, manifest)
         manifest = verify_pack(staged)
-        name = manifest.name
-        if not name or "/" in name or "\\" in name or name.startswith("."):
-            raise PackError(f"invalid pack name in manifest: {name!r}")
         final = dest_root_p / name
-        if final.exists():
-            if not force:
-                raise PackError(f"a pack named {name!r} is already installed at {final} (use --force to replace it)")
+        other = _shadowed(name, dest_root_p)
+        if other is not None and not replace and other.path.resolve() != final.resolve():
+            raise PackError(
+                f"a pack named {name!r} is already on the search path at {other.path} "
+                f"({'shipped with portrait-culler' if other.path.is_relative_to(builtin_models_dir()) else 'installed'}); "
+                "installing another under that name would shadow it and mix two models' scores: "
+                "rename the pack, or pass --replace to shadow it deliberately"
+            )
+        if os.path.lexists(final):
+            if not replace:
+                raise PackError(f"a pack named {name!r} is already installed at {final} (use --replace to replace it)")
+            if final.is_symlink() or not final.is_dir():
+                raise PackError(f"{final} is not a pack folder; left untouched")
             old = tmp / "old"
             final.rename(old)
         staged.rename(final)
@@ -284,10 +395,18 @@ def install_pack(
 
 
 def uninstall_pack(name: str, dest_root: str | os.PathLike[str] | None = None) -> Path:
+    """Remove an installed pack by its *name* (never a path: ``../../dir`` is refused)."""
     root = Path(dest_root) if dest_root is not None else user_models_dir()
+    if not isinstance(name, str) or not PACK_NAME_RE.match(name):
+        raise PackError(
+            f"{name!r:.80} is not a pack name: `models remove` takes the name of a pack installed in {root} "
+            "(see `culler models list`), never a path"
+        )
     target = root / name
-    if not (target / MANIFEST).is_file():
+    if target.is_symlink() or not (target / MANIFEST).is_file() or (target / MANIFEST).is_symlink():
         raise PackError(f"no pack named {name!r} in {root}")
+    if target.resolve().parent != root.resolve():
+        raise PackError(f"{target} is not inside {root}; left untouched")
     shutil.rmtree(target)
     return target
 

@@ -63,6 +63,42 @@ class ShotInput:
         return [f for f in self.faces if f.area >= min_rel * top]
 
 
+GROUP_COMPARISONS = (None, "best", "median", "below_median")
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    """Everything the fusion, the cache and the GUI need to know about one member.
+
+    The one description of a member: built by :meth:`QualityMember.spec` (class attributes
+    plus the instance's configured weight), never by hand elsewhere.
+
+    ``relative``/``relative_scale``: the group comparison (see :class:`QualityMember`).
+    ``cache_id``: the identity of this member's cached scores in a catalog; scores stored
+    under another identity (an older model of the same pack) are never fused with these.
+    ``face_signal``: the per-face signal (``FaceInput.signals``) the member judges, so that
+    the fusion can compare each person with their own frames of the burst.
+    """
+
+    name: str
+    weight: float
+    higher_is_better: bool = True
+    relative: str | None = None
+    relative_scale: float = 1.0
+    needs: frozenset[str] = frozenset({IMAGE})
+    licence: str = "Apache-2.0"
+    cache_id: str = ""
+    face_signal: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.relative not in GROUP_COMPARISONS:
+            raise ValueError(f"{self.name}: unknown group comparison {self.relative!r}")
+        if not self.weight >= 0:
+            raise ValueError(f"{self.name}: weight must be >= 0, not {self.weight!r}")
+        if not self.cache_id:
+            object.__setattr__(self, "cache_id", self.name)
+
+
 @dataclass
 class MemberScore:
     value: float  # raw signal in the member's own units
@@ -94,6 +130,26 @@ class QualityMember:
     # ``relative_scale``: a blink against a burst of open eyes).
     relative: ClassVar[str | None] = None
     relative_scale: ClassVar[float] = 1.0
+    # The per-face signal the member judges (compared per person across the burst), if any.
+    face_signal: ClassVar[str | None] = None
+
+    def cache_id(self) -> str:
+        """Identity of this member's cached scores (packs add version and model checksum)."""
+        return self.name
+
+    def spec(self) -> MemberSpec:
+        """This member's :class:`MemberSpec` (with its configured weight)."""
+        return MemberSpec(
+            name=self.name,
+            weight=float(self.weight),
+            higher_is_better=bool(self.higher_is_better),
+            relative=self.relative,
+            relative_scale=float(self.relative_scale),
+            needs=frozenset(self.needs),
+            licence=self.licence,
+            cache_id=self.cache_id(),
+            face_signal=self.face_signal,
+        )
 
     def score(self, shot: ShotInput) -> MemberScore | None:
         raise NotImplementedError
@@ -110,14 +166,16 @@ class QualityMember:
         return [self.score(s) for s in shots]
 
     def info(self) -> dict[str, Any]:
+        spec = self.spec()
         return {
-            "name": self.name,
-            "needs": sorted(self.needs),
-            "higher_is_better": self.higher_is_better,
-            "weight": self.weight,
+            "name": spec.name,
+            "needs": sorted(spec.needs),
+            "higher_is_better": spec.higher_is_better,
+            "weight": spec.weight,
             "description": self.description,
-            "licence": self.licence,
-            "relative": self.relative,
+            "licence": spec.licence,
+            "relative": spec.relative,
+            "cache_id": spec.cache_id,
         }
 
 

@@ -1,5 +1,8 @@
 """Fusion of any number of quality members into one score per shot, and ranks within groups.
 
+:func:`rank_group` is the one fusion: ``culler rank`` (``engine.pipeline.regroup``), the
+deep ensemble, the GUI's "explain the rank" chart, the benchmarks and the tests all call it.
+
 The score is a weighted geometric mean of member qualities, ``100 * exp(sum w
 log q / sum w)``, over the members that apply to the shot: one bad aspect (a
 blink, a missed focus) pulls a shot down however good the rest is, which is
@@ -12,19 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from engine.quality.base import MemberSpec
 
-@dataclass(frozen=True)
-class MemberSpec:
-    name: str
-    weight: float
-    higher_is_better: bool = True
-    relative: str | None = None
-    relative_scale: float = 1.0
-    needs: frozenset[str] = frozenset({"image"})
+__all__ = ["GroupRanking", "MemberSpec", "contributions", "effective_qualities", "explain_record", "fused_score", "rank_group"]
 
 
 Scores = Mapping[str, tuple[float, float]]  # member -> (value, quality)
@@ -94,17 +91,37 @@ def fused_score(qualities: Mapping[str, float], specs: Mapping[str, MemberSpec])
 
 
 def contributions(qualities: Mapping[str, float], specs: Mapping[str, MemberSpec]) -> dict[str, float]:
-    """Each member's share of log(score/100): what the GUI's "explain the rank" draws."""
+    """Each member's share of log(score/100), keyed by member name (weight-0 members: 0.0)."""
     den = sum(specs[n].weight for n in qualities if n in specs and specs[n].weight > 0)
-    if not den:
-        return {}
-    return {n: specs[n].weight * math.log(max(q, 1e-3)) / den for n, q in qualities.items() if n in specs and specs[n].weight > 0}
+    out = {}
+    for n, q in qualities.items():
+        if n not in specs:
+            continue
+        w = specs[n].weight
+        out[n] = w * math.log(max(q, 1e-3)) / den if den and w > 0 else 0.0
+    return out
+
+
+def explain_record(qualities: Mapping[str, float], specs: Mapping[str, MemberSpec]) -> dict[str, dict[str, Any]]:
+    """The record of a rank that the catalog keeps (``shots.explain``) and the GUI draws:
+    ``{member: {"quality", "weight", "contribution"}}``, keyed by name, every applicable
+    member included (a weight-0 member contributes 0)."""
+    c = contributions(qualities, specs)
+    return {n: {"quality": float(q), "weight": float(specs[n].weight), "contribution": c[n]} for n, q in qualities.items() if n in specs}
+
+
+class GroupRanking(NamedTuple):
+    scores: list[float]  # fused 0..100 per shot
+    ranks: list[int]  # 1 = best
+    effective: list[dict[str, float]]  # member -> quality after the group comparison
+    explain: list[dict[str, dict[str, Any]]]  # explain_record per shot
 
 
 def rank_group(
     group: Sequence[Scores], specs: Mapping[str, MemberSpec], tiebreak: Sequence[object] | None = None
-) -> tuple[list[float], list[int], list[dict[str, float]]]:
-    """Scores, ranks (1 = best) and effective qualities of the shots of one group."""
+) -> GroupRanking:
+    """THE fusion: scores, ranks (1 = best), effective qualities and explain records of the
+    shots of one scene group.  ``group``: per shot, member name -> (value, quality)."""
     eff = effective_qualities(group, specs)
     scores = [fused_score(e, specs) for e in eff]
     keys = list(tiebreak) if tiebreak is not None else list(range(len(group)))
@@ -112,4 +129,4 @@ def rank_group(
     ranks = [0] * len(group)
     for r, i in enumerate(order, start=1):
         ranks[i] = r
-    return scores, ranks, eff
+    return GroupRanking(scores, ranks, eff, [explain_record(e, specs) for e in eff])

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from engine.quality.base import QualityMember
+from engine.quality.base import MemberSpec, QualityMember
 
 _FACTORIES: dict[str, Callable[..., QualityMember]] = {}
 _DEFAULTS: list[str] = []
@@ -68,3 +68,9 @@ def create_member(name: str, **kwargs: Any) -> QualityMember:
         known = ", ".join(sorted(_FACTORIES))
         raise ValueError(f"unknown quality member {name!r}; known members: {known}") from None
     return factory(**kwargs)
+
+
+def member_specs(names: list[str], **kwargs: Any) -> dict[str, MemberSpec]:
+    """The :class:`MemberSpec` of each named member (members are cheap to build: packs
+    open their model on first use)."""
+    return {n: create_member(n, **kwargs).spec() for n in names}

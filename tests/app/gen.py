@@ -75,22 +75,43 @@ def make_session(out: Path, n_bursts: int = 3, per_burst: int = 4, max_side: int
     return names
 
 
-def fill_catalog(root: Path, catalog_path: Path, per_group: int, progress=None, cancel=None,
-                 delay: float = 0.0) -> dict:
-    """A catalog as the engine writes it (shots, metadata, analysis, faces, scores, groups), with
-    made-up but consistent numbers, shot by shot with ``ProgressEvent``-like callbacks: stands in
-    for the engine where the real pipeline is not the thing under test (fast, deterministic).
-    Frame ``i`` of a group ranks ``i + 1``; the 4th frame of a group has its eyes closed."""
-    from types import SimpleNamespace as NS
+def _embedding_and_time(p: Path) -> tuple[bytes, float | None, str | None]:
+    """The engine's grouping descriptor of a (small, draft-decoded) copy, and the EXIF time."""
+    from PIL import Image
 
+    from engine.grouping import embed
+
+    with Image.open(p) as im:
+        im.draft("RGB", (160, 160))
+        exif = im.getexif().get_ifd(0x8769)
+        rgb = np.asarray(im.convert("RGB"))
+    when = exif.get(0x9003)
+    if not when:
+        return embed(rgb).tobytes(), None, None
+    t = datetime.strptime(str(when), "%Y:%m:%d %H:%M:%S")
+    return embed(rgb).tobytes(), t.timestamp(), t.isoformat()
+
+
+def fill_catalog(root: Path, catalog_path: Path, per_group: int, progress=None, cancel=None,
+                 delay: float = 0.0):  # type: ignore[no-untyped-def]
+    """A catalog as the engine writes it (files, shots, metadata, analysis with the grouping
+    embedding, faces, scores, groups numbered from 1), through the :class:`engine.catalog.Catalog`
+    API, with made-up but consistent scores, shot by shot with the engine's ``ProgressEvent``:
+    stands in for the engine where the real pipeline is not the thing under test (fast,
+    deterministic); :func:`engine.pipeline.regroup` works on what it writes.  Frame ``i`` of a
+    group ranks ``i + 1``; the 4th frame of a group has its eyes closed.  Returns the engine's
+    ``RankSummary``."""
     from engine.catalog import Catalog
     from engine.images import encode_jpeg
+    from engine.pipeline import ProgressEvent, RankSummary
 
+    t0 = time.monotonic()
     files = sorted(p for p in root.iterdir() if p.suffix.lower() == ".jpg")
     crop = encode_jpeg(np.full((64, 64, 3), 128, np.uint8))
     cat = Catalog(catalog_path, root)
+    summary = RankSummary(Path(catalog_path))
     emit = progress or (lambda ev: None)
-    emit(NS(phase="scan", done=0, total=len(files), path=None, message=""))
+    emit(ProgressEvent("scan", 0, len(files)))
     for i, p in enumerate(files):
         key = p.name
         cat.upsert_file({"path": key, "shot": key, "role": "primary", "size": p.stat().st_size,
@@ -103,7 +124,8 @@ def fill_catalog(root: Path, catalog_path: Path, per_group: int, progress=None, 
     for i, p in enumerate(files):
         if cancel is not None and cancel.is_set():
             cat.close()
-            return {"cancelled": True}
+            summary.cancelled = True
+            return summary
         key = p.name
         h = f"h{i:05d}"
         j = i % per_group
@@ -112,8 +134,12 @@ def fill_catalog(root: Path, catalog_path: Path, per_group: int, progress=None, 
         if not cat.has_analysis(h, "test"):
             if delay:
                 time.sleep(delay)
+            emb, ts, iso = _embedding_and_time(p)
+            cat.upsert_metadata(key, {"capture_ts": ts, "capture_time": iso,
+                                      "time_source": "exif" if ts is not None else "file",
+                                      "width": 480, "height": 480})
             cat.store_analysis(h, {"engine_version": "test", "width": 480, "height": 480,
-                                   "full_width": 480, "full_height": 480, "n_faces": 1,
+                                   "full_width": 480, "full_height": 480, "n_faces": 1, "embedding": emb,
                                    "analysed_at": time.time(), "seconds": 0.1},
                                [{"x": 0.35, "y": 0.1, "w": 0.25, "h": 0.3, "det_score": 0.99,
                                  "landmarks": json.dumps([[0.4, 0.2]] * 5),
@@ -124,32 +150,31 @@ def fill_catalog(root: Path, catalog_path: Path, per_group: int, progress=None, 
                                  "crop": crop}],
                                {"face_sharpness": (10 * q1, q1), "exposure": (0.5, q2)})
             cat.upsert_shot({"key": key, "status": "ok", "n_faces": 1})
-        emit(NS(phase="analyse", done=i + 1, total=len(files), path=key, message=""))
+            summary.analysed += 1
+        else:
+            summary.reused += 1
+        emit(ProgressEvent("analyse", i + 1, len(files), path=key))
         score = 100 * math.exp((math.log(q1) + math.log(q2)) / 2)
         explain = {"face_sharpness": {"quality": q1, "weight": 1.0, "contribution": math.log(q1) / 2},
                    "exposure": {"quality": q2, "weight": 1.0, "contribution": math.log(q2) / 2}}
-        rows.append({"key": key, "group_id": i // per_group, "rank": j + 1, "score": score,
+        rows.append({"key": key, "group_id": i // per_group + 1, "rank": j + 1, "score": score,
                      "suggested": "pick" if j == 0 else "reject", "explain": json.dumps(explain)})
-    emit(NS(phase="group", done=0, total=len(files), path=None, message=""))
-    groups = [{"id": g, "n_shots": min(per_group, len(files) - g * per_group),
+    emit(ProgressEvent("group", 0, len(files)))
+    groups = [{"id": g + 1, "n_shots": min(per_group, len(files) - g * per_group),
                "best": files[g * per_group].name, "start_time": None}
               for g in range(math.ceil(len(files) / per_group))]
     cat.write_groups(rows, groups)
     cat.close()
-    emit(NS(phase="done", done=len(files), total=len(files), path=None, message=""))
-    return {"n_shots": len(files), "n_groups": len(groups)}
+    emit(ProgressEvent("done", len(files), len(files)))
+    summary.n_shots, summary.n_groups, summary.n_faces = len(files), len(groups), len(files)
+    summary.seconds = time.monotonic() - t0
+    return summary
 
 
-def fake_rank(per_group: int, delay: float = 0.0):
-    """A ``rank_fn`` for :class:`app.mainwindow.MainWindow` built on :func:`fill_catalog`."""
-    from types import SimpleNamespace as NS
+def fake_rank(per_group: int, delay: float = 0.0):  # type: ignore[no-untyped-def]
+    """A ``rank_fn`` for :class:`app.window.MainWindow` built on :func:`fill_catalog`."""
 
-    def rank(root, catalog, progress, cancel):
-        t0 = time.monotonic()
-        out = fill_catalog(Path(root), Path(catalog), per_group, progress, cancel, delay)
-        if out.get("cancelled"):
-            return NS(n_shots=0, n_groups=0, skipped=[], seconds=time.monotonic() - t0)
-        return NS(n_shots=out["n_shots"], n_groups=out["n_groups"], skipped=[],
-                  seconds=time.monotonic() - t0)
+    def rank(root, catalog, progress, cancel):  # type: ignore[no-untyped-def]
+        return fill_catalog(Path(root), Path(catalog), per_group, progress, cancel, delay)
 
     return rank

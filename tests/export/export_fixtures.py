@@ -157,16 +157,35 @@ def add_shot(
     cat: Catalog, root: Path, key: str, companions: list[str] = (), raw: str | None = None,  # type: ignore[assignment]
     group: int | None = None, rank: int | None = None, suggested: str | None = None,
 ) -> None:
+    from engine.scan import file_hash  # the scanner's content hash, as `culler rank` stores it
+
     for rel, role in [(key, "primary"), *[(c, "companion") for c in companions]]:
         p = root / rel
         st = p.stat()
         cat.upsert_file({"path": rel, "shot": key, "role": role, "size": st.st_size,
-                         "mtime_ns": st.st_mtime_ns, "hash": blake(p), "status": "ok", "reason": None})
-    h = blake(root / key)
+                         "mtime_ns": st.st_mtime_ns, "hash": file_hash(p), "status": "ok", "reason": None})
+    h = file_hash(root / key)
     cat.store_analysis(h, {"engine_version": "1", "n_faces": 0, "analysed_at": 0.0}, [], {})
     cat.upsert_shot({"key": key, "primary_path": key, "raw_path": raw, "hash": h, "status": "ok",
                      "reason": None, "group_id": group, "rank": rank, "score": None, "n_faces": 0,
                      "suggested": suggested, "seen_at": 0.0})
+
+
+def rescan(s: Session, rel: str) -> None:
+    """What `culler rank` stores for a changed file: its new size, mtime and content hash."""
+    import sqlite3
+
+    from engine.scan import file_hash
+
+    p = s.root / rel
+    st = p.stat()
+    h = file_hash(p)
+    conn = sqlite3.connect(s.catalog_path)
+    conn.execute("UPDATE files SET size = ?, mtime_ns = ?, hash = ? WHERE path = ?", (st.st_size, st.st_mtime_ns, h, rel))
+    conn.execute("UPDATE shots SET hash = ? WHERE key = ?", (h, rel))
+    conn.execute("UPDATE decisions SET hash = ? WHERE shot = ?", (h, rel))  # decided on the new photo
+    conn.commit()
+    conn.close()
 
 
 def build_session(base: Path) -> Session:

@@ -20,6 +20,7 @@ from export_fixtures import (
     jpeg_bytes,
     needs_exiftool,
     raw_bytes,
+    rescan,
 )
 
 from engine.catalog import Catalog
@@ -130,6 +131,7 @@ def test_default_mode_copies_beside_the_folder(session: Session) -> None:
 def test_two_cards_same_names_into_one_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a, b = build_session(tmp_path / "a"), build_session(tmp_path / "b")
     (b.root / "IMG_0001.JPG").write_bytes(jpeg_bytes(555))  # same name, another photo
+    rescan(b, "IMG_0001.JPG")
     out = tmp_path / "out"
     assert run("export", a.root, "--to", out) == 0
     first = hash_tree(out)

@@ -82,16 +82,32 @@ def test_install_and_remove(search_dirs: dict[str, Path], tmp_path: Path, capsys
     assert rc == 1 and "no pack named" in err
 
 
-def test_architectures_listing(search_dirs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_architectures_come_from_the_registered_training_module(search_dirs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     from engine.commands.models import architectures
+    from training.registry import list_models
 
-    names, note = architectures()
+    expected = sorted(list_models())
+    assert architectures() == (expected, None) and "sem_hyperiqa" in expected
     rc, out, _ = run(capsys, "list", "--architectures")
-    assert rc == 0
-    if names:
-        assert note is None and "architectures (training registry): " in out
-    else:
-        assert note and "architectures: not available" in out
+    assert rc == 0 and f"architectures (training module): {', '.join(expected)}" in out
+    rc, out, _ = run(capsys, "list", "--architectures", "--json")
+    data = json.loads(out)
+    assert rc == 0 and data["architectures"] == expected and data["note"] is None
+
+
+def test_architectures_without_or_with_a_broken_provider(search_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.metadata as md
+
+    from engine.commands.models import ARCHITECTURES_GROUP
+
+    monkeypatch.setattr(md, "entry_points", lambda group: [])
+    rc, out, _ = run(capsys, "list", "--architectures")
+    assert rc == 0 and "architectures: not available: no training module is registered" in out
+    assert "pip install 'portrait-culler[train]'" in out
+    broken = md.EntryPoint(name="training", value="training.registry:no_such_function", group=ARCHITECTURES_GROUP)
+    monkeypatch.setattr(md, "entry_points", lambda group: [broken])
+    rc, out, _ = run(capsys, "list", "--architectures")
+    assert rc == 0 and "architectures: not available: the architecture list training.registry:no_such_function failed: AttributeError" in out
 
 
 def test_bare_models_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,11 @@
 """The default deep pack that ships in resources/models: verified, in the default ensemble, and
-ranking the clean frame of a burst first for every defect type together with the technical members."""
+ranking the clean frame of a burst first for every defect type together with the technical members.
+
+The bursts are made from a portrait the pack never saw: its model card lists its training
+photographs (scikit-image's astronaut, coffee, chelsea, rocket, hubble_deep_field, camera), so
+the astronaut of the demo session cannot test it.  Grace Hopper's portrait (U.S. Navy, public
+domain; matplotlib ships it as sample data) is held out.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +21,32 @@ from engine.models.search import builtin_models_dir
 
 NAME = "portrait-lite-synth"
 PACK = builtin_models_dir() / NAME
+# the photographs the pack was trained on (MODEL_CARD.md, "Training data")
+TRAINING_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "camera")
+
+
+def held_out_portrait(max_side: int = 1000) -> np.ndarray:
+    """Grace Hopper (U.S. Navy photograph, public domain), from matplotlib's sample data."""
+    import importlib.util
+
+    from PIL import Image
+
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or spec.origin is None:
+        pytest.skip("matplotlib (training extra) ships the held-out portrait; it is not installed")
+    path = Path(spec.origin).parent / "mpl-data" / "sample_data" / "grace_hopper.jpg"
+    img = Image.open(path).convert("RGB")
+    s = max_side / max(img.size)
+    return np.asarray(img.resize((round(img.size[0] * s), round(img.size[1] * s)), Image.Resampling.LANCZOS))
 
 
 def test_shipped_pack_verifies_and_is_small() -> None:
     m = verify_pack(PACK)
     assert m.name == NAME and m.commercial_use and m.licence == "Apache-2.0"
     assert "PIQ23" not in m.training_data.replace("no PIQ23", "")
+    for photo in TRAINING_PHOTOS:  # the held-out portrait is not among them
+        assert photo in m.training_data and photo in (PACK / "MODEL_CARD.md").read_text()
+    assert "hopper" not in m.training_data.lower()
     assert (PACK / "MODEL_CARD.md").is_file() and "MODEL_CARD.md" in m.files
     assert sum(f.stat().st_size for f in PACK.iterdir()) < 20e6
 
@@ -58,22 +84,17 @@ def test_verify_cli_on_shipped_and_tampered_copy(tmp_path: Path, capsys: pytest.
 
 @pytest.fixture(scope="module")
 def burst():  # type: ignore[no-untyped-def]
-    """The astronaut burst of the demo session (clean + 6 defects x 3 levels) as ShotInputs."""
-    from engine.demo import DEFECTS, LEVELS, apply_defect, demo_sources
+    """A burst of the held-out portrait as the demo makes them (clean + 6 defects x 3 levels)."""
+    from engine.demo import DEFECTS, LEVELS, apply_defect
+    from engine.faces import FaceDetector, analyse_faces
     from engine.quality.base import ShotInput
 
-    try:
-        from engine.faces import FaceDetector, analyse_faces
-
-        det = FaceDetector(threads=1)
-    except Exception:  # noqa: BLE001 - the frame-level check still runs without a detector
-        det = None
-    rgb = demo_sources(max_side=1000)["astronaut"]
+    det = FaceDetector(threads=1)
+    rgb = held_out_portrait()
     shots = {}
     for d, lv in [("clean", 0)] + [(d, lv) for d in DEFECTS for lv in LEVELS]:
         img = apply_defect(rgb, d, lv)
-        faces = analyse_faces(img, det) if det is not None else []
-        shots[(d, lv)] = ShotInput(image=img, faces=faces)
+        shots[(d, lv)] = ShotInput(image=img, faces=analyse_faces(img, det))
     return shots
 
 
@@ -88,7 +109,7 @@ def test_pack_alone_prefers_the_clean_frame_at_strong_defects(burst) -> None:  #
     keys = list(burst)
     res = dict(zip(keys, m.score_batch([burst[k] for k in keys])))
     clean = res[("clean", 0)]
-    assert clean is not None and clean.per_face and len(clean.per_face) >= 1  # the astronaut's face was scored
+    assert clean is not None and clean.per_face and len(clean.per_face) >= 1  # her face was scored
     for d in {k[0] for k in keys} - {"clean"}:
         assert clean.quality > res[(d, 3)].quality, d
 

@@ -34,15 +34,44 @@ def test_fp16_variant_matches_fp32(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, ref, rtol=2e-2, atol=2e-3)
 
 
-def test_gpu_device_picks_the_variant_and_falls_back_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    """onnxruntime claims CUDA here but cannot start it: the runtime says so and runs fp32 on the CPU."""
+@pytest.mark.parametrize(
+    ("gpu_start", "message"),
+    [
+        # onnxruntime-gpu without a usable GPU/driver raises when the session starts
+        ("raises", "the cuda provider failed to start (CUDA failure 100: no CUDA-capable device is detected); "
+                   "falling back to the CPU"),
+        # a CPU build of onnxruntime drops the provider and starts on the CPU without a word
+        ("drops", "the cuda provider did not initialise; running on the CPU"),
+    ],
+)
+def test_gpu_device_picks_the_variant_and_falls_back_cleanly(
+    gpu_start: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """onnxruntime claims CUDA but cannot start it, in either of its two ways: the runtime tried
+    the fp16 variant on the GPU, says which failure it saw, and runs fp32 on the CPU."""
+    import onnxruntime as ort
+
     p = add_fp16_variant(make_pack(tmp_path / "p", size=32))
     monkeypatch.setattr(runtime, "available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     assert runtime.select_providers("auto").device == "cuda"
+    real_session = ort.InferenceSession
+    opened: list[tuple[str, list[str]]] = []
+
+    def session(path: str, sess_options: object = None, providers: list[object] | None = None) -> object:
+        names = [q if isinstance(q, str) else q[0] for q in providers or []]  # type: ignore[index]
+        opened.append((Path(path).name, names))
+        if "CUDAExecutionProvider" in names and gpu_start == "raises":
+            raise RuntimeError("CUDA failure 100: no CUDA-capable device is detected")
+        return real_session(path, sess_options=sess_options, providers=["CPUExecutionProvider"])
+
+    monkeypatch.setattr(ort, "InferenceSession", session)
     with caplog.at_level(logging.WARNING, logger="engine.models"):
         rt = PackRuntime(p, device="auto")
+    assert opened[0] == (FP16_FILE, ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert opened[-1] == ("model.onnx", ["CPUExecutionProvider"])
     assert rt.device == "cpu" and rt.model_file.name == "model.onnx"
-    assert "falling back to the CPU" in (rt.provider_message or "") or "did not initialise" in (rt.provider_message or "")
+    assert rt.provider_message == message
+    assert caplog.messages == [f"{verify_pack(p).name}: {message}"]  # said once
     assert rt.score_images([np.full((40, 40, 3), 9, np.uint8)]).shape == (1,)
 
 

@@ -48,3 +48,41 @@ def tiny_piq23(tmp_path_factory: pytest.TempPathFactory) -> Path:
         seed=3,
         defects=("underexpose", "overexpose", "noise", "jpeg"),
     )
+
+
+def build_download_tree(meta: Path, images: Path | None, dest: Path) -> Path:
+    """A tree laid out exactly like the DXOMARK download plus the PIQ2023 repository's files:
+    ``Scores_*.csv`` at the top and in ``Scores/``, ``Test split/{Scene,Device} Split.csv``,
+    ``Test split/{Scene,Device} Split/*Split_{Train,Test}_Scores_*.csv``,
+    ``Metadata/Image Metadata.csv`` and the images in ``{Overall,Details,Exposure}/``, copied from
+    a folder in the compact layout (``scores/``, ``splits/``)."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for attr in ("Overall", "Details", "Exposure"):
+        src = meta / "scores" / f"Scores_{attr}.csv"
+        shutil.copy(src, dest / src.name)
+        (dest / "Scores").mkdir(exist_ok=True)
+        shutil.copy(src, dest / "Scores" / src.name)
+        if images is not None and (images / attr).is_dir():
+            shutil.copytree(images / attr, dest / attr)
+    for split, name in (("scene", "Scene"), ("device", "Device")):
+        (dest / "Test split" / f"{name} Split").mkdir(parents=True, exist_ok=True)
+        shutil.copy(meta / "splits" / f"{split}_split.csv", dest / "Test split" / f"{name} Split.csv")
+        for f in sorted((meta / "splits" / split).glob("*.csv")):
+            shutil.copy(f, dest / "Test split" / f"{name} Split" / f.name)
+    (dest / "Metadata").mkdir(exist_ok=True)
+    shutil.copy(meta / "image_metadata.csv", dest / "Metadata" / "Image Metadata.csv")
+    return dest
+
+
+@pytest.fixture(scope="session")
+def shared_download_tree(piq23_shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """../shared's PIQ23 files laid out like the download (no images: ../shared has none with a JOD)."""
+    return build_download_tree(piq23_shared, None, tmp_path_factory.mktemp("piq23_download"))
+
+
+@pytest.fixture(scope="session")
+def tiny_download_tree(tiny_piq23: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny dataset laid out like the download (images at the top, split files in 'Test split/')."""
+    return build_download_tree(tiny_piq23, tiny_piq23 / "images", tmp_path_factory.mktemp("tiny_download"))

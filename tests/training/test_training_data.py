@@ -49,6 +49,40 @@ def test_real_piq23_files(piq23_shared: Path) -> None:
         piq23.split_file(piq23_shared, "camera", "Train")
 
 
+def test_real_piq23_in_the_download_layout(shared_download_tree: Path) -> None:
+    """The DXOMARK download's layout: Scores_*.csv at the top (and in Scores/), the splits under
+    'Test split/Scene Split/' and 'Test split/Device Split/', found by their upstream names."""
+    d = shared_download_tree
+    assert not (d / "splits").exists() and not (d / "scores").exists()
+    assert piq23.find_score_file(d, "Exposure") == d / "Scores" / "Scores_Exposure.csv"
+    f = piq23.split_file(d, "scene", "Test", "Overall")
+    assert f == d / "Test split" / "Scene Split" / "SceneSplit_Test_Scores_Overall.csv"
+    test = piq23.load_split(d, "scene", "Test", "Overall")
+    assert len(test) == 1486 and len({r.scene for r in test}) == 15
+    assert len(piq23.load_split(d, "scene", "Train", "Details")) == 3630
+    dev = piq23.load_split(d, "device", "Train", "Exposure")
+    table = piq23.device_split_table(d)
+    assert dev and all(table[r.image] == "Train" for r in dev)
+    assert sum(v == "Test" for v in piq23.scene_split_table(d).values()) == 15
+    with pytest.raises(piq23.Piq23Error, match="no Overall/, Details/ or Exposure/ image folder"):
+        piq23.images_root(d, None)  # ../shared has no scored images
+    (d / "Overall").mkdir()
+    assert piq23.images_root(d, None) == d and piq23.images_root(d, "/elsewhere") == Path("/elsewhere")
+    (d / "Overall").rmdir()
+
+
+def test_split_files_found_by_upstream_name_anywhere_below(piq23_shared: Path, tmp_path: Path) -> None:
+    """An unpacked archive with an extra top folder still works: files are found by name."""
+    import shutil
+
+    deep = tmp_path / "PIQ23-main" / "Test split" / "Scene Split"
+    deep.mkdir(parents=True)
+    shutil.copy(piq23_shared / "splits" / "scene" / "SceneSplit_Train_Scores_Overall.csv", deep)
+    assert len(piq23.load_split(tmp_path, "scene", "Train", "Overall")) == 3630
+    with pytest.raises(piq23.Piq23Error, match="no such split file SceneSplit_Test_Scores_Overall.csv"):
+        piq23.split_file(tmp_path, "scene", "Test", "Overall")
+
+
 def test_real_piq23_missing_images_message(piq23_shared: Path, tmp_path: Path) -> None:
     rows = piq23.load_split(piq23_shared, "scene", "Test", "Overall")
     spec = model_config("hyperiqa").inputs()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from training.metrics import challenge_metrics, krcc, plcc, rankdata, srcc
+from engine.metrics import challenge_metrics, krcc, plcc, rankdata, srcc
 
 CASES = [
     ([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]),
@@ -79,9 +79,36 @@ def test_single_image_scenes_are_left_out_and_errors() -> None:
 
 
 def test_metrics_module_does_not_import_torch() -> None:
-    code = "import sys, training.metrics, training.piq23, engine.commands.evaluate; print('torch' in sys.modules)"
+    code = "import sys, engine.metrics, engine.piq23, training.piq23, engine.commands.evaluate; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_evaluate_runs_without_the_training_module(tmp_path: Path) -> None:
+    """``culler evaluate`` uses the engine's metrics and readers: it runs with ``training`` blocked."""
+    scores = _scores_csv(tmp_path / "scores.csv")
+    pred = _write(tmp_path / "pred.csv", "IMAGE,SCORE\n" + "".join(f"{n}_{s}.jpg,{n}\n" for n, s in
+                                                                   enumerate("AAAABBB")))
+    code = (
+        "import sys; sys.modules['training'] = None\n"
+        "from engine.cli import main\n"
+        f"sys.exit(main(['evaluate', '--scores', {str(scores)!r}, '--predictions', {str(pred)!r}, '--json']))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert "training" not in out.stderr and res["srcc"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_mae_per_scene_median_matches_numpy() -> None:
+    rng = np.random.default_rng(1)
+    p, t = rng.normal(size=30), rng.normal(size=30)
+    s = np.repeat(["a", "b", "c"], [8, 10, 12])
+    m = challenge_metrics(p, t, s)
+    want = np.median([np.mean(np.abs(p[s == k] - t[s == k])) for k in "abc"])
+    assert m.mae == pytest.approx(want, abs=1e-12)
+    assert m.to_dict()["mae"] == pytest.approx(want, abs=1e-6)
+    assert m.scenes["b"].mae == pytest.approx(np.mean(np.abs(p[s == "b"] - t[s == "b"])), abs=1e-12)
 
 
 def _write(path: Path, text: str) -> Path:
@@ -110,7 +137,7 @@ def test_culler_evaluate_json_and_table(tmp_path: Path, capsys: pytest.CaptureFi
     )
     assert main(["evaluate", "--scores", str(scores), "--predictions", str(pred), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert set(d) == {"srcc", "plcc", "krcc", "score", "scenes"}
+    assert set(d) == {"srcc", "plcc", "krcc", "score", "mae", "scenes"}
     assert d["scenes"]["B"]["srcc"] == pytest.approx(1.0)
     assert d["scenes"]["A"]["srcc"] == pytest.approx(0.8)
     assert d["srcc"] == pytest.approx(0.9)  # median of two scenes = mean

@@ -1,13 +1,17 @@
-"""``culler gui``: the desktop app (PySide6; imported only when the command runs)."""
+"""``culler gui``: the desktop app, registered in the ``portrait_culler.commands`` entry-point group.
+
+This module is loaded for ``culler --help``: it imports neither PySide6 nor the rest of the app;
+:func:`app.main.run_gui` is imported only when the command runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
-NAME = "gui"
-HELP = "open the culling app (review ranked scenes, decide with the keyboard)"
+HELP = "open the culling app (review ranked scenes, decide with the keyboard; needs the [gui] extra)"
 DESCRIPTION = """\
 Open the culling app.  With FOLDER, the folder opens at once: its catalog
 (FOLDER.culler.sqlite beside it by default) loads instantly and the analysis
@@ -33,10 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        import PySide6  # noqa: F401
-    except ImportError:
-        print("culler gui needs PySide6: pip install 'portrait-culler[gui]'", file=sys.stderr)
+    if importlib.util.find_spec("PySide6") is None:
+        print("culler gui: PySide6 is not installed; install the GUI extra: pip install 'portrait-culler[gui]'",
+              file=sys.stderr)
         return 2
     from app.main import run_gui
 

@@ -1,7 +1,9 @@
-"""``culler train``: the training module (``training.cli``), loaded only when run.
+"""``culler train``: the training module's sub-command, registered in the
+``portrait_culler.commands`` entry-point group.
 
-Everything after ``culler train`` is handed to ``python -m training``; torch, timm and the other
-training dependencies are imported only then (``pip install portrait-culler[train]``).
+Everything after ``culler train`` is handed to ``training.cli`` (``python -m training``); torch,
+timm and the other training dependencies are imported only then (``pip install
+'portrait-culler[train]'``).  This module itself imports nothing heavy: ``culler --help`` loads it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import argparse
 import importlib.util
 import sys
 
-NAME = "train"
 HELP = "train, pretrain, evaluate and export portrait quality models (needs the [train] extra)"
 DESCRIPTION = """\
 Train portrait quality models on PIQ23 or on synthetic defects, and export them as model packs.

@@ -4,9 +4,12 @@ SRCC, PLCC and KRCC are computed per scene; each is reported as the median over 
 challenge score is the median over scenes of the per-scene mean of the three.  PLCC is the plain
 Pearson correlation of the raw predictions (no logistic fitting).  A scene whose predictions (or
 targets) are constant has undefined correlations: they count as 0 there, so a constant predictor
-scores 0.  Scenes with fewer than two images are left out.
+scores 0.  Scenes with fewer than two images are left out.  MAE (mean absolute error of the
+predictions against the JODs, per scene, median over scenes) is reported beside them, as in the
+PIQ23 benchmark tables; it is only meaningful for models that predict JODs on their scale.
 
-Pure numpy: no torch and no scipy here, so ``culler evaluate`` runs on a minimal install.
+Pure numpy: no torch and no scipy here, so ``culler evaluate`` runs on a minimal install; the
+training module (``training.train``) imports these functions from here.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ __all__ = [
     "srcc",
     "plcc",
     "krcc",
+    "mae",
     "scene_metrics",
     "challenge_metrics",
 ]
@@ -95,12 +99,21 @@ def krcc(pred: Sequence[float] | np.ndarray, target: Sequence[float] | np.ndarra
     return float(np.clip(s / np.sqrt(n_x * n_y), -1.0, 1.0))
 
 
+def mae(pred: Sequence[float] | np.ndarray, target: Sequence[float] | np.ndarray) -> float:
+    """Mean absolute error; 0.0 for no values."""
+    x, y = _as_1d(pred), _as_1d(target)
+    if x.shape != y.shape:
+        raise ValueError(f"mae: {x.size} predictions for {y.size} targets")
+    return float(np.abs(x - y).mean()) if x.size else 0.0
+
+
 @dataclass
 class SceneMetrics:
     n: int
     srcc: float
     plcc: float
     krcc: float
+    mae: float = 0.0
 
     @property
     def score(self) -> float:
@@ -113,6 +126,7 @@ class ChallengeMetrics:
     plcc: float
     krcc: float
     score: float  # median over scenes of the per-scene mean of the three
+    mae: float = 0.0  # median over scenes of the per-scene mean absolute error
     scenes: dict[str, SceneMetrics] = field(default_factory=dict)
 
     @property
@@ -128,6 +142,7 @@ class ChallengeMetrics:
             "plcc": r(self.plcc),
             "krcc": r(self.krcc),
             "score": r(self.score),
+            "mae": r(self.mae),
             "scenes": {
                 k: {**{kk: (r(vv) if isinstance(vv, float) else vv) for kk, vv in asdict(v).items()},
                     "score": r(v.score)}
@@ -138,13 +153,13 @@ class ChallengeMetrics:
     def summary(self) -> str:
         return (
             f"SRCC {self.srcc:.4f}  PLCC {self.plcc:.4f}  KRCC {self.krcc:.4f}  "
-            f"score {self.score:.4f}  ({len(self.scenes)} scenes, {self.n_images} images)"
+            f"score {self.score:.4f}  MAE {self.mae:.4f}  ({len(self.scenes)} scenes, {self.n_images} images)"
         )
 
 
 def scene_metrics(pred: Sequence[float] | np.ndarray, target: Sequence[float] | np.ndarray) -> SceneMetrics:
     x, y = _as_1d(pred), _as_1d(target)
-    return SceneMetrics(n=int(x.size), srcc=srcc(x, y), plcc=plcc(x, y), krcc=krcc(x, y))
+    return SceneMetrics(n=int(x.size), srcc=srcc(x, y), plcc=plcc(x, y), krcc=krcc(x, y), mae=mae(x, y))
 
 
 def challenge_metrics(
@@ -175,5 +190,6 @@ def challenge_metrics(
         plcc=float(np.median([v.plcc for v in vals])),
         krcc=float(np.median([v.krcc for v in vals])),
         score=float(np.median([v.score for v in vals])),
+        mae=float(np.median([v.mae for v in vals])),
         scenes=per,
     )

@@ -1,0 +1,201 @@
+"""``culler rank DIR --ray [ADDRESS|auto]``: analysis on Ray Data, for archives that outgrow one machine.
+
+The run is the local run with a different executor (:func:`engine.pipeline.rank_folder` calls
+:func:`iter_results` in place of its process pool). Scanning, planning, resuming and writing stay
+in the driver, and so do grouping and ranking:
+
+1. the driver scans DIR and plans tasks exactly as a local run does. Shots whose cached analysis
+   stands are not sent at all;
+2. a Ray dataset of the remaining tasks is built, one row per shot;
+3. CPU tasks (``map``) stat, hash and read the EXIF of each file. A file whose content hash is
+   already analysed, say a renamed or copied one, stops there. Any other file is decoded at
+   analysis size;
+4. scoring actors (``map_batches``) each hold one onnxruntime session per model, the face
+   detector and every quality member, created once per actor on its node's GPU when the cluster
+   has one (``--device``), else on its CPU. They find faces, run the members and compute the
+   content descriptor;
+5. the driver streams the results back and writes them through the same batched store path as
+   the local run (:class:`engine.pipeline.ResultWriter`). A killed run resumes from the catalog
+   like a local one. Then it groups and ranks locally.
+
+``auto`` starts a private local Ray instance for the run; an address (``ray://host:10001``,
+``host:6379``) joins an existing cluster. Every node needs the same portrait-culler install
+(and model packs) and must read DIR at the same path (shared storage).
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from engine.pipeline import PipelineError
+
+ROWS_PER_BLOCK = 4  # small blocks: decoded images stream to the actors instead of piling up
+ACTORS_PER_GPU = 4  # actors sharing one GPU (their face detection and technical members run on CPU)
+DECODE_CPUS = 0.25  # logical CPUs per hash/decode task
+ACTOR_CPUS = 0.75  # logical CPUs per CPU-only scoring actor; the rest is left to decoding
+
+_KNOWN: dict[str, frozenset[str]] = {}  # per worker process: the known hashes, fetched once
+
+
+class RayUnavailable(PipelineError):
+    """Ray is not installed or the cluster cannot be reached; the message is user-facing."""
+
+
+def _skip(out: dict[str, Any], exc: BaseException) -> None:
+    """The same skipped reasons as the local workers (engine.pipeline._work)."""
+    import traceback
+
+    from engine.images import ImageError
+
+    out["status"] = "skipped"
+    if isinstance(exc, ImageError):
+        out["reason"] = str(exc)
+    elif isinstance(exc, OSError):
+        out["reason"] = f"cannot read: {exc.strerror or exc}"
+    elif isinstance(exc, MemoryError):
+        out["reason"] = "out of memory while decoding"
+    else:
+        out["reason"] = f"internal error ({type(exc).__name__}: {exc})"
+        out["trace"] = traceback.format_exc()
+
+
+def _known(ref: Any) -> frozenset[str]:
+    import ray
+
+    key = ref.hex()
+    if key not in _KNOWN:
+        _KNOWN.clear()
+        _KNOWN[key] = ray.get(ref)
+    return _KNOWN[key]
+
+
+def hash_and_decode(row: dict[str, Any], known_ref: Any) -> dict[str, Any]:
+    """CPU task: stat, hash, EXIF, then decode at analysis size unless the hash is already analysed."""
+    from engine.images import decode
+    from engine.metadata import read_metadata
+    from engine.pipeline import ANALYSIS_MAX_SIDE, ANALYSIS_MIN_SIDE
+    from engine.scan import file_hash
+
+    task = pickle.loads(row["task"])
+    out: dict[str, Any] = {"key": task["key"], "status": "ok"}
+    path = Path(task["path"])
+    try:
+        st = path.stat()
+        out["size"], out["mtime_ns"] = st.st_size, st.st_mtime_ns
+        out["hash"] = task.get("hash") or file_hash(path)
+        out["metadata"] = read_metadata(path).as_row()
+        if out["hash"] in _known(known_ref):
+            out["reused"] = True
+        else:
+            t0 = time.perf_counter()
+            out["_decoded"] = decode(path, max_side=ANALYSIS_MAX_SIDE, min_side=ANALYSIS_MIN_SIDE)
+            out["_t0"] = t0
+    except Exception as exc:  # never let one file stop a session
+        _skip(out, exc)
+    return {"key": out["key"], "blob": pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)}
+
+
+class Scorer:
+    """Scoring actor: the face detector and every quality member, created once (one onnxruntime
+    session per model), applied to each decoded image of a batch."""
+
+    def __init__(self, names: list[str], face_backend: str, device: str, threads: int):
+        from engine import pipeline
+
+        pipeline._init_worker(names, face_backend, device, threads)
+        self._pipeline = pipeline
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        import numpy as np
+
+        p = self._pipeline
+        blobs = []
+        for blob in batch["blob"]:
+            res = pickle.loads(blob)
+            dec = res.pop("_decoded", None)
+            t0 = res.pop("_t0", time.perf_counter())
+            if dec is not None:
+                try:
+                    res.update(p.analyse_decoded(dec, p._W["members"], p._detector(), t0, p._eye_model()))
+                except Exception as exc:
+                    _skip(res, exc)
+            blobs.append(pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL))
+        return {"key": batch["key"], "blob": np.array(blobs, dtype=object)}
+
+
+def connect(address: str, workers: int | None = None) -> bool:
+    """Start a local instance (``auto``) or join a cluster; True when this call started Ray."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayUnavailable("--ray needs Ray: pip install 'portrait-culler[cluster]'") from exc
+    if ray.is_initialized():
+        return False
+    import logging
+
+    kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
+    try:
+        if address == "auto":
+            ray.init(num_cpus=workers, **kw)
+        else:
+            ray.init(address=address, **kw)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise RayUnavailable(f"cannot reach the Ray cluster at {address}: {exc}") from exc
+    return True
+
+
+def iter_results(
+    tasks: list[dict[str, Any]],
+    opts: Any,
+    names: list[str],
+    cancel: threading.Event | None,
+    known: frozenset[str],
+) -> Iterator[dict[str, Any]]:
+    """Results of ``tasks`` in the form the local workers give them, as Ray finishes them."""
+    if not tasks:
+        return
+    started = connect(str(opts.ray), opts.workers)
+    import numpy as np
+    import ray
+
+    try:
+        import logging
+
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # no per-dataset chatter under culler's bar
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False  # culler draws its own bar, fed as results are stored
+        ctx.print_on_execution_start = False
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
+        use_gpu = gpus > 0 and opts.device != "cpu"
+        if use_gpu:
+            actor_args: dict[str, Any] = {"num_gpus": 1.0 / ACTORS_PER_GPU, "num_cpus": 1}
+            actors = gpus * ACTORS_PER_GPU
+        else:
+            actor_args = {"num_cpus": ACTOR_CPUS}
+            actors = max(1, int(resources.get("CPU", 1) - DECODE_CPUS) // 1)
+        actors = max(1, min(actors, len(tasks)))
+        rows = [{"key": t["key"], "task": pickle.dumps(t)} for t in tasks]
+        ds: Any = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // ROWS_PER_BLOCK)))
+        ds = ds.map(hash_and_decode, fn_kwargs={"known_ref": ray.put(known)}, num_cpus=DECODE_CPUS)
+        ds = ds.map_batches(
+            Scorer,
+            fn_constructor_kwargs={"names": names, "face_backend": opts.face_backend, "device": opts.device, "threads": 1},
+            batch_size=1,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            **actor_args,
+        )
+        for row in ds.iter_rows():
+            if cancel is not None and cancel.is_set():
+                return
+            blob = row["blob"]
+            yield pickle.loads(blob if isinstance(blob, bytes) else np.asarray(blob).tobytes())
+    finally:
+        if started:
+            ray.shutdown()

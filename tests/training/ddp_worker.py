@@ -1,0 +1,19 @@
+"""One rank of the 2-process DDP test (``torchrun --nproc_per_node 2 ddp_worker.py CONFIG OUT``):
+trains with ``training.train.fit`` and writes its parameter digest to ``OUT/rank{RANK}.json``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from training.train import TrainConfig, fit
+
+torch.set_num_threads(1)
+cfg = TrainConfig.from_dict(json.loads(Path(sys.argv[1]).read_text()))
+res = fit(cfg, progress=lambda s: None)
+Path(sys.argv[2], f"rank{res['rank']}.json").write_text(
+    json.dumps({"digest": res["param_digest"], "steps": res["steps"], "epochs": res["epochs_run"]})
+)
