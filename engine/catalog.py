@@ -620,6 +620,10 @@ class Catalog:
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row)) for row in cur.fetchall()]
 
+    def shots_with_status(self, status: str) -> list[dict[str, Any]]:
+        """Shots whose status is ``status`` ('ok', 'skipped', 'pending'), by key."""
+        return list(self.db.table("shots").rows_where("status = ?", [status], order_by="key"))
+
     def shot(self, key: str) -> dict[str, Any] | None:
         rows = list(self.db.table("shots").rows_where("key = ?", [key]))
         return rows[0] if rows else None
@@ -973,6 +977,27 @@ class Catalog:
     def group_meta(self) -> dict[int, tuple[str | None, str | None]]:
         """{group id: (best shot, start time)}."""
         return {r[0]: (r[1], r[2]) for r in self.conn.execute("SELECT id, best, start_time FROM groups")}
+
+    def stored_paths(self) -> list[tuple[str, object]]:
+        """Every path the catalog holds, with what it is: ``("shot key" | "path" | "RAW path" |
+        "file path", value)`` (``culler check`` verifies each stays inside the session)."""
+        values: list[tuple[str, object]] = []
+        for key, primary, raw in self.conn.execute("SELECT key, primary_path, raw_path FROM shots"):
+            values += [("shot key", key), ("path", primary), ("RAW path", raw)]
+        values += [("file path", r[0]) for r in self.conn.execute("SELECT path FROM files")]
+        return values
+
+    def bound_decisions(self) -> list[tuple[str, str, str, int | None, int | None, str | None]]:
+        """Decisions that say something and carry the content hash they were made on:
+        ``(shot, bound hash, primary path, catalogued size, mtime_ns, hash)``; empty for a
+        catalog from before decisions carried their hash."""
+        if "hash" not in {r[1] for r in self.conn.execute("PRAGMA table_info(decisions)")}:
+            return []
+        return self.conn.execute(
+            "SELECT d.shot, d.hash, coalesce(s.primary_path, s.key), f.size, f.mtime_ns, f.hash FROM decisions d "
+            "JOIN shots s ON s.key = d.shot LEFT JOIN files f ON f.path = coalesce(s.primary_path, s.key) "
+            "WHERE d.hash IS NOT NULL AND (d.flag IS NOT NULL OR d.stars > 0 OR d.label IS NOT NULL)"
+        ).fetchall()
 
     def integrity_check(self) -> list[str]:
         """Problems found by SQLite's own check and by the catalog's consistency rules."""

@@ -465,14 +465,14 @@ def _rank(
             summary.cancelled = True
         emit(ProgressEvent("group", 0, 1, message="grouping and ranking"))
         regroup(catalog, names, opts.sensitivity, specs)
-        for row in catalog.shots("status = 'skipped'"):
+        for row in catalog.shots_with_status("skipped"):
             reason = row["reason"] or "skipped"
             if (row["key"], reason) not in summary.skipped:
                 summary.skipped.append((row["key"], reason))
         from engine.metadata import FILE_TIME_BAD_EXIF
 
         summary.bad_dates = catalog.shots_with_time_source(FILE_TIME_BAD_EXIF)
-        ok = catalog.shots("status = 'ok'")
+        ok = catalog.shots_with_status("ok")
         summary.n_shots = len(ok)
         summary.n_faces = sum(int(r["n_faces"] or 0) for r in ok)
         summary.n_groups = len(catalog.groups())
@@ -624,11 +624,7 @@ def regroup(
 
     if specs is None:
         specs = member_specs(member_names or default_member_names())
-    rows = catalog.conn.execute(
-        "SELECT s.key, s.hash, m.capture_ts, m.time_source, m.make, m.model, m.serial, a.embedding "
-        "FROM shots s JOIN analysis a ON a.hash = s.hash LEFT JOIN metadata m ON m.shot = s.key "
-        "WHERE s.status = 'ok' ORDER BY s.key"
-    ).fetchall()
+    rows = catalog.grouping_rows()
     items = [
         GroupItem(
             key=r[0], ts=r[2], exif_time=r[3] == "exif", camera="|".join(x or "" for x in r[4:7]),
