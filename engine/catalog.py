@@ -452,8 +452,12 @@ class Catalog:
 
     def _migrate(self) -> None:
         self._check_version()
-        self.conn.executescript(_SCHEMA)
+        # tables, then the columns an older catalog lacks, then the indexes (which may need them)
+        statements = [st.strip() for st in _SCHEMA.split(";") if st.strip()]
+        indexes = [st for st in statements if st.upper().startswith("CREATE INDEX")]
+        self.conn.executescript(";\n".join(st for st in statements if st not in indexes) + ";")
         self._add_missing_columns()
+        self.conn.executescript(";\n".join(indexes) + ";")
         if self.get_meta("schema_version") is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
             self.set_meta("created_at", str(time.time()))

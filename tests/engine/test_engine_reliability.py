@@ -544,3 +544,117 @@ def test_non_utf8_file_name_through_every_export(tmp_path: Path) -> None:
     assert culler(["check", str(root)]) == 0
     again = rank_folder(RankOptions(root, workers=1))
     assert (again.n_shots, again.analysed) == (2, 0)  # embedded, not re-analysed
+
+
+# -- schema: a catalog written by portrait-culler 0.1 (schema 1 as first shipped) opens and upgrades ------
+V01_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,          -- relative to the root, '/' separators
+    shot TEXT,                      -- key of the shot this file belongs to
+    role TEXT,                      -- 'primary' or 'companion' (RAW+JPEG pair, sidecar)
+    size INTEGER,
+    mtime_ns INTEGER,
+    hash TEXT,                      -- blake2b of the content
+    status TEXT,                    -- 'ok', 'skipped'
+    reason TEXT
+);
+CREATE TABLE IF NOT EXISTS shots (
+    key TEXT PRIMARY KEY,           -- relative path of the primary file
+    primary_path TEXT,
+    raw_path TEXT,                  -- the RAW of a RAW+JPEG pair, when any
+    hash TEXT,
+    status TEXT,                    -- 'pending', 'ok', 'skipped'
+    reason TEXT,
+    group_id INTEGER,
+    rank INTEGER,
+    score REAL,
+    n_faces INTEGER,
+    suggested TEXT,                 -- 'pick' / 'reject' from the ranking
+    explain TEXT,                   -- JSON {member: {quality, weight, contribution}} of the rank
+    seen_at REAL
+);
+CREATE TABLE IF NOT EXISTS metadata (
+    shot TEXT PRIMARY KEY,
+    capture_time TEXT,              -- ISO 8601, with offset where known
+    capture_ts REAL,                -- seconds, UTC where the offset is known
+    time_source TEXT,               -- 'exif' or 'file'
+    subsec TEXT,
+    utc_offset TEXT,
+    make TEXT, model TEXT, serial TEXT, lens TEXT,
+    exposure_time REAL, fnumber REAL, iso REAL, focal_length REAL,
+    orientation INTEGER,
+    width INTEGER, height INTEGER
+);
+CREATE TABLE IF NOT EXISTS analysis (
+    hash TEXT PRIMARY KEY,
+    engine_version TEXT,
+    width INTEGER, height INTEGER,  -- of the analysed (reduced) image
+    full_width INTEGER, full_height INTEGER,
+    embedding BLOB,                 -- float32 content descriptor for grouping
+    n_faces INTEGER,
+    members TEXT,                   -- JSON list of the members that ran (a member may decline)
+    analysed_at REAL,
+    seconds REAL
+);
+CREATE TABLE IF NOT EXISTS faces (
+    hash TEXT,
+    idx INTEGER,
+    x REAL, y REAL, w REAL, h REAL, -- in full-image relative coordinates (0-1)
+    det_score REAL,
+    landmarks TEXT,                 -- JSON [[x,y]*5], relative coordinates
+    signals TEXT,                   -- JSON {name: value}
+    crop BLOB,                      -- JPEG of the aligned, padded crop
+    PRIMARY KEY (hash, idx)
+);
+CREATE TABLE IF NOT EXISTS scores (
+    hash TEXT,
+    member TEXT,
+    value REAL,                     -- raw signal, natural units
+    quality REAL,                   -- 0..1, higher is better
+    PRIMARY KEY (hash, member)
+);
+CREATE TABLE IF NOT EXISTS groups (
+    id INTEGER PRIMARY KEY,
+    n_shots INTEGER,
+    best TEXT,                      -- shot key of the rank-1 shot
+    start_time TEXT
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    shot TEXT PRIMARY KEY,
+    flag TEXT,                      -- 'pick', 'reject' or NULL (unflagged)
+    stars INTEGER,                  -- 0..5
+    label TEXT,                     -- Red, Yellow, Green, Blue, Purple or NULL
+    updated_at REAL
+);
+CREATE INDEX IF NOT EXISTS idx_files_shot ON files(shot);
+CREATE INDEX IF NOT EXISTS idx_shots_group ON shots(group_id);
+CREATE INDEX IF NOT EXISTS idx_shots_hash ON shots(hash);
+"""
+
+
+def test_a_catalog_from_version_0_1_opens_keeps_its_decisions_and_is_upgraded(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from engine.catalog import SCHEMA_VERSION, expected_columns
+    from engine.cli import main as culler
+
+    root = tmp_path / "shoot"
+    files = _burst(root, n=2)
+    cat = tmp_path / "shoot.culler.sqlite"
+    with sqlite3.connect(cat) as c:
+        c.executescript(V01_SCHEMA)
+        c.execute("PRAGMA journal_mode = WAL")
+        c.executemany("INSERT INTO meta VALUES (?, ?)", [("schema_version", "1"), ("root", str(root.resolve()))])
+        c.execute("INSERT INTO decisions VALUES (?, 'pick', 4, 'Green', 1.0)", (files[0].name,))
+    c.close()
+    assert SCHEMA_VERSION == 1  # additive changes only since 0.1: no renumbering needed
+    assert culler(["check", str(root)]) == 1  # missing columns are named, not called OK
+    assert "missing column(s)" in capsys.readouterr().out
+    assert culler(["rank", str(root), "-q", "-j", "1"]) == 0
+    assert "2 shot(s)" in capsys.readouterr().out
+    with Catalog(cat, readonly=True) as c:
+        d = c.decision(files[0].name)
+        assert (d.flag, d.stars, d.label) == ("pick", 4, "Green")
+        assert c.missing_columns() == []
+        have = {t: {r[1] for r in c.conn.execute(f"PRAGMA table_info({t})")} for t in expected_columns()}
+    assert all(set(cols) <= have[t] for t, cols in expected_columns().items())
+    assert culler(["check", str(root)]) == 0
