@@ -27,14 +27,17 @@ MAX_BYTES = 512 << 20  # larger files are hashed in chunks, without an image dig
 def image_data_digest(data: bytes, kind: str) -> str | None:
     """Digest of the image data of a file's bytes, or None (unknown kind, unparseable file)."""
     from engine.export.imagedata import ImageDataError, heif_digest, tiff_digest
-    from engine.export.jpeg import JpegError, image_parts
+    from engine.export.jpeg import JpegError, parse
 
     try:
         if kind == "jpeg":
+            # the parts of engine.export.jpeg.image_parts, hashed in place (no copies)
+            segments, image_start = parse(data)
+            view = memoryview(data)
             h = hashlib.blake2b(digest_size=16)
-            for part in image_parts(data):
-                h.update(len(part).to_bytes(8, "little"))
-                h.update(part)
+            for a, b in [(sg.start, sg.end) for sg in segments if not sg.is_xmp(data)] + [(image_start, len(data))]:
+                h.update((b - a).to_bytes(8, "little"))
+                h.update(view[a:b])
             return "jpeg:" + h.hexdigest()
         if kind == "tiff":
             return "tiff:" + tiff_digest(data)
