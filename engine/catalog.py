@@ -103,7 +103,8 @@ CREATE TABLE IF NOT EXISTS analysis (
     seconds REAL,
     preview TEXT,                   -- RAW: which embedded preview was analysed ("cr3:trak1", ...)
     preview_width INTEGER, preview_height INTEGER,
-    preview_note TEXT               -- RAW: "preview too small to judge focus" under 1,000 px
+    preview_note TEXT,              -- RAW: "preview too small to judge focus" under 1,000 px
+    image_key TEXT                  -- digest of the image data + orientation (engine.imagekey), or NULL
 );
 CREATE TABLE IF NOT EXISTS faces (
     hash TEXT,
@@ -145,6 +146,7 @@ CREATE TABLE IF NOT EXISTS content_aliases (
 CREATE INDEX IF NOT EXISTS idx_files_shot ON files(shot);
 CREATE INDEX IF NOT EXISTS idx_shots_group ON shots(group_id);
 CREATE INDEX IF NOT EXISTS idx_shots_hash ON shots(hash);
+CREATE INDEX IF NOT EXISTS idx_analysis_image_key ON analysis(image_key);
 """
 
 
@@ -470,8 +472,12 @@ class Catalog:
 
     def _migrate(self) -> None:
         self._check_version()
-        self.conn.executescript(_SCHEMA)
+        # tables, then the columns an older catalog lacks, then the indexes (which may need them)
+        statements = [st.strip() for st in _SCHEMA.split(";") if st.strip()]
+        indexes = [st for st in statements if st.upper().startswith("CREATE INDEX")]
+        self.conn.executescript(";\n".join(st for st in statements if st not in indexes) + ";")
         self._add_missing_columns()
+        self.conn.executescript(";\n".join(indexes) + ";")
         if self.get_meta("schema_version") is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
             self.set_meta("created_at", str(time.time()))
@@ -638,6 +644,10 @@ class Catalog:
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row)) for row in cur.fetchall()]
 
+    def shots_with_status(self, status: str) -> list[dict[str, Any]]:
+        """Shots whose status is ``status`` ('ok', 'skipped', 'pending'), by key."""
+        return list(self.db.table("shots").rows_where("status = ?", [status], order_by="key"))
+
     def shot(self, key: str) -> dict[str, Any] | None:
         rows = list(self.db.table("shots").rows_where("key = ?", [key]))
         return rows[0] if rows else None
@@ -702,6 +712,32 @@ class Catalog:
             "SELECT engine_version FROM analysis WHERE hash = ?", (content_hash,)
         ).fetchone()
         return row is not None and row[0] == engine_version
+
+    def current_analyses(self, engine_version: str) -> list[tuple[str, list[str], str | None]]:
+        """``(hash, members that ran, image key)`` of every analysis made by ``engine_version``."""
+        rows = self.conn.execute(
+            "SELECT hash, members, image_key FROM analysis WHERE engine_version = ?", (engine_version,)
+        ).fetchall()
+        return [(h, json.loads(ran) if ran else [], key) for h, ran, key in rows]
+
+    def carry_analysis(self, old: str, new: str, shot: str) -> bool:
+        """Give the analysis of content hash ``old`` to ``new`` (the same image data with other
+        metadata, e.g. after ``export --embed``): moved when no other shot still uses ``old``,
+        copied otherwise, so the table does not grow.  False when ``old`` has no analysis."""
+        with self.transaction() as c:
+            if c.execute("SELECT 1 FROM analysis WHERE hash = ?", (new,)).fetchone():
+                return True
+            if not c.execute("SELECT 1 FROM analysis WHERE hash = ?", (old,)).fetchone():
+                return False
+            shared = c.execute("SELECT 1 FROM shots WHERE hash = ? AND key != ? LIMIT 1", (old, shot)).fetchone()
+            for table in ("analysis", "faces", "scores"):
+                if shared:
+                    cols = [r[1] for r in c.execute(f"PRAGMA table_info({table})") if r[1] != "hash"]
+                    names = ", ".join(f'"{n}"' for n in cols)
+                    c.execute(f"INSERT INTO {table} (hash, {names}) SELECT ?, {names} FROM {table} WHERE hash = ?", (new, old))
+                else:
+                    c.execute(f"UPDATE {table} SET hash = ? WHERE hash = ?", (new, old))
+        return True
 
     def analysis(self, content_hash: str) -> dict[str, Any] | None:
         rows = list(self.db.table("analysis").rows_where("hash = ?", [content_hash]))
@@ -967,6 +1003,27 @@ class Catalog:
     def group_meta(self) -> dict[int, tuple[str | None, str | None]]:
         """{group id: (best shot, start time)}."""
         return {r[0]: (r[1], r[2]) for r in self.conn.execute("SELECT id, best, start_time FROM groups")}
+
+    def stored_paths(self) -> list[tuple[str, object]]:
+        """Every path the catalog holds, with what it is: ``("shot key" | "path" | "RAW path" |
+        "file path", value)`` (``culler check`` verifies each stays inside the session)."""
+        values: list[tuple[str, object]] = []
+        for key, primary, raw in self.conn.execute("SELECT key, primary_path, raw_path FROM shots"):
+            values += [("shot key", key), ("path", primary), ("RAW path", raw)]
+        values += [("file path", r[0]) for r in self.conn.execute("SELECT path FROM files")]
+        return values
+
+    def bound_decisions(self) -> list[tuple[str, str, str, int | None, int | None, str | None]]:
+        """Decisions that say something and carry the content hash they were made on:
+        ``(shot, bound hash, primary path, catalogued size, mtime_ns, hash)``; empty for a
+        catalog from before decisions carried their hash."""
+        if "hash" not in {r[1] for r in self.conn.execute("PRAGMA table_info(decisions)")}:
+            return []
+        return self.conn.execute(
+            "SELECT d.shot, d.hash, coalesce(s.primary_path, s.key), f.size, f.mtime_ns, f.hash FROM decisions d "
+            "JOIN shots s ON s.key = d.shot LEFT JOIN files f ON f.path = coalesce(s.primary_path, s.key) "
+            "WHERE d.hash IS NOT NULL AND (d.flag IS NOT NULL OR d.stars > 0 OR d.label IS NOT NULL)"
+        ).fetchall()
 
     def integrity_check(self) -> list[str]:
         """Problems found by SQLite's own check and by the catalog's consistency rules."""

@@ -18,7 +18,7 @@ import sqlite3
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -90,7 +90,10 @@ class RankSummary:
 _W: dict[str, Any] = {}
 
 
-def _init_worker(members: list[str], face_backend: str, device: str, threads: int, known: frozenset[str] = frozenset()) -> None:
+def _init_worker(
+    members: list[str], face_backend: str, device: str, threads: int, known: frozenset[str] = frozenset(),
+    known_images: dict[str, str] | None = None,
+) -> None:  # fmt: skip
     import cv2
 
     cv2.setNumThreads(threads)
@@ -104,6 +107,7 @@ def _init_worker(members: list[str], face_backend: str, device: str, threads: in
     _W["detector"] = None
     _W["pool_worker"] = True
     _W["known"] = known  # hashes already analysed: sent once per worker, not with every task
+    _W["known_images"] = known_images or {}  # image key -> analysed hash (engine.imagekey), likewise
     _W["eye_model"] = ...
 
 
@@ -185,19 +189,41 @@ def analyse_decoded(dec: Any, members: list[Any], detector: Any, t0: float, eye_
     }
 
 
-def identify(path: Path, task: dict[str, Any], out: dict[str, Any]) -> None:
-    """Size, mtime, content hash and EXIF of a task's file into ``out`` (the local pool and the
-    Ray backend both start here).  The header is sniffed before hashing, so that a huge file that is
-    no image is refused unread (:class:`ImageError`)."""
+def identify(
+    path: Path, task: dict[str, Any], out: dict[str, Any],
+    known: Collection[str] = (), known_images: dict[str, str] | None = None,
+) -> tuple[bool, str | None]:  # fmt: skip
+    """Size, mtime, content hash and EXIF of a task's file into ``out``; the local pool and the
+    Ray backend both start here.  Returns (whether it needs analysing, its image key).
+
+    The header is sniffed before hashing, so that a huge file that is no image is refused unread
+    (:class:`ImageError`).  A hash in ``known`` is reused as it is; a file whose image data is
+    already analysed under another hash (``known_images``: image key -> hash; only its metadata
+    changed, as ``export --embed`` does) carries that analysis over (``out["carry_from"]``)."""
+    from engine.imagekey import cache_key, file_hashes
     from engine.images import sniff
     from engine.metadata import read_metadata
 
     st = path.stat()
     out["size"], out["mtime_ns"] = st.st_size, st.st_mtime_ns
-    if not task.get("hash"):
+    digest: str | None = None
+    if task.get("hash"):
+        out["hash"] = task["hash"]
+    else:
         sniff(path)
-    out["hash"] = task.get("hash") or file_hash(path)
+        out["hash"], digest = file_hashes(path)
     out["metadata"] = read_metadata(path).as_row()
+    if out["hash"] in known:
+        out["reused"] = True
+        return False, None
+    if digest is None:
+        digest = file_hashes(path)[1]
+    key = cache_key(digest, out["metadata"].get("orientation"))
+    carry = (known_images or {}).get(key) if key else None
+    if carry is not None:
+        out["reused"], out["carry_from"] = True, carry
+        return False, key
+    return True, key
 
 
 def record_skip(out: dict[str, Any], exc: BaseException) -> None:
@@ -221,11 +247,10 @@ def _work(task: dict[str, Any]) -> dict[str, Any]:
     path = Path(task["path"])
     _fault_crash(path)
     try:
-        identify(path, task, out)
-        if out["hash"] in _W.get("known", ()):
-            out["reused"] = True
-            return out
-        out.update(analyse_path(path, _W["members"], _detector(), _eye_model()))
+        needed, key = identify(path, task, out, _W.get("known", ()), _W.get("known_images"))
+        if needed:
+            out.update(analyse_path(path, _W["members"], _detector(), _eye_model()))
+            out["analysis"]["image_key"] = key
     except Exception as exc:  # never let one file stop a session
         record_skip(out, exc)
     return out
@@ -262,30 +287,34 @@ def member_specs(names: list[str]) -> dict[str, Any]:
 
 def _complete_hashes(catalog: Catalog, specs: dict[str, Any]) -> set[str]:
     """Hashes whose analysis is current and ran every selected member (applied or declined)."""
-    rows = catalog.conn.execute(
-        "SELECT hash, members FROM analysis WHERE engine_version = ?", (ANALYSIS_VERSION,)
-    ).fetchall()
     need = {s.cache_id for s in specs.values()}
-    return {h for h, ran in rows if ran and need <= set(json.loads(ran))}
+    return {h for h, ran, _key in catalog.current_analyses(ANALYSIS_VERSION) if ran and need <= set(ran)}
+
+
+def _complete_image_keys(catalog: Catalog, specs: dict[str, Any]) -> dict[str, str]:
+    """Image key -> hash of the complete analyses that know their image data (engine.imagekey)."""
+    need = {s.cache_id for s in specs.values()}
+    return {key: h for h, ran, key in catalog.current_analyses(ANALYSIS_VERSION) if key and ran and need <= set(ran)}
 
 
 CRASH_REASON = "the decoder crashed on this file (its worker process died)"
 
 
 def _iter_results(
-    tasks: list[dict[str, Any]], opts: RankOptions, names: list[str], cancel: threading.Event | None, known: frozenset[str] = frozenset()
+    tasks: list[dict[str, Any]], opts: RankOptions, names: list[str], cancel: threading.Event | None, known: frozenset[str] = frozenset(),
+    known_images: dict[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     workers = opts.workers or os.cpu_count() or 1
     workers = max(1, min(workers, len(tasks)))
     if workers == 1:
-        _init_worker(names, opts.face_backend, opts.device, 1, known)
+        _init_worker(names, opts.face_backend, opts.device, 1, known, known_images)
         _W["pool_worker"] = False  # in-process: the testing hook must not kill the run itself
         for t in tasks:
             if cancel is not None and cancel.is_set():
                 return
             yield _work(t)
         return
-    yield from _pool_results(tasks, workers, (names, opts.face_backend, opts.device, 1, known), cancel)
+    yield from _pool_results(tasks, workers, (names, opts.face_backend, opts.device, 1, known, known_images), cancel)
 
 
 def _pool_results(
@@ -431,6 +460,7 @@ def _rank(
         catalog.forget_missing(present)
         known = _complete_hashes(catalog, specs)
         tasks, ready = _plan(catalog, shots, known)
+        known_images = _complete_image_keys(catalog, specs)
         summary.reused = len(ready)
         total = len(shots)
         emit(ProgressEvent("analyse", len(ready), total, message=f"{len(tasks)} to analyse, {len(ready)} cached"))
@@ -450,23 +480,23 @@ def _rank(
             if opts.ray:
                 from engine.cluster.ray_backend import iter_results as iter_ray
 
-                results = iter_ray(tasks, opts, names, cancel, frozenset(known))
+                results = iter_ray(tasks, opts, names, cancel, frozenset(known), known_images)
             else:
-                results = _iter_results(tasks, opts, names, cancel, frozenset(known))
+                results = _iter_results(tasks, opts, names, cancel, frozenset(known), known_images)
             for res in results:
                 writer.add(res)
         if cancel is not None and cancel.is_set():
             summary.cancelled = True
         emit(ProgressEvent("group", 0, 1, message="grouping and ranking"))
         regroup(catalog, names, opts.sensitivity, specs)
-        for row in catalog.shots("status = 'skipped'"):
+        for row in catalog.shots_with_status("skipped"):
             reason = row["reason"] or "skipped"
             if (row["key"], reason) not in summary.skipped:
                 summary.skipped.append((row["key"], reason))
         from engine.metadata import FILE_TIME_BAD_EXIF
 
         summary.bad_dates = catalog.shots_with_time_source(FILE_TIME_BAD_EXIF)
-        ok = catalog.shots("status = 'ok'")
+        ok = catalog.shots_with_status("ok")
         summary.n_shots = len(ok)
         summary.n_faces = sum(int(r["n_faces"] or 0) for r in ok)
         summary.n_groups = len(catalog.groups())
@@ -554,7 +584,15 @@ class ResultWriter:
         self.flush()  # also on cancel or an error: what finished is kept
 
 
+def _carried(catalog: Catalog, res: dict[str, Any]) -> dict[str, Any]:
+    """A result whose analysis is carried over from the same image data (``export --embed``)."""
+    if res.get("carry_from") and not catalog.carry_analysis(res["carry_from"], res["hash"], res["key"]):
+        return {**res, "status": "pending"}  # that analysis vanished meanwhile: the next run redoes it
+    return res
+
+
 def _store_batch(catalog: Catalog, root: Path, results: list[dict[str, Any]], shots_by_key: dict[str, ShotFiles]) -> None:
+    results = [_carried(catalog, r) for r in results]
     reused = catalog.n_faces_of(r["hash"] for r in results if r["status"] == "ok" and r.get("reused"))
     analyses, files, shot_rows, metadata = [], [], [], []
     now = time.time()
@@ -570,7 +608,8 @@ def _store_batch(catalog: Catalog, root: Path, results: list[dict[str, Any]], sh
         files.append(
             {
                 "path": key, "shot": key, "role": "primary", "size": res.get("size"),
-                "mtime_ns": res.get("mtime_ns"), "hash": res.get("hash"), "status": res["status"],
+                "mtime_ns": res.get("mtime_ns"), "hash": res.get("hash") if res["status"] != "pending" else None,
+                "status": res["status"],
                 "reason": res.get("reason"),
             }
         )  # fmt: skip
@@ -609,11 +648,7 @@ def regroup(
 
     if specs is None:
         specs = member_specs(member_names or default_member_names())
-    rows = catalog.conn.execute(
-        "SELECT s.key, s.hash, m.capture_ts, m.time_source, m.make, m.model, m.serial, a.embedding "
-        "FROM shots s JOIN analysis a ON a.hash = s.hash LEFT JOIN metadata m ON m.shot = s.key "
-        "WHERE s.status = 'ok' ORDER BY s.key"
-    ).fetchall()
+    rows = catalog.grouping_rows()
     items = [
         GroupItem(
             key=r[0], ts=r[2], exif_time=r[3] == "exif", camera="|".join(x or "" for x in r[4:7]),

@@ -119,7 +119,7 @@ def scan_folder(root: str | os.PathLike[str], recursive: bool = False,
         except OSError as exc:
             skipped.append((path_key(here), f"cannot read folder: {exc.strerror}"))
             return
-        subdirs: list[tuple[str, str]] = []
+        subdirs: list[tuple[str, str, bool]] = []
         for e in entries:
             tick()
             name = e.name
@@ -137,7 +137,10 @@ def scan_folder(root: str | os.PathLike[str], recursive: bool = False,
                 continue
             if is_dir:
                 if recursive:
-                    subdirs.append((d + sep + name, prefix + name + "/"))
+                    if e.is_symlink() and not _inside(os.path.realpath(e.path), real_root):
+                        skipped.append((path_key(prefix + name), "symlink to a folder outside the session folder (not followed)"))
+                        continue
+                    subdirs.append((d + sep + name, prefix + name + "/", e.is_symlink()))
                 continue
             ext = _ext(name)
             if ext not in SUPPORTED_EXTENSIONS:
@@ -148,11 +151,17 @@ def scan_folder(root: str | os.PathLike[str], recursive: bool = False,
                 skipped.append((path_key(prefix + name), _not_a_file(e)))
                 continue
             found.append((prefix, name))
-        for sub, sub_prefix in subdirs:
+        # real folders before links to them: a folder is catalogued under its own name
+        for sub, sub_prefix, _link in sorted(subdirs, key=lambda t: t[2]):
             walk(sub, sub_prefix)
 
+    real_root = os.path.realpath(root)
     walk(str(root), "")
     return ScanResult(root, _pair(root, found, tick), skipped)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _not_a_file(e: os.DirEntry[str]) -> str:

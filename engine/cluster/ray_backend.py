@@ -39,14 +39,15 @@ ACTORS_PER_GPU = 4  # actors sharing one GPU (their face detection and technical
 DECODE_CPUS = 0.25  # logical CPUs per hash/decode task
 ACTOR_CPUS = 0.75  # logical CPUs per CPU-only scoring actor; the rest is left to decoding
 
-_KNOWN: dict[str, frozenset[str]] = {}  # per worker process: the known hashes, fetched once
+# per worker process: the known hashes and image keys (engine.pipeline.identify), fetched once
+_KNOWN: dict[str, tuple[frozenset[str], dict[str, str]]] = {}
 
 
 class RayUnavailable(PipelineError):
     """Ray is not installed or the cluster cannot be reached; the message is user-facing."""
 
 
-def _known(ref: Any) -> frozenset[str]:
+def _known(ref: Any) -> tuple[frozenset[str], dict[str, str]]:
     import ray
 
     key = ref.hex()
@@ -65,10 +66,8 @@ def hash_and_decode(row: dict[str, Any], known_ref: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"key": task["key"], "status": "ok"}
     path = Path(task["path"])
     try:
-        identify(path, task, out)
-        if out["hash"] in _known(known_ref):
-            out["reused"] = True
-        else:
+        needed, out["_image_key"] = identify(path, task, out, *_known(known_ref))
+        if needed:
             t0 = time.perf_counter()
             out["_decoded"] = decode(path, max_side=ANALYSIS_MAX_SIDE, min_side=ANALYSIS_MIN_SIDE)
             out["_t0"] = t0
@@ -96,9 +95,11 @@ class Scorer:
             res = pickle.loads(blob)
             dec = res.pop("_decoded", None)
             t0 = res.pop("_t0", time.perf_counter())
+            image_key = res.pop("_image_key", None)
             if dec is not None:
                 try:
                     res.update(p.analyse_decoded(dec, p._W["members"], p._detector(), t0, p._eye_model()))
+                    res["analysis"]["image_key"] = image_key
                 except Exception as exc:
                     record_skip(res, exc)
             blobs.append(pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL))
@@ -132,6 +133,7 @@ def iter_results(
     names: list[str],
     cancel: threading.Event | None,
     known: frozenset[str],
+    known_images: dict[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Results of ``tasks`` in the form the local workers give them, as Ray finishes them."""
     if not tasks:
@@ -159,7 +161,7 @@ def iter_results(
         actors = max(1, min(actors, len(tasks)))
         rows = [{"key": t["key"], "task": pickle.dumps(t)} for t in tasks]
         ds: Any = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // ROWS_PER_BLOCK)))
-        ds = ds.map(hash_and_decode, fn_kwargs={"known_ref": ray.put(known)}, num_cpus=DECODE_CPUS)
+        ds = ds.map(hash_and_decode, fn_kwargs={"known_ref": ray.put((known, known_images or {}))}, num_cpus=DECODE_CPUS)
         ds = ds.map_batches(
             Scorer,
             fn_constructor_kwargs={"names": names, "face_backend": opts.face_backend, "device": opts.device, "threads": 1},

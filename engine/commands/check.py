@@ -8,7 +8,10 @@ import os
 import sqlite3
 import sys
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.catalog import Catalog
 
 HELP = "verify a session catalog: SQLite integrity, WAL, schema, consistency"
 DESCRIPTION = """\
@@ -110,14 +113,14 @@ def check_catalog(cat_path: Path, folder: Path | None = None) -> dict[str, Any]:
         rep["decisions_without_shot"] = cat.count_decisions_without_shot()
         base = folder or (Path(rep["root"]) if rep["root"] else None)
         if base is not None:
-            _check_paths(cat.conn, base, rep)
+            _check_paths(cat, base, rep)
         if folder is not None and rep["root"] and rep["root"] != str(folder.resolve()):
             from engine.catalog import root_mismatch_message
 
             rep["root_mismatch"] = True
             rep["problems"].append(root_mismatch_message(cat_path, rep["root"], folder.resolve()))
         elif base is not None and base.is_dir():
-            _check_decision_content(cat.conn, base, rep)
+            _check_decision_content(cat, base, rep)
         if base is not None and base.is_dir():
             from engine.export.paths import as_text, lexical_problem
 
@@ -135,15 +138,11 @@ def check_catalog(cat_path: Path, folder: Path | None = None) -> dict[str, Any]:
     return rep
 
 
-def _check_paths(conn: sqlite3.Connection, base: Path, rep: dict[str, Any]) -> None:
+def _check_paths(cat: Catalog, base: Path, rep: dict[str, Any]) -> None:
     """Every path the catalog holds must name a file inside the session folder."""
     from engine.export.paths import path_problems
 
-    values: list[tuple[str, object]] = []
-    for key, primary, raw in conn.execute("SELECT key, primary_path, raw_path FROM shots"):
-        values += [("shot key", key), ("path", primary), ("RAW path", raw)]
-    values += [("file path", r[0]) for r in conn.execute("SELECT path FROM files")]
-    n, first = path_problems(base.resolve(), values)
+    n, first = path_problems(base.resolve(), cat.stored_paths())
     rep["unsafe_paths"] = n
     if n:
         rep["problems"].append(
@@ -151,29 +150,22 @@ def _check_paths(conn: sqlite3.Connection, base: Path, rep: dict[str, Any]) -> N
         )
 
 
-def _check_decision_content(conn: sqlite3.Connection, base: Path, rep: dict[str, Any]) -> None:
+def _check_decision_content(cat: Catalog, base: Path, rep: dict[str, Any]) -> None:
     """Decisions whose photo is no longer the content they were made on (a replaced file): a
     stat per decision, and a hash only of files whose size or mtime moved since the scan."""
     from engine.catalog import same_photo_hashes
     from engine.export.paths import UnsafePathError, inside_root
     from engine.scan import file_hash
 
-    if "hash" not in {r[1] for r in conn.execute("PRAGMA table_info(decisions)")}:
-        return  # a catalog from before decisions carried their content hash
-    rows = conn.execute(
-        "SELECT d.shot, d.hash, coalesce(s.primary_path, s.key), f.size, f.mtime_ns, f.hash FROM decisions d "
-        "JOIN shots s ON s.key = d.shot LEFT JOIN files f ON f.path = coalesce(s.primary_path, s.key) "
-        "WHERE d.hash IS NOT NULL AND (d.flag IS NOT NULL OR d.stars > 0 OR d.label IS NOT NULL)"
-    ).fetchall()
     changed = []
-    for shot, bound, rel, size, mtime_ns, fhash in rows:
+    for shot, bound, rel, size, mtime_ns, fhash in cat.bound_decisions():
         try:
             p = inside_root(base.resolve(), rel)
             st = p.stat()
             current = fhash if (size, mtime_ns) == (st.st_size, st.st_mtime_ns) and fhash else file_hash(p)
         except (UnsafePathError, OSError):
             continue  # reported as an unsafe path or a missing file
-        if current != bound and current not in same_photo_hashes(conn, bound):
+        if current != bound and current not in same_photo_hashes(cat.conn, bound):
             changed.append(str(shot))
     rep["changed_decisions"] = changed
     if changed:

@@ -30,6 +30,7 @@ from engine.safeio import (
     read_bytes,
     write_bytes_atomic,
 )
+from engine.scan import path_key
 
 Progress = Callable[[int, int, str], None]
 # Failures of one file: reported, the export goes on with the next one.
@@ -381,7 +382,7 @@ def decision_rows(items: list[ExportItem], root: Path) -> list[dict[str, object]
     for it in items:
         rows.append({
             "key": str(as_text(it.key)),  # a non-UTF-8 name kept as bytes: surrogate-escaped
-            "files": [_rel(root, f).as_posix() for f in it.files],
+            "files": [path_key(_rel(root, f).as_posix()) for f in it.files],  # as the catalog stores names
             "flag": it.flag,
             "stars": it.stars,
             "label": it.label,
