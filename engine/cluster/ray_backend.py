@@ -145,8 +145,8 @@ def iter_results(
     try:
         import logging
 
+        ctx = ray.data.DataContext.get_current()  # imports ray.data, which configures its loggers
         logging.getLogger("ray.data").setLevel(logging.ERROR)  # no per-dataset chatter under culler's bar
-        ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # culler draws its own bar, fed as results are stored
         ctx.print_on_execution_start = False
         resources = ray.cluster_resources()
@@ -162,9 +162,14 @@ def iter_results(
         rows = [{"key": t["key"], "task": pickle.dumps(t)} for t in tasks]
         ds: Any = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // ROWS_PER_BLOCK)))
         ds = ds.map(hash_and_decode, fn_kwargs={"known_ref": ray.put((known, known_images or {}))}, num_cpus=DECODE_CPUS)
+        face_backend, device = opts.face_backend, opts.device
+
+        class BoundScorer(Scorer):  # arguments travel with the class, not through the object store
+            def __init__(self) -> None:
+                super().__init__(names, face_backend, device, 1)
+
         ds = ds.map_batches(
-            Scorer,
-            fn_constructor_kwargs={"names": names, "face_backend": opts.face_backend, "device": opts.device, "threads": 1},
+            BoundScorer,
             batch_size=1,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=actors),
