@@ -68,6 +68,7 @@ def _common_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scene-ce-weight", type=float, default=S)
     p.add_argument("--huber-delta", type=float, default=S, help="delta of the huber loss term (default 1)")
     p.add_argument("--fidelity-target", choices=["gaussian", "binary"], default=S, help="fidelity loss target: gaussian (Thurstone, default) or binary (PQE)")
+    p.add_argument("--attribute-weight", type=float, default=S, help="loss weight of each extra attribute head (--model-opt extra_attributes='[\"Details\",\"Exposure\"]')")
     p.add_argument("--bdvqa-lambda", type=float, default=S, help="weight of the rank hinge in the bdvqa loss (default 1)")
     p.add_argument("--lr", type=float, default=S)
     p.add_argument("--backbone-lr-mult", type=float, default=S)

@@ -237,6 +237,7 @@ class Piq23Dataset(Dataset):
         check_files: bool = True,
         train_crops: int = 0,
         seed: int = 0,
+        extra_targets: Sequence[dict[str, float]] = (),
     ) -> None:
         if not rows:
             raise DataError("no images to load (empty score file or split)")
@@ -253,6 +254,8 @@ class Piq23Dataset(Dataset):
         self.needs_faces = any(s.kind == "face" for s in self.specs)
         self.train_crops = train_crops if train else 0  # random crops per image (cached), one drawn per visit
         self.seed = seed
+        # JODs of further attributes by image name (multi-attribute heads); NaN where unknown
+        self.extra = [[t.get(r.image, float("nan")) for t in extra_targets] for r in self.rows] if extra_targets else None
         self._faces = faces
         if check_files:
             missing = [r for r in self.rows if not r.file_in(self.root).is_file()]
@@ -297,13 +300,16 @@ class Piq23Dataset(Dataset):
             if flip:
                 a = np.ascontiguousarray(a[..., ::-1, :])
             inputs[s.name] = to_tensor(a, s)
-        return {
+        item: dict[str, Any] = {
             "inputs": inputs,
             "target": torch.tensor(self.rows[i].jod, dtype=torch.float32),
             "group": torch.tensor(self.groups[i], dtype=torch.long),
             "scene_label": torch.tensor(self.scene_labels[i], dtype=torch.long),
             "index": torch.tensor(i, dtype=torch.long),
         }
+        if self.extra is not None:
+            item["extra_target"] = torch.tensor(self.extra[i], dtype=torch.float32)
+        return item
 
 
 class SceneBatchSampler(Sampler[list[int]]):
@@ -383,5 +389,6 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     names = list(flat[0]["inputs"])
     return {
         "inputs": {n: torch.stack([it["inputs"][n] for it in flat]) for n in names},
-        **{k: torch.stack([it[k] for it in flat]) for k in ("target", "group", "scene_label", "index")},
+        **{k: torch.stack([it[k] for it in flat]) for k in ("target", "group", "scene_label", "index", "extra_target")
+           if k in flat[0]},
     }

@@ -249,7 +249,8 @@ class UpstreamHyperIQA(QualityModel):
                 raise ValueError(f"target layer {i}x{o} is not divisible by the {grid}x{grid} hyper grid")
         self.weight_gen = nn.ModuleList(nn.Conv2d(hyper, i * o // cells, 3, padding=1) for i, o in self.layer_dims[:-1])
         self.bias_gen = nn.ModuleList(nn.Linear(hyper, o) for _, o in self.layer_dims)
-        self.last_weight = nn.Linear(hyper, self.layer_dims[-1][0])
+        self.n_out = self.layer_dims[-1][1]  # 1 + extra attribute heads
+        self.last_weight = nn.Linear(hyper, self.layer_dims[-1][0] * self.n_out)
         for m in (*self.lda, *self.weight_gen, *self.bias_gen, self.last_weight):
             _kaiming(m)
         self.scene_mode = ""
@@ -272,13 +273,21 @@ class UpstreamHyperIQA(QualityModel):
             if j < len(self.weight_gen):
                 w = self.weight_gen[j](hf).flatten(1).reshape(-1, o, i)  # upstream's .view(-1, f_out, f_in)
             else:
-                w = self.last_weight(pooled).reshape(-1, 1, i)
+                w = self.last_weight(pooled).reshape(-1, o, i)
             h = torch.bmm(h, w.transpose(1, 2)) + self.bias_gen[j](pooled).unsqueeze(1)
             if j < len(self.layer_dims) - 1:
                 h = torch.sigmoid(h)
-        return h.reshape(-1), hf
+        h = h.reshape(-1, self.n_out)
+        self._extra = h[:, 1:] if self.n_out > 1 else None
+        return h[:, 0], hf
 
     def forward(self, inputs: Batch, scene: torch.Tensor | None = None) -> Batch:
+        out = self._forward(inputs, scene)
+        if self._extra is not None:  # Details / Exposure heads (training only; the pack exports the score)
+            out["attributes"] = self._extra
+        return out
+
+    def _forward(self, inputs: Batch, scene: torch.Tensor | None = None) -> Batch:
         feats = self.backbone(inputs["image"])
         q, hf = self.quality(feats)
         if not self.scene_mode:

@@ -141,6 +141,7 @@ class HyperIQAPiq23Config(ModelConfig):
     hyper_stack: tuple[int, ...] = (1024, 512)  # 1x1 convs between the last stage and the hyper features
     crops: str = "full"  # test-time crops of the image input ("grid5": corner + centre crops, averaged)
     train_crops: int = 0  # > 0: train on random input-size crops (this many per image, cached), HyperIQA style
+    extra_attributes: tuple[str, ...] = ()  # more heads of the target network, e.g. ("Details", "Exposure")
     description: str = "HyperIQA as upstream PIQ23 (ResNet-50, 224*r input, widths scaled by r = input / 224)"
 
     @property
@@ -150,7 +151,7 @@ class HyperIQAPiq23Config(ModelConfig):
     @property
     def target_dims(self) -> tuple[int, ...]:
         r = self.rate
-        return (224 * r, 112 * r, 56 * r, 28 * r, 14 * r, 1)
+        return (224 * r, 112 * r, 56 * r, 28 * r, 14 * r, 1 + len(self.extra_attributes))
 
     @property
     def hyper_channels(self) -> int:
@@ -167,6 +168,9 @@ class HyperIQAPiq23Config(ModelConfig):
                 f"{self.name}: the upstream HyperIQA needs a square input that is a multiple of 224 "
                 f"(224 * r, e.g. 1344 = 224 x 6), got {h}x{w}"
             )
+        bad = [a for a in self.extra_attributes if a not in ("Overall", "Details", "Exposure")]
+        if bad:
+            raise ConfigError(f"{self.name}: extra_attributes must be among Overall, Details, Exposure, got {bad}")
         if self.crops not in ("full", "center", "grid5"):
             raise ConfigError(f"{self.name}: crops must be full, center or grid5")
         if self.train_crops < 0 or (self.train_crops and self.crops == "full"):

@@ -95,6 +95,7 @@ class TrainConfig:
     huber_delta: float = 1.0  # delta of the huber loss term
     fidelity_target: str = "gaussian"  # fidelity loss target: gaussian (Thurstone) or binary (PQE)
     bdvqa_lambda: float = 1.0  # weight of the rank hinge in the bdvqa loss
+    attribute_weight: float = 1.0  # weight of the loss of each extra attribute head (model extra_attributes)
     epochs: int = 10
     steps_per_epoch: int | None = None
     scenes_per_batch: int = 4
@@ -252,6 +253,16 @@ def _param_groups(model: QualityModel, cfg: TrainConfig) -> list[dict[str, Any]]
     return groups
 
 
+def _attribute_loss(losses: LossSet, pred: torch.Tensor, target: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """The run's loss on every extra attribute head (images without that attribute's JOD left out)."""
+    total = pred.new_zeros(())
+    for k in range(pred.shape[1]):
+        ok = torch.isfinite(target[:, k])
+        if bool(ok.any()):
+            total = total + losses({"score": pred[ok, k]}, target[ok, k], groups[ok])[0]
+    return total
+
+
 def _lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
     def f(step: int) -> float:
         if step < warmup:
@@ -393,8 +404,14 @@ def _datasets(
     except Piq23Error as exc:
         raise DataError(str(exc)) from None
     cache = cfg.cache_dir or str(Path(cfg.out) / "cache")
+    extra: list[dict[str, float]] = []
+    for attr in getattr(mc, "extra_attributes", ()) or ():
+        try:  # the same images' JODs of another attribute (the Train part of the same split)
+            extra.append({r.image: r.jod for r in load_split(str(cfg.piq23), cfg.split, "Train", attr)})
+        except Piq23Error as exc:
+            raise DataError(str(exc)) from None
     train = Piq23Dataset(tr_rows, images, specs, cache_dir=cache, train=True, scene_vocab=scene_vocab,
-                         train_crops=int(getattr(mc, "train_crops", 0)), seed=cfg.seed)
+                         train_crops=int(getattr(mc, "train_crops", 0)), seed=cfg.seed, extra_targets=extra)
     val = Piq23Dataset(te_rows, images, specs, cache_dir=cache, train=False, scene_vocab=scene_vocab)
     what = f"PIQ23 {cfg.split} split Train part, attribute {cfg.attribute} ({len(tr_rows)} images"
     if cfg.validation == "scenes":
@@ -650,6 +667,8 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
             with _autocast(device, amp):
                 out_d = net(inputs, scene=labels if (labels >= 0).any() else None)
             loss, _parts = losses(out_d, target, groups, labels)
+            if "attributes" in out_d and "extra_target" in batch:
+                loss = loss + cfg.attribute_weight * _attribute_loss(losses, out_d["attributes"], batch["extra_target"].to(device), groups)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:

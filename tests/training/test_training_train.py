@@ -329,3 +329,29 @@ def test_test_time_crops_match_the_runtime(tiny_piq23: Path, tmp_path: Path) -> 
     p, *_ = predict(net, torch.utils.data.DataLoader(ds, batch_size=3, collate_fn=collate), torch.device("cpu"))
     got = PackRuntime(pack, device="cpu").score_images([load_rgb(r.file_in(tiny_piq23 / "images")) for r in rows])
     assert np.abs(got - p).max() < 1e-4
+
+
+def test_multi_attribute_heads(tiny_piq23: Path, tmp_path: Path) -> None:
+    """extra_attributes: the target network gets Details and Exposure heads trained on those JODs
+    (same images, same split) beside the Overall score; the pack still exports the score."""
+    from training.train import _attribute_loss, model_from_checkpoint
+
+    model = {**_tiny_model("fhiqa_piq23"), "extra_attributes": ["Details", "Exposure"]}
+    cfg = TrainConfig(arch="fhiqa_piq23", model=model, piq23=str(tiny_piq23), out=str(tmp_path / "r"), epochs=1,
+                      steps_per_epoch=2, scenes_per_batch=2, images_per_scene=2, log_every=0, loss="l1", lr=1e-3)
+    fit(cfg, progress=lambda s: None)
+    net, ck = model_from_checkpoint(tmp_path / "r" / "best.pt")
+    with torch.no_grad():
+        out = net({"image": torch.randn(2, 3, 224, 224)})
+    assert out["attributes"].shape == (2, 2) and out["score"].shape == (2,)
+    assert ck["model_config"]["extra_attributes"] == ["Details", "Exposure"]
+    pack = tmp_path / "pack"
+    assert training_main(["export", str(tmp_path / "r" / "best.pt"), "--out", str(pack)]) == 0
+    # the extra heads' loss: the run's loss per head, images without a JOD left out
+    from training.losses import LossSet
+
+    ls = LossSet("l1", 0.0)
+    pred = torch.tensor([[1.0, 0.0], [2.0, 0.0], [3.0, 5.0]])
+    tgt = torch.tensor([[0.0, float("nan")], [0.0, float("nan")], [0.0, 1.0]])
+    v = _attribute_loss(ls, pred, tgt, torch.tensor([0, 0, 0]))
+    assert float(v) == pytest.approx(2.0 + 4.0)
