@@ -355,3 +355,47 @@ def test_multi_attribute_heads(tiny_piq23: Path, tmp_path: Path) -> None:
     tgt = torch.tensor([[0.0, float("nan")], [0.0, float("nan")], [0.0, 1.0]])
     v = _attribute_loss(ls, pred, tgt, torch.tensor([0, 0, 0]))
     assert float(v) == pytest.approx(2.0 + 4.0)
+
+
+def test_tensorboard_log(tiny_piq23: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every evaluated epoch goes to TensorBoard (val/test metrics, loss, lr) when tensorboard is
+    installed: a recording writer with SummaryWriter's API stands in where it is not."""
+    from training import train as train_mod
+
+    class Recorder:
+        def __init__(self, path: str) -> None:
+            self.path, self.scalars, self.closed = path, [], False
+
+        def add_scalar(self, tag: str, value: float, step: int) -> None:
+            self.scalars.append((tag, float(value), int(step)))
+
+        def flush(self) -> None:
+            pass
+
+        def close(self) -> None:
+            self.closed = True
+
+    try:
+        import tensorboard  # noqa: F401
+
+        real = True
+    except ImportError:
+        real = False
+    made: list[Recorder] = []
+    if not real:
+        monkeypatch.setattr(train_mod, "_tensorboard", lambda p: made.append(Recorder(str(p))) or made[-1])
+    cfg = TrainConfig(arch="hyperiqa", model=_tiny_model("hyperiqa"), piq23=str(tiny_piq23), out=str(tmp_path / "r"),
+                      epochs=2, steps_per_epoch=1, scenes_per_batch=2, images_per_scene=2, log_every=0)
+    res = fit(cfg, progress=lambda s: None)
+    if real:
+        assert any((tmp_path / "r" / "tensorboard").iterdir())
+        return
+    (rec,) = made
+    assert rec.closed and rec.path == str(tmp_path / "r" / "tensorboard")
+    got = {(t, s): v for t, v, s in rec.scalars}
+    for h in res["history"]:
+        assert got[("val/srcc", h["step"])] == pytest.approx(h["val"]["srcc"])
+        assert got[("train/loss", h["step"])] == pytest.approx(h["train_loss"])
+    cfg.tensorboard, cfg.out = False, str(tmp_path / "r2")
+    fit(cfg, progress=lambda s: None)
+    assert len(made) == 1  # --no-tensorboard
