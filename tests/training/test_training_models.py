@@ -98,6 +98,10 @@ def test_upstream_baselines_have_upstream_size(arch: str, scenes: int, want_m: f
         kw["scenes"] = tuple(f"Scene_{i}" for i in range(scenes))
     with torch.device("meta"):
         m = create_model(arch, **kw)
+        out = m.eval()({"image": torch.empty(2, 3, 1344, 1344)})  # shapes only, no arithmetic
+    assert out["score"].shape == (2,)
+    if scenes:
+        assert out["scene_logits"].shape == (2, scenes)
     n = sum(p.numel() for p in m.parameters()) / 1e6
     assert abs(n - want_m) / want_m < 0.02, f"{arch}: {n:.2f} M parameters, upstream {want_m} M"
     c = m.config
