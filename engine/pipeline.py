@@ -391,6 +391,9 @@ def regroup(
         for r in rows
     ]  # fmt: skip
     labels = group_shots(items, sensitivity)
+    from engine.taste.apply import ranker_for, record
+
+    taste = ranker_for(catalog)  # the photographer's learned taste, when a profile is on
     all_scores: dict[str, dict[str, tuple[float, float]]] = {}
     for h, member, value, quality in catalog.conn.execute("SELECT hash, member, value, quality FROM scores"):
         all_scores.setdefault(h, {})[member] = (value, quality)
@@ -405,6 +408,8 @@ def regroup(
             group_scores.append({k: v for k, v in member_scores.items() if k in specs})
         tiebreak = [(items[i].ts or 0.0, items[i].key) for i in idx]
         scores, ranks, eff = rank_group(group_scores, specs, tiebreak)
+        if taste is not None:
+            scores, ranks = taste.rerank([items[i].key for i in idx], [rows[i][1] for i in idx], [all_scores.get(rows[i][1], {}) for i in idx], scores, tiebreak)
         best = None
         for i, sc, rk, e in zip(idx, scores, ranks, eff):
             assignments.append(
@@ -420,6 +425,7 @@ def regroup(
         first_ts = min((float(t) for i in idx if (t := items[i].ts) is not None), default=None)
         groups.append({"id": g + 1, "n_shots": len(idx), "best": best, "start_time": _iso(first_ts)})
     catalog.write_groups(assignments, groups)
+    record(catalog, taste)
 
 
 def _iso(ts: float | None) -> str | None:

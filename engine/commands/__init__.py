@@ -3,4 +3,4 @@
 libraries inside ``run`` only, so ``culler --help`` stays fast."""
 
 # Order shown in ``culler --help``.
-COMMANDS = ["demo", "rank", "gui", "export", "check", "models", "train", "evaluate"]
+COMMANDS = ["demo", "rank", "gui", "export", "import", "taste", "check", "models", "train", "evaluate"]
