@@ -31,7 +31,9 @@ GROUPS, SIZE = 10, 5
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--decisions", type=int, nargs="+", default=[50, 200, 1000, 5000])
     ap.add_argument("--tastes", nargs="+", default=["high_key", "no_noise", "sharpest", "default"])
     ap.add_argument("--runs", type=int, default=3)
@@ -47,10 +49,20 @@ def main() -> None:
     try:
         n_sessions = max(1, max(args.decisions) // (GROUPS * SIZE))
         t0 = time.perf_counter()
-        train = [sim.make_session(work / f"train-{s}.sqlite", 100 + s, GROUPS, SIZE) for s in range(n_sessions)]
-        test = [sim.make_session(work / f"test-{s}.sqlite", 9000 + s, GROUPS, SIZE) for s in range(4)]
-        print(f"simulated {len(train) + len(test)} sessions in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
-        print("| taste | decisions | shoots | learn time (median) | leave-one-shoot-out: default / learned | held-out top-1: default / learned |")
+        train = [
+            sim.make_session(work / f"train-{s}.sqlite", 100 + s, GROUPS, SIZE)
+            for s in range(n_sessions)
+        ]
+        test = [
+            sim.make_session(work / f"test-{s}.sqlite", 9000 + s, GROUPS, SIZE) for s in range(4)
+        ]
+        print(
+            f"simulated {len(train) + len(test)} sessions in {time.perf_counter() - t0:.0f}s",
+            file=sys.stderr,
+        )
+        print(
+            "| taste | decisions | shoots | learn time (median) | leave-one-shoot-out: default / learned | held-out top-1: default / learned |"
+        )
         print("| --- | --- | --- | --- | --- | --- |")
         for taste in args.tastes:
             for p in train:

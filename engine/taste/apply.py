@@ -33,8 +33,8 @@ class Ranker:
             sig, n = self.faces.get(h, ({}, 0))
             shots.append(Shot(k, h, dict(sc), sig, n, math.log(max(d, 1e-6) / 100.0)))
         t = self.profile.group_scores(shots)
-        scores = [100.0 * math.exp(min(float(v), 5.0)) for v in t]
-        order = sorted(range(len(shots)), key=lambda i: (-round(scores[i], 9), tiebreak[i]))
+        scores = self.profile.display_scores(t)
+        order = sorted(range(len(shots)), key=lambda i: (-round(float(t[i]), 9), tiebreak[i]))
         ranks = [0] * len(shots)
         for r, i in enumerate(order, start=1):
             ranks[i] = r

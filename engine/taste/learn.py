@@ -46,7 +46,21 @@ class Prepared:
     feats: list[list[dict[str, float]]]  # per group, per shot
     prefs: list[list[tuple[int, int]]]  # per group, per shot ((0, 0) for undecided shots)
     names: list[str] = field(default_factory=list)
-    raw: list[np.ndarray] = field(default_factory=list)  # per group: shots x names, NaN where missing
+    raw: list[np.ndarray] = field(
+        default_factory=list
+    )  # per group: shots x names, NaN where missing
+    _pair_cache: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def pair_index(self, gi: int) -> tuple[np.ndarray, np.ndarray]:
+        """(i, j) of every within-group pair where shot i is preferred to shot j."""
+        if gi not in self._pair_cache:
+            pr = self.prefs[gi]
+            ij = [(i, j) for i in range(len(pr)) for j in range(len(pr)) if pr[i] > pr[j]]
+            self._pair_cache[gi] = (
+                np.array([a for a, _ in ij], dtype=np.intp),
+                np.array([b for _, b in ij], dtype=np.intp),
+            )
+        return self._pair_cache[gi]
 
     def matrix(self, gi: int, mean: np.ndarray) -> np.ndarray:
         r = self.raw[gi]
@@ -83,14 +97,11 @@ def _pairs(
         z = (p.matrix(gi, mean) - mean) / scale
         d = np.array([s.default for s in g.shots]) * DEFAULT_SCALE
         x = np.column_stack([d, z])
-        pr = p.prefs[gi]
-        for i in range(len(pr)):
-            for j in range(len(pr)):
-                if pr[i] > pr[j]:
-                    rows.append(x[i] - x[j])
-    if not rows:
+        ii, jj = p.pair_index(gi)
+        rows.append(x[ii] - x[jj])
+    x = np.vstack(rows) if rows else np.zeros((0, len(p.names) + 1))
+    if not len(x):
         return np.zeros((0, len(p.names) + 1)), np.zeros(0)
-    x = np.asarray(rows)
     return np.vstack([x, -x]), np.concatenate([np.ones(len(x)), np.zeros(len(x))])
 
 

@@ -70,7 +70,8 @@ class Profile:
 
     # -- ranking ---------------------------------------------------------------------------
     def group_scores(self, shots: Sequence[Shot]) -> np.ndarray:
-        """Taste score of each shot of a group (higher is better); ``shots[i].default`` must be set."""
+        """Taste key of each shot of a group, ``a * D + w . z`` (higher is better; ``shots[i].default``
+        must be set).  With ``w = 0`` and ``a > 0`` it orders shots exactly as the default does."""
         d = np.array([s.default for s in shots], dtype=np.float64)
         if self.is_default:
             return d
@@ -78,8 +79,15 @@ class Profile:
             np.asarray(v, dtype=np.float64) for v in (self.mean, self.scale, self.coef)
         )
         z = (vectorise(group_features(shots), self.features, mean) - mean) / scale
-        a = self.default_coef if self.default_coef > 1e-6 else 1.0
-        return d + (z @ w) / a
+        return self.default_coef * d + z @ w
+
+    def display_scores(self, keys: np.ndarray) -> list[float]:
+        """Taste keys on the default's 0-100 scale (the default's own score when ``w = 0``)."""
+        if self.default_coef > 0.05:
+            return [100.0 * math.exp(min(float(k) / self.default_coef, 0.7)) for k in keys]
+        return [
+            100.0 / (1.0 + math.exp(-float(k))) for k in keys
+        ]  # a taste that ignores the default
 
     def contributions(self, shots: Sequence[Shot], i: int, top: int = 6) -> dict[str, float]:
         """The learned adjustments of shot ``i`` of a group, largest first (log-score units)."""

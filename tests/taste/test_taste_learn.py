@@ -168,3 +168,36 @@ def test_corrupt_profile_is_refused_and_ranking_stays_default(
     assert tp.active_profile() is None
     assert main(["taste", "show"]) == 1
     assert why in capsys.readouterr().err
+
+
+def test_rank_time_order_is_the_learned_order(tmp_path: Path, taste_dir: Path) -> None:
+    """What `culler rank` applies (JSON profile, numpy only) orders every group as the fitted
+    model does, whatever the sign of the default's coefficient."""
+    import numpy as np
+
+    from engine.taste.features import load_groups
+    from engine.taste.learn import prepare, scores_for
+
+    train = _sessions(tmp_path, "rt", (1, 2))
+    for p in train:
+        sim.decide(p, "sharpest")
+    result = learn_from_catalogs(train)
+    assert result.fit is not None
+    tp.save_profile(to_profile(result))
+    test = _sessions(tmp_path, "rt", (3,))
+    sim.decide(test[0], "sharpest")  # gives every group a preference, so prepare() keeps them all
+    _rerank(test)
+    with Catalog(test[0], readonly=True) as cat:
+        groups = load_groups(cat, "t")
+        ranks = {r["key"]: r["rank"] for r in cat.shots("status = 'ok'")}
+    prep = prepare(groups)
+    prep.names = result.names  # score with the trained feature list
+    nan = np.full(len(prep.names), np.nan)
+    from engine.taste.features import vectorise
+
+    prep.raw = [vectorise(f, prep.names, nan) for f in prep.feats]
+    for gi, g in enumerate(prep.groups):
+        learned = np.argsort(-scores_for(prep, gi, result.fit), kind="stable")
+        assert [g.shots[i].key for i in learned] == sorted(
+            (s.key for s in g.shots), key=lambda k: ranks[k]
+        )
