@@ -60,7 +60,9 @@ def test_learning_from_a_lightroom_rated_folder_moves_the_picks(
     out = capsys.readouterr().out
     assert f"{len(bright1) * 4} decision(s) read from XMP" in out
     assert "prefers brighter" in out
+    capsys.readouterr()
     assert main(["rank", str(new), "-j", "1", "-q"]) == 0
+    assert "ranked by your taste (taste-v1, learned from 12 decisions)" in capsys.readouterr().out
     assert _picks(tmp_path / "2026-06-02.culler.sqlite") == set(bright2.values())
     # the photos were only read: nothing but catalogs and the profile was written
     assert sorted(p.suffix for p in new.iterdir()) == [".jpg"] * len(bright2) * 4
