@@ -278,6 +278,9 @@ def _tiff_candidates(t: _Tiff, prefix: str) -> tuple[list[Preview], int | None]:
             if exif:
                 with contextlib.suppress(RawPreviewError):
                     visit(exif, f"{name}.exif", depth + 1)
+        if 37500 in tags:  # MakerNote: Olympus keeps the ORF's preview there
+            with contextlib.suppress(RawPreviewError):
+                _olympus_preview(t, tags[37500], jpeg)
 
     off = t.ifd0
     for i in range(_MAX_IFDS):
@@ -295,6 +298,40 @@ def _tiff_candidates(t: _Tiff, prefix: str) -> tuple[list[Preview], int | None]:
         visit(off, f"{prefix}:ifd{i}", 0)
         off = nxt
     return out, orientation
+
+
+def _olympus_preview(
+    t: _Tiff, entry: tuple[int, int, int], jpeg: Callable[[str, int, int], None]
+) -> None:
+    """ORF: CameraSettings (0x2020) of the Olympus maker note holds PreviewImageStart/Length."""
+    typ, count, field = entry
+    if typ not in (1, 7) or count < 16:
+        return
+    mn = t.base + struct.unpack(t.bo + "I", t.f.read(field, 4))[0]
+    if mn + 16 > t.end:
+        return
+    head = t.f.read(mn, 12)
+    sub = _Tiff.__new__(_Tiff)
+    sub.f, sub.end, sub.what, sub.magic = t.f, t.end, "Olympus maker note", 0
+    if head.startswith(b"OLYMPUS\0") and head[8:10] in (b"II", b"MM"):
+        # new style: offsets from the maker note's start, its own byte order, IFD at +12
+        sub.base, sub.bo, first = mn, ("<" if head[8:10] == b"II" else ">"), 12
+    elif head.startswith(b"OLYMP\0"):
+        sub.base, sub.bo, first = (
+            t.base,
+            t.bo,
+            mn - t.base + 8,
+        )  # old style: offsets from the TIFF header
+    else:
+        return
+    tags, _ = sub.ifd(first)
+    if 0x2020 not in tags:
+        return
+    cs = struct.unpack(sub.bo + "I", sub.f.read(tags[0x2020][2], 4))[0]
+    cst, _ = sub.ifd(cs)
+    start, length = sub.one(cst, 0x101), sub.one(cst, 0x102)
+    if start and length:
+        jpeg("orf:makernote.PreviewImage", sub.base + start, length)
 
 
 def _tiff_previews(f: _File, kind: str) -> list[Preview]:

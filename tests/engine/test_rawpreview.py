@@ -138,6 +138,22 @@ def test_rw2_and_orf_magics(
     assert _white_corner(d.rgb) == UPRIGHT[6]
 
 
+def test_orf_preview_in_the_olympus_maker_note(tmp_path: Path, no_libraw: None) -> None:
+    p = tmp_path / "P1010001.ORF"
+    data = rawsynth.orf(p, preview=(1600, 1200), orientation=8)
+    found = rp.list_previews(p)
+    assert [(v.kind, v.width, v.height, v.orientation) for v in found] == [
+        ("orf:makernote.PreviewImage", 1600, 1200, 8)
+    ]
+    d = decode(p, max_side=2000, min_side=1000)
+    assert d.full_size == (1200, 1600) and _white_corner(d.rgb) == UPRIGHT[8]
+    cut = tmp_path / "cut.ORF"
+    cut.write_bytes(data[: found[0].offset + 100])
+    with pytest.raises(ImageError, match="truncated") as ei:
+        decode(cut)
+    _one_line(ei.value)
+
+
 def test_raf_header_preview(tmp_path: Path, no_libraw: None) -> None:
     p = tmp_path / "DSCF0001.RAF"
     data = rawsynth.raf(p, preview=(1920, 1280))
@@ -228,6 +244,7 @@ def test_fuzzed_containers_never_escape_or_overreach(tmp_path: Path) -> None:
             tmp_path / "s.RW2", preview=(640, 480), magic=b"IIU\x00", rw2=True
         ),
         "f.RAF": rawsynth.raf(tmp_path / "s.RAF", preview=(640, 480)),
+        "f.ORF": rawsynth.orf(tmp_path / "s.ORF", preview=(640, 480)),
     }
     outcomes = {"found": 0, "refused": 0}
     for name, seed in seeds.items():
