@@ -201,3 +201,26 @@ def test_rank_time_order_is_the_learned_order(tmp_path: Path, taste_dir: Path) -
         assert [g.shots[i].key for i in learned] == sorted(
             (s.key for s in g.shots), key=lambda k: ranks[k]
         )
+
+
+def test_ranking_with_a_profile_needs_no_scikit_learn(tmp_path: Path, taste_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    train = _sessions(tmp_path, "nosk", (1, 2))
+    for p in train:
+        sim.decide(p, "high_key")
+    tp.save_profile(to_profile(learn_from_catalogs(train)))
+    test = _sessions(tmp_path, "nosk", (3,))
+    code = (
+        "import sys\n"
+        "from engine.catalog import Catalog\n"
+        "from engine.pipeline import regroup\n"
+        "from engine.taste import simulate as sim\n"
+        f"c = Catalog({str(test[0])!r})\n"
+        "regroup(c, sim.MEMBERS)\n"
+        "print(sim.top1_agreement(c.path, 'high_key'), 'sklearn' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    agreement, imported = r.stdout.split()
+    assert float(agreement) >= 0.9 and imported == "False"
