@@ -584,6 +584,30 @@ def read_bytes(path: str | os.PathLike[str], preview: Preview) -> bytes:
         raise RawPreviewError(f"cannot read: {exc.strerror or exc}") from exc
 
 
+def cr3_metadata_blocks(path: str | os.PathLike[str]) -> dict[str, bytes]:
+    """A CR3's metadata TIFFs (``CMT1`` = IFD0 with make/model/orientation, ``CMT2`` = the Exif
+    IFD with DateTimeOriginal, ``CMT3`` = Canon maker note, ``CMT4`` = GPS), each a complete
+    little TIFF that exifread reads (``exifread.process_file(io.BytesIO(block))``).  exifread
+    cannot open CR3 itself.  {} when the file is not a readable CR3."""
+    out: dict[str, bytes] = {}
+    try:
+        with open(path, "rb") as fp:
+            f = _File(fp, os.fstat(fp.fileno()).st_size)
+            top = _boxes(f, 0, f.size)
+            if not top or top[0][0] != b"ftyp":
+                return {}
+            for b in (b for b in top if b[0] == b"moov"):
+                for u in _children(f, b):
+                    if u[0] == b"uuid" and u[3] > 0 and f.read(u[2], 16) == CANON_UUID:
+                        for c in _children(f, u, 16):
+                            name = c[0].decode("latin-1")
+                            if name in ("CMT1", "CMT2", "CMT3", "CMT4") and c[3] > 0 and c[3] - c[2] <= 1 << 20:
+                                out[name] = f.read(c[2], c[3] - c[2])
+    except (OSError, RawPreviewError, struct.error, ValueError):
+        return {}
+    return out
+
+
 def largest_preview(path: str | os.PathLike[str]) -> tuple[Preview, bytes]:
     """The largest embedded preview of a RAW file and its bytes (what a loupe shows).
 
