@@ -657,6 +657,9 @@ def regroup(
         for r in rows
     ]  # fmt: skip
     labels = group_shots(items, sensitivity)
+    from engine.taste.apply import ranker_for, record
+
+    taste = ranker_for(catalog)  # the photographer's learned taste, when a profile is on
     all_scores = catalog.scores_by_hash({n: s.cache_id for n, s in specs.items()})
     by_group: dict[int, list[int]] = {}
     for i, g in enumerate(labels):
@@ -669,8 +672,11 @@ def regroup(
             group_scores.append({k: v for k, v in member_scores.items() if k in specs})
         tiebreak = [(items[i].ts or 0.0, items[i].key) for i in idx]
         ranking = rank_group(group_scores, specs, tiebreak)
+        scores, ranks = ranking.scores, ranking.ranks
+        if taste is not None:
+            scores, ranks = taste.rerank([items[i].key for i in idx], [rows[i][1] for i in idx], [all_scores.get(rows[i][1], {}) for i in idx], scores, tiebreak)
         best = None
-        for i, sc, rk, e in zip(idx, ranking.scores, ranking.ranks, ranking.explain):
+        for i, sc, rk, e in zip(idx, scores, ranks, ranking.explain):
             assignments.append(
                 {
                     "key": items[i].key, "group_id": g + 1, "rank": rk, "score": round(sc, 3),
@@ -683,6 +689,7 @@ def regroup(
         first_ts = min((float(t) for i in idx if (t := items[i].ts) is not None), default=None)
         groups.append({"id": g + 1, "n_shots": len(idx), "best": best, "start_time": _iso(first_ts)})
     catalog.write_groups(assignments, groups)
+    record(catalog, taste)
 
 
 def _iso(ts: float | None) -> str | None:
