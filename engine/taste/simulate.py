@@ -94,6 +94,7 @@ def _scores(f: dict[str, float]) -> tuple[dict[str, tuple[float, float]], dict[s
 
 def make_session(path: Path, seed: int, n_groups: int = 12, group_size: int = 6) -> Path:
     """A catalog of ``n_groups`` analysed bursts, grouped and ranked by the default fusion."""
+    from engine import grouping
     from engine.catalog import Catalog
     from engine.pipeline import regroup
 
@@ -102,17 +103,17 @@ def make_session(path: Path, seed: int, n_groups: int = 12, group_size: int = 6)
     with Catalog(path, path.parent / f"{path.stem}-photos") as cat, cat.transaction():
         t = 1.75e9 + seed * 1e5
         for g in range(n_groups):
-            emb = rng.normal(size=64).astype(np.float32)
-            emb /= np.linalg.norm(emb)
+            # a scene of its own content: the grouping's real descriptor of a random blocky picture
+            scene = np.repeat(np.repeat((rng.random((8, 8, 3)) * 255).astype(np.int16), 12, 0), 12, 1)
             for i, f in enumerate(_frames(rng, group_size)):
                 key = f"s{seed}/g{g:03d}/IMG_{i:02d}.jpg"
                 h = f"sim-{seed}-{g}-{i}"
                 scores, signals = _scores(f)
-                e = emb + rng.normal(scale=0.01, size=64).astype(np.float32)
+                frame = np.clip(scene + rng.integers(-3, 4, scene.shape), 0, 255).astype(np.uint8)
                 cat.store_analysis(
                     h,
                     {"engine_version": "sim", "width": 1500, "height": 1000, "full_width": 6000, "full_height": 4000,
-                     "embedding": (e / np.linalg.norm(e)).astype(np.float32).tobytes(), "n_faces": 1,
+                     "embedding": grouping.embed(frame).tobytes(), "n_faces": 1,
                      "members": json.dumps(MEMBERS), "analysed_at": t, "seconds": 0.0},
                     [{"x": 0.4, "y": 0.3, "w": 0.2, "h": 0.3, "det_score": 0.99, "landmarks": [[0.45, 0.4]] * 5, "signals": signals, "crop": b""}],
                     scores,
