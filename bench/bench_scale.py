@@ -84,10 +84,12 @@ def fill_catalog(root: Path, catalog: Path, n: int) -> None:
     from engine.catalog import Catalog
     from engine.grouping import embed
     from engine.images import decode
+    from engine.pipeline import member_specs
     from engine.quality.registry import default_member_names
     from engine.scan import file_hash
 
     names = sorted(default_member_names())
+    ids = {n: spec.cache_id for n, spec in member_specs(names).items()}
     rng = np.random.default_rng(0)
     with Catalog(catalog, root.resolve()) as cat:
         for lo in range(0, n, 1000):
@@ -101,10 +103,10 @@ def fill_catalog(root: Path, catalog: Path, n: int) -> None:
                 scores = {m: (float(q), float(q)) for m, q in zip(names, rng.uniform(0.2, 0.9, len(names)))}
                 analysis = {
                     "engine_version": ANALYSIS_VERSION, "width": W, "height": H, "full_width": W, "full_height": H,
-                    "embedding": embed(rgb).tobytes(), "n_faces": 0, "members": json.dumps(names),
+                    "embedding": embed(rgb).tobytes(), "n_faces": 0, "members": json.dumps(sorted(ids.values())),
                     "analysed_at": time.time(), "seconds": 0.0,
                 }  # fmt: skip
-                analyses.append((h, analysis, [], scores))
+                analyses.append((h, analysis, [], scores, ids))
                 files.append({"path": key, "shot": key, "role": "primary", "size": st.st_size, "mtime_ns": st.st_mtime_ns, "hash": h, "status": "ok", "reason": None})
                 shots.append({"key": key, "primary_path": key, "raw_path": None, "hash": h, "status": "ok", "reason": None, "n_faces": 0, "seen_at": time.time()})
                 when = _when(i)
@@ -226,6 +228,13 @@ def main() -> None:
             first_txt = f"(catalog filled through the API in {time.perf_counter() - t0:.0f} s)"
         print(f"N={n}: first {first_txt}", file=sys.stderr)
         rerun, rm, rw = run_culler(root, cat, args.workers)
+        if n > args.first_run_max:
+            import sqlite3
+
+            with sqlite3.connect(cat) as conn:
+                redone = conn.execute("SELECT count(*) FROM analysis WHERE seconds > 0").fetchone()[0]
+            if redone:
+                raise SystemExit(f"the re-run analysed {redone} shot(s) of the filled catalog again")
         print(f"N={n}: re-run {rerun:.1f}s main {rm / 2**20:.0f} MiB workers {rw / 2**20:.0f} MiB", file=sys.stderr)
         g, n_groups = grouping_time(cat, args.group_runs)
         print(f"N={n}: grouping {g:.2f}s, {n_groups} groups (expected {-(-n // SCENE)})", file=sys.stderr)
