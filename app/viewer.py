@@ -142,11 +142,24 @@ class Viewer(QObject):
             best_explain = session.explain(g.best)
         w.inspector.show_shot(s, g.title if g else "", len(g.keys) if g else 0, faces, scores, best_scores,
                               session.explain(s.key), best_explain)
+        self.show_taste(s, g)
         if w.page() == w.PAGE_LOUPE:
             self.show_in_loupe(s, faces)
         elif w.page() == w.PAGE_FACES:
             self.show_faces(s)
         self.prefetch()
+
+    def show_taste(self, s: ShotRecord, g: Any) -> None:
+        """The learned weights' share of this shot's rank, when a taste profile is on."""
+        w = self.w
+        session = w.session
+        prof = w.taste.profile() if session is not None else None
+        c = w.taste.contributions(session, s, g) if session is not None and prof is not None else None
+        if c is None or prof is None:
+            w.inspector.set_taste(None)
+            return
+        head = f"learned from {prof.n_decisions} decisions (taste v{prof.version}): vs the default score"
+        w.inspector.set_taste(c, head, prof.weights())
 
     def show_faces(self, s: ShotRecord) -> None:
         """The face-by-face review of the current shot's scene (built once per scene)."""
