@@ -257,6 +257,9 @@ class Inspector(QWidget):
             parts.append(s.capture_time.replace("T", " ")[:19])
         if s.raw_path is not None:
             parts.append(f"RAW: {s.raw_path.name}")
+        if s.preview is not None:
+            size = f" {s.preview_size[0]}×{s.preview_size[1]}" if s.preview_size else ""
+            parts.append(f"analysed from the embedded preview{size} ({s.preview})")
         if s.status == "pending":
             parts.append("<i>analysis pending</i>")
         if s.reason:

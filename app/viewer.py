@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
-from app.imaging import full_size_of
+from app.imaging import full_size_of, preview_note_of
 from app.loupe import FIT, ViewAnchor, face_boxes
 from app.overlays import OverlayCache
 from app.session import ShotRecord
@@ -42,8 +42,9 @@ class Viewer(QObject):
         super().__init__(win)
         self.w = win
         self.thumbs = ImageCache(320, 256 << 20, parent=self)
-        self.previews = ImageCache(_preview_side(), 384 << 20, threads=2, parent=self, max_queue=16)
-        self.fulls = ImageCache(None, 600 << 20, threads=1, parent=self, max_queue=4)
+        # the loupe's caches: a RAW shows its largest embedded preview, never developed sensor data
+        self.previews = ImageCache(_preview_side(), 384 << 20, threads=2, parent=self, max_queue=16, view=True)
+        self.fulls = ImageCache(None, 600 << 20, threads=1, parent=self, max_queue=4, view=True)
         self.thumbs.ready.connect(self._on_thumb_ready)
         self.previews.ready.connect(self._on_preview_ready)
         self.fulls.ready.connect(self._on_full_ready)
@@ -190,6 +191,7 @@ class Viewer(QObject):
         loupe = w.loupe
         loupe.caption = caption(s)
         loupe.flag = s.decision.flag
+        loupe.note = loupe_note(s, img)
         keep = loupe.key == s.key and not self.reapply
         loupe.set_image(s.key, img, size, face_boxes(faces), msg, keep_view=keep, full=full is not None)
         self._set_overlay(s)
@@ -321,6 +323,7 @@ class Viewer(QObject):
             size = (full_size_of(img) if img is not None else None) or session.full_size(k)
             v.caption = caption(s)
             v.flag = s.decision.flag
+            v.note = loupe_note(s, img)
             fit, zoom = v.fit, v.zoom
             v.set_image(k, img, size, face_boxes(session.faces(k)), err, keep_view=not reset, full=full)
             self._set_overlay(s, v)
@@ -346,6 +349,12 @@ class Viewer(QObject):
                 if k in keys:
                     v.flag = session.shots[k].decision.flag
                     v.update()
+
+
+def loupe_note(s: ShotRecord, img: Any) -> str:
+    """The loupe's warning for a RAW whose largest embedded preview is under 1,000 px: from the
+    image shown (:func:`app.imaging.decode_view`), else from the catalog (``Catalog.previews``)."""
+    return (preview_note_of(img) if img is not None else None) or s.preview_note or ""
 
 
 def caption(s: ShotRecord) -> str:
