@@ -220,7 +220,7 @@ class TasteController(QObject):
     def session_opened(self) -> None:
         self.new_decisions.clear()
         self.offered = False
-        self._shots_cache = None
+        self.forget_profile()  # `culler taste learn` may have changed it meanwhile
 
     def decisions_applied(self, changes: dict[str, Any]) -> None:
         self.new_decisions.update(changes)
@@ -255,11 +255,12 @@ class TasteController(QObject):
                 return True
             return False
         box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, self.w)
-        learn_btn = box.addButton("Learn", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Learn", QMessageBox.ButtonRole.AcceptRole)
         box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
-        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.setWindowModality(Qt.WindowModality.NonModal)  # culling the next folder goes on
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.buttonClicked.connect(lambda b: self.learn([catalog]) if b is learn_btn else None)
+        box.buttonClicked.connect(
+            lambda b: self.learn([catalog]) if box.buttonRole(b) == QMessageBox.ButtonRole.AcceptRole else None)
         box.show()
         return False
 

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen  # noqa: E402
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
-from PySide6.QtWidgets import QDialog  # noqa: E402
+from PySide6.QtWidgets import QDialog, QMessageBox  # noqa: E402
 
 from app.settings import AppSettings  # noqa: E402
 from app.window import MainWindow  # noqa: E402
@@ -89,8 +89,20 @@ def test_status_bar_says_when_a_taste_ranked_the_session_and_the_setting_turns_i
     s = w.current_shot()
     assert s is not None and s.group_id is not None and s.group_id >= 0
     assert w.inspector.taste_chart.isVisible()
-    assert w.inspector.taste_chart.items and all(
-        n in ("q:exposure", "fd:eyes_open") for n, _c in w.inspector.taste_chart.items)
+    from engine.taste.profile import load_profile
+
+    prof = load_profile()
+    assert prof is not None
+    g = w.group_of(s)
+    assert g is not None
+    from engine.taste.features import load_groups  # what `culler taste` reads, independently
+
+    assert w.session is not None
+    [eg] = [x for x in load_groups(w.session.catalog, "s") if x.gid == g.id]
+    order = [sh.key for sh in eg.shots]
+    want = prof.contributions(eg.shots, order.index(s.key))
+    assert want and dict(w.inspector.taste_chart.items) == pytest.approx(want)
+    assert set(want) <= {"q:exposure", "fd:eyes_open"}
 
     # Settings › "Rank by my taste" off: the engine's state, the app's settings, the ranking
     def accept_unchecked(dlg) -> int:  # type: ignore[no-untyped-def]
@@ -115,7 +127,8 @@ def test_status_bar_says_when_a_taste_ranked_the_session_and_the_setting_turns_i
 
 
 def test_after_a_session_the_offer_learns_a_profile_from_the_decisions_just_made(
-        qtbot, settings: AppSettings, folder: Path, taste_dir: Path, tmp_path: Path) -> None:
+        qtbot, settings: AppSettings, folder: Path, taste_dir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.taste.profile import load_profile
 
     other = tmp_path / "other"
@@ -131,9 +144,15 @@ def test_after_a_session_the_offer_learns_a_profile_from_the_decisions_just_made
     assert len(w.taste.new_decisions) == 3 * PER_GROUP
     assert not (taste_dir / "profile.json").exists()
 
-    w.taste.auto_answer = True  # the photographer says "Learn" (dialogs are off in tests)
+    monkeypatch.delenv("CULLER_GUI_NO_DIALOGS")  # the real, non-modal offer
     assert w.open_folder(other)  # switching the folder: the one-time offer
+    monkeypatch.setenv("CULLER_GUI_NO_DIALOGS", "1")
     assert any(t == "Learn your taste?" for t, _x in w.messages)
+    boxes = [b for b in w.findChildren(QMessageBox) if b.windowTitle() == "Learn your taste?" and b.isVisible()]
+    assert len(boxes) == 1 and not boxes[0].isModal()
+    assert not w.taste.learning()
+    [learn] = [b for b in boxes[0].buttons() if b.text() == "Learn"]
+    learn.click()
     assert w.taste.learning()  # in a worker, the window goes on
     qtbot.waitUntil(lambda: not w.taste.learning(), timeout=60000)
     prof = load_profile()
