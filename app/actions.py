@@ -100,6 +100,17 @@ def build(win: MainWindow) -> None:
     m_cull.addSeparator()
     win.act_auto = act(win, "Auto-advance", "Ctrl+Shift+A", win.on_auto_advance, checkable=True)
     m_cull.addAction(win.act_auto)
+    m_cull.addSeparator()
+    win.act_taste = act(win, "Rank by my taste", None, lambda: win.set_taste_enabled(win.act_taste.isChecked()),
+                        "Rank with the taste learned from your decisions (off: the default ensemble)",
+                        checkable=True)
+    win.act_taste.blockSignals(True)
+    win.act_taste.setChecked(win.taste.enabled())
+    win.act_taste.blockSignals(False)
+    win.act_learn_taste = act(win, "Learn my taste from this session", None, win.taste.learn_now,
+                              "Learn how you choose within a burst from this session's decisions")
+    m_cull.addAction(win.act_taste)
+    m_cull.addAction(win.act_learn_taste)
 
     m_view = mb.addMenu("&View")
     win.act_grid = act(win, "Grid", ["G", "Esc"], win.show_grid)

@@ -1,5 +1,6 @@
 """Image decoding for the GUI: one place that talks to the engine's image loader
-(:func:`engine.images.decode`: the formats the engine reads, RAW through its embedded preview).
+(:func:`engine.images.decode`: the formats the engine reads, RAW through its embedded preview;
+the loupe's :func:`decode_view`: a RAW's largest embedded preview).
 
 Runs in worker threads (never on the GUI thread).  ``QImage`` objects may be created
 and filled off the GUI thread; ``QPixmap`` may not, so the caches hold ``QImage``.
@@ -32,6 +33,37 @@ def decode_rgb(path: Path, max_side: int | None) -> tuple[np.ndarray, tuple[int,
     except Exception as exc:  # ImageError, OSError, decoder errors: one message, no traceback
         reason = str(exc) or type(exc).__name__
         raise DecodeError(f"cannot read {path.name}: {reason}") from exc
+
+
+def decode_view(path: Path, max_side: int | None) -> tuple[np.ndarray, tuple[int, int], str | None]:
+    """What the loupe shows: :func:`decode_rgb`, except that a RAW shows its *largest* embedded
+    preview (:func:`engine.images.largest_raw_preview`), never a development of its sensor
+    data.  Returns (RGB, full (w, h), a note: "preview too small to judge focus" when the
+    largest preview is under 1,000 px, else None)."""
+    path = Path(path)
+    from engine.images import RAW_EXTENSIONS
+
+    if path.suffix.lower() not in RAW_EXTENSIONS:
+        rgb, full = decode_rgb(path, max_side)
+        return rgb, full, None
+    if not path.exists():
+        raise DecodeError(f"{path.name} is no longer on disk (moved or deleted?)")
+    from engine.images import largest_raw_preview
+    from engine.rawpreview import MIN_JUDGE_SIDE, TOO_SMALL_NOTE
+
+    try:
+        d = largest_raw_preview(path, max_side, develop=False)
+    except FileNotFoundError as exc:
+        raise DecodeError(f"{path.name} is no longer on disk (moved or deleted?)") from exc
+    except Exception as exc:  # ImageError, OSError: one message, no traceback
+        raise DecodeError(f"cannot read {path.name}: {str(exc) or type(exc).__name__}") from exc
+    fw, fh = int(d.full_size[0]), int(d.full_size[1])
+    return d.rgb, (fw, fh), TOO_SMALL_NOTE if max(fw, fh) < MIN_JUDGE_SIDE else None
+
+
+def preview_note_of(img: QImage) -> str | None:
+    """The note recorded on a decoded loupe image (see :func:`decode_view`)."""
+    return img.text("preview_note") or None
 
 
 def full_size_of(img: QImage) -> tuple[int, int] | None:

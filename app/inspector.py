@@ -22,6 +22,7 @@ from app import theme
 from app.explain import RankChart
 from app.imaging import qimage_from_jpeg
 from app.session import ShotRecord
+from app.taste import TasteChart
 
 SIGNAL_ROWS = [
     ("eyes_open", "Eyes open", "{:.0%}"),
@@ -210,6 +211,11 @@ class Inspector(QWidget):
         lay.addWidget(_section("Why this rank"))
         self.chart = RankChart()
         lay.addWidget(self.chart)
+        self.taste_title = _section("Your taste")
+        self.taste_chart = TasteChart()  # the learned part of the rank, when a taste profile is on
+        lay.addWidget(self.taste_title)
+        lay.addWidget(self.taste_chart)
+        self.set_taste(None)
         outer_lay.addStretch(1)
         # never narrower than the explanation chart (its values would be cut off)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -236,6 +242,7 @@ class Inspector(QWidget):
             self.set_mark(None, 0, None)
             self._set_faces([])
             self.chart.set_data({}, None, None)
+            self.set_taste(None)
             return
         self.title.setText(s.name)
         parts = []
@@ -250,6 +257,9 @@ class Inspector(QWidget):
             parts.append(s.capture_time.replace("T", " ")[:19])
         if s.raw_path is not None:
             parts.append(f"RAW: {s.raw_path.name}")
+        if s.preview is not None:
+            size = f" {s.preview_size[0]}×{s.preview_size[1]}" if s.preview_size else ""
+            parts.append(f"analysed from the embedded preview{size} ({s.preview})")
         if s.status == "pending":
             parts.append("<i>analysis pending</i>")
         if s.reason:
@@ -266,6 +276,15 @@ class Inspector(QWidget):
         self.chart.set_data(scores or {}, best_scores if not s.is_best else None, s.score, rank_text,
                             explain, best_explain if not s.is_best else None)
         self.chart.setToolTip(self.chart.tooltip_text())
+
+    def set_taste(self, contributions: dict[str, float] | None, head: str = "",
+                  weights: dict[str, float] | None = None) -> None:
+        """The learned adjustments of the shot's score (None: no taste profile is on)."""
+        on = contributions is not None
+        self.taste_title.setVisible(on)
+        self.taste_chart.setVisible(on)
+        if on:
+            self.taste_chart.set_data(contributions, head, weights)
 
     def set_mark(self, flag: str | None, stars: int, label: str | None) -> None:
         self.btn_pick.setChecked(flag == "pick")

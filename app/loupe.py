@@ -74,6 +74,7 @@ class ImageView(QWidget):
         self.font_caption.setBold(True)
         self.overlay: QImage | None = None  # focus map / peaking, covering the whole image
         self.overlay_name = ""  # shown in the caption ("focus map", "peaking", "focus map…")
+        self.note = ""  # a warning under the caption ("preview too small to judge focus")
 
     # -- content ------------------------------------------------------------------
     def set_image(self, key: str | None, img: QImage | None, full_size: tuple[int, int] | None = None,
@@ -254,6 +255,14 @@ class ImageView(QWidget):
             p.drawText(box.adjusted(8, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
             if self.flag:
                 draw_flag(p, QPointF(box.right() - 14, box.center().y()), 8, self.flag)
+            if self.note:
+                nbox = QRectF(8, box.bottom() + 4, fm.horizontalAdvance("⚠ " + self.note) + 16, fm.height() + 8)
+                p.setPen(Qt.PenStyle.NoPen)
+                p.setBrush(QColor(245, 130, 32, 210))
+                p.drawRoundedRect(nbox, 6, 6)
+                p.setPen(QColor(20, 20, 20))
+                p.drawText(nbox.adjusted(8, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                           "⚠ " + self.note)
         if self.active:
             p.setPen(QPen(theme.ACCENT, 3))
             p.setBrush(Qt.BrushStyle.NoBrush)

@@ -61,6 +61,10 @@ class ShotRecord:
     missing: bool = False
     sharpness: float | None = None
     faces: list[dict[str, Any]] = field(default_factory=list)  # boxes + warning signals
+    # RAW: the embedded preview the analysis read (Catalog.previews()): kind, size and its note
+    preview: str | None = None
+    preview_size: tuple[int, int] | None = None
+    preview_note: str | None = None  # "preview too small to judge focus" under 1,000 px
 
     def __post_init__(self) -> None:
         if self.decision is None:
@@ -269,6 +273,12 @@ class Session:
         for key in list(self.missing):
             if key in shots:
                 shots[key].missing = True
+        for key, pv in cat.previews().items():
+            s = shots.get(key)
+            if s is not None:
+                s.preview, s.preview_note = pv.get("preview"), pv.get("note")
+                if pv.get("width") and pv.get("height"):
+                    s.preview_size = (int(pv["width"]), int(pv["height"]))
         faces = cat.face_signals((s.hash for s in shots.values() if s.hash), self._SIGNALS, pace)
         for s in shots.values():
             pace()
@@ -313,6 +323,8 @@ class Session:
             ws.insert(0, W.UNREADABLE)
         if s.missing:
             ws.insert(0, W.MISSING)
+        if s.preview_note:
+            ws.append(W.SMALL_PREVIEW if s.preview_note == W.SMALL_PREVIEW else s.preview_note)
         s.warnings = ws
 
     @staticmethod

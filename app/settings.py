@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "thumb_size": 180,
     "sort": "rank",
     "workers": 0,  # 0: the engine decides
+    "taste": True,  # rank by the taste profile learned from your decisions (when there is one)
 }
 
 
@@ -90,6 +91,16 @@ class AppSettings:
         d.pop(str(root), None)
         d[str(root)] = key
         self.qs.setValue("last_shots", json.dumps(dict(list(d.items())[-50:])))
+
+
+def taste_enabled() -> bool:
+    """Whether ranking by the learned taste is on (the engine's state, shared with ``culler taste``)."""
+    try:
+        from engine.taste.profile import enabled
+
+        return enabled()
+    except Exception:
+        return True
 
 
 def available_devices() -> list[str]:
@@ -151,6 +162,11 @@ class SettingsDialog(QDialog):
         self.recursive = QCheckBox("Include sub-folders when opening a folder")
         self.recursive.setChecked(settings.get("recursive"))
         form.addRow("Import", self.recursive)
+        self.taste = QCheckBox("Rank by my taste (learned from my decisions)")
+        self.taste.setToolTip("Off: rank with the default quality ensemble. The taste is learned "
+                              "on this computer from your picks, rejects and stars (Cull › Learn my taste).")
+        self.taste.setChecked(taste_enabled())
+        form.addRow("Your taste", self.taste)
         lay.addLayout(form)
         lay.addWidget(QLabel("Quality members (none checked: the engine's defaults)"))
         self.members = QListWidget()
@@ -179,6 +195,7 @@ class SettingsDialog(QDialog):
         s.set("theme", self.theme.currentText())
         s.set("auto_advance", self.auto_advance.isChecked())
         s.set("recursive", self.recursive.isChecked())
+        s.set("taste", self.taste.isChecked())
         chosen = []
         for i in range(self.members.count()):
             it = self.members.item(i)

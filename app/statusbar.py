@@ -53,6 +53,12 @@ class StatusArea:
         self.auto = QLabel("")  # the auto-advance state, always in sight
         self.auto.setToolTip("After a decision, move to the next shot (Ctrl+Shift+A)")
         sb.addPermanentWidget(self.auto)
+        self.taste = QLabel("")  # "ranked by your taste (learned from N decisions)"
+        self.taste.setToolTip("This session was ranked by the taste learned from your decisions "
+                              "(Settings › Rank by my taste turns it off)")
+        self.taste.setStyleSheet("color: palette(highlight);")
+        self.taste.setVisible(False)
+        sb.addPermanentWidget(self.taste)
         self.catalog = QLabel("")  # where the decisions are saved
         self.catalog.setMaximumWidth(280)
         self.catalog.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -69,6 +75,11 @@ class StatusArea:
         self.catalog.setText(("⚠ " if session.fallback else "") + f"Catalog: {p.name}")
         self.catalog.setToolTip(f"Decisions are saved in {p}\n({where})")
         self.catalog.setStyleSheet("color: #f58220;" if session.fallback else "color: palette(placeholder-text);")
+
+    def set_taste(self, text: str | None) -> None:
+        """Which ranking the session shows: the taste's words, or nothing for the default one."""
+        self.taste.setText(text or "")
+        self.taste.setVisible(bool(text))
 
     def _cancel(self) -> None:
         self.w.ctl.cancel_analysis()

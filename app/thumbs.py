@@ -20,7 +20,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
-from app.imaging import DecodeError, decode_rgb, to_qimage
+from app.imaging import DecodeError, decode_rgb, decode_view, to_qimage
 
 
 class _Signals(QObject):
@@ -57,20 +57,27 @@ def _below_the_window(step: int = 4) -> None:
 
 class _Job(QRunnable):
     def __init__(self, signals: _Signals, generation: int, key: str, path: Path, max_side: int | None,
-                 box: tuple[int, int] | None = None):
+                 box: tuple[int, int] | None = None, view: bool = False):
         super().__init__()
         self.setAutoDelete(True)
         self.signals, self.gen, self.key, self.path, self.max_side = signals, generation, key, path, max_side
         self.box = box
+        self.view = view
 
     def run(self) -> None:  # worker thread
         _below_the_window()
         try:
-            arr, (fw, fh) = decode_rgb(self.path, self.max_side)
+            note = None
+            if self.view:  # the loupe: a RAW's largest embedded preview
+                arr, (fw, fh), note = decode_view(self.path, self.max_side)
+            else:
+                arr, (fw, fh) = decode_rgb(self.path, self.max_side)
             if self.box is not None:
                 arr = fit_into(arr, self.box)
             img = to_qimage(arr)
             img.setText("full_size", f"{fw}x{fh}")
+            if note:
+                img.setText("preview_note", note)
             err = ""
         except DecodeError as exc:
             img, err = QImage(), str(exc)
@@ -84,9 +91,10 @@ class ImageCache(QObject):
     ready = Signal(str)
 
     def __init__(self, max_side: int | None, budget_bytes: int, threads: int | None = None,
-                 parent: QObject | None = None, max_queue: int = 600):
+                 parent: QObject | None = None, max_queue: int = 600, view: bool = False):
         super().__init__(parent)
         self.max_side = max_side
+        self.view = view  # decode as the loupe shows (a RAW's largest embedded preview)
         self.budget = budget_bytes
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(threads or max(2, min(4, os.cpu_count() or 2)))
@@ -170,7 +178,7 @@ class ImageCache(QObject):
         while self._wanted and len(self._inflight) < self.pool.maxThreadCount():
             key, path = self._wanted.popitem(last=True)
             self._inflight.add(key)
-            self.pool.start(_Job(self._sig, self._gen, key, path, self.max_side, self.box))
+            self.pool.start(_Job(self._sig, self._gen, key, path, self.max_side, self.box, self.view))
 
     def _on_done(self, gen: int, key: str, img: QImage, err: str) -> None:
         if gen != self._gen:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
-from app.imaging import full_size_of
+from app.imaging import full_size_of, preview_note_of
 from app.loupe import FIT, ViewAnchor, face_boxes
 from app.overlays import OverlayCache
 from app.session import ShotRecord
@@ -42,8 +42,9 @@ class Viewer(QObject):
         super().__init__(win)
         self.w = win
         self.thumbs = ImageCache(320, 256 << 20, parent=self)
-        self.previews = ImageCache(_preview_side(), 384 << 20, threads=2, parent=self, max_queue=16)
-        self.fulls = ImageCache(None, 600 << 20, threads=1, parent=self, max_queue=4)
+        # the loupe's caches: a RAW shows its largest embedded preview, never developed sensor data
+        self.previews = ImageCache(_preview_side(), 384 << 20, threads=2, parent=self, max_queue=16, view=True)
+        self.fulls = ImageCache(None, 600 << 20, threads=1, parent=self, max_queue=4, view=True)
         self.thumbs.ready.connect(self._on_thumb_ready)
         self.previews.ready.connect(self._on_preview_ready)
         self.fulls.ready.connect(self._on_full_ready)
@@ -142,11 +143,24 @@ class Viewer(QObject):
             best_explain = session.explain(g.best)
         w.inspector.show_shot(s, g.title if g else "", len(g.keys) if g else 0, faces, scores, best_scores,
                               session.explain(s.key), best_explain)
+        self.show_taste(s, g)
         if w.page() == w.PAGE_LOUPE:
             self.show_in_loupe(s, faces)
         elif w.page() == w.PAGE_FACES:
             self.show_faces(s)
         self.prefetch()
+
+    def show_taste(self, s: ShotRecord, g: Any) -> None:
+        """The learned weights' share of this shot's rank, when a taste profile is on."""
+        w = self.w
+        session = w.session
+        prof = w.taste.profile() if session is not None else None
+        c = w.taste.contributions(session, s, g) if session is not None and prof is not None else None
+        if c is None or prof is None:
+            w.inspector.set_taste(None)
+            return
+        head = f"learned from {prof.n_decisions} decisions (taste v{prof.version}): vs the default score"
+        w.inspector.set_taste(c, head, prof.weights())
 
     def show_faces(self, s: ShotRecord) -> None:
         """The face-by-face review of the current shot's scene (built once per scene)."""
@@ -177,6 +191,7 @@ class Viewer(QObject):
         loupe = w.loupe
         loupe.caption = caption(s)
         loupe.flag = s.decision.flag
+        loupe.note = loupe_note(s, img)
         keep = loupe.key == s.key and not self.reapply
         loupe.set_image(s.key, img, size, face_boxes(faces), msg, keep_view=keep, full=full is not None)
         self._set_overlay(s)
@@ -308,6 +323,7 @@ class Viewer(QObject):
             size = (full_size_of(img) if img is not None else None) or session.full_size(k)
             v.caption = caption(s)
             v.flag = s.decision.flag
+            v.note = loupe_note(s, img)
             fit, zoom = v.fit, v.zoom
             v.set_image(k, img, size, face_boxes(session.faces(k)), err, keep_view=not reset, full=full)
             self._set_overlay(s, v)
@@ -333,6 +349,12 @@ class Viewer(QObject):
                 if k in keys:
                     v.flag = session.shots[k].decision.flag
                     v.update()
+
+
+def loupe_note(s: ShotRecord, img: Any) -> str:
+    """The loupe's warning for a RAW whose largest embedded preview is under 1,000 px: from the
+    image shown (:func:`app.imaging.decode_view`), else from the catalog (``Catalog.previews``)."""
+    return (preview_note_of(img) if img is not None else None) or s.preview_note or ""
 
 
 def caption(s: ShotRecord) -> str:

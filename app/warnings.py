@@ -15,9 +15,10 @@ DARK = "face under-exposed"
 BRIGHT = "face over-exposed"
 MISSING = "file missing"
 UNREADABLE = "unreadable"
+SMALL_PREVIEW = "preview too small to judge focus"  # a RAW whose largest embedded preview is < 1,000 px
 
 SHORT = {EYES_CLOSED: "EYES", SOFT: "SOFT", DARK: "DARK", BRIGHT: "BRIGHT",
-         MISSING: "MISSING", UNREADABLE: "ERROR"}
+         MISSING: "MISSING", UNREADABLE: "ERROR", SMALL_PREVIEW: "SMALL"}
 
 # Thresholds on the engine's signals (engine/faces.py): eyes_open and face_exposure are 0..1,
 # face_clip_* are fractions of face pixels clipped.  eye_sharpness has no absolute scale across

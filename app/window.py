@@ -32,6 +32,7 @@ from app.session import DecisionWriteError, GroupRecord, Session, SessionError, 
 from app.session_controller import SessionController
 from app.settings import AppSettings
 from app.statusbar import StatusArea
+from app.taste import TasteController
 from app.viewer import Viewer
 from app.window_chrome import Chrome
 from app.window_culling import Culling
@@ -69,6 +70,8 @@ class MainWindow(Chrome, Culling, QMainWindow):
     act_last: QAction
     act_next_undecided: QAction
     act_next_undecided_scene: QAction
+    act_taste: QAction
+    act_learn_taste: QAction
     auto_btn: QToolButton
 
     def __init__(self, settings: AppSettings | None = None,
@@ -88,6 +91,7 @@ class MainWindow(Chrome, Culling, QMainWindow):
 
         self.ctl = SessionController(self.settings, rank_fn, self)
         self.decisions = DecisionController(self)
+        self.taste = TasteController(self)
         self.shots_model = ShotListModel(self)
         self.groups_model = GroupListModel(self)
         self._build_views()
@@ -133,6 +137,7 @@ class MainWindow(Chrome, Culling, QMainWindow):
         self.viewer.missing_found.connect(self._on_missing)
         c = self.ctl
         c.opened.connect(self._on_opened)
+        c.opened.connect(lambda _s: self.taste.session_opened())
         c.loaded.connect(self._on_loaded)
         c.progress.connect(self.status_area.show_progress)
         c.analysis_started.connect(self.status_area.analysis_started)
@@ -142,6 +147,7 @@ class MainWindow(Chrome, Culling, QMainWindow):
         c.status.connect(self._on_status)
         d = self.decisions
         d.applied.connect(self._on_decisions_applied)
+        d.applied.connect(self.taste.decisions_applied)
         d.write_failed.connect(lambda msg: self.show_message("Decisions not saved yet", msg,
                                                              QMessageBox.Icon.Critical))
         d.saved_again.connect(self._on_saved_again)
@@ -286,6 +292,8 @@ class MainWindow(Chrome, Culling, QMainWindow):
             self.update_counts()
         else:
             self.refresh_views()
+        if reason != "progressive":
+            self.taste.refresh_status(session)  # which ranking the session shows
         if reason not in ("reload", "progressive"):
             startup.settle_heap()  # the records just taken in are long-lived
 
@@ -331,7 +339,9 @@ class MainWindow(Chrome, Culling, QMainWindow):
     def close_session(self) -> None:
         if self.session is not None and self.current_key:
             self.settings.set_last_shot(self.session.root, self.current_key)
-        self.ctl.close()
+        closed = self.ctl.close()
+        if closed is not None and not closed.pending_writes:
+            self.taste.offer(closed.catalog_path)  # once: learn from the decisions just made
         self.decisions.set_session(None)
         self.viewer.clear()
         self.grid.delegate.tiles.clear()
@@ -339,7 +349,16 @@ class MainWindow(Chrome, Culling, QMainWindow):
         self.shots_model.set_session(None)
         self.groups_model.set_session(None)
         self.status_area.set_catalog(None)
+        self.taste.refresh_status(None)
         self.nav.current_key = None
+
+    def set_taste_enabled(self, on: bool) -> None:
+        """Rank by the learned taste, or by the default ensemble (Settings, Cull menu)."""
+        self.taste.set_enabled(on)
+        if self.act_taste.isChecked() != self.taste.enabled():
+            self.act_taste.blockSignals(True)
+            self.act_taste.setChecked(self.taste.enabled())
+            self.act_taste.blockSignals(False)
 
     def update_counts(self) -> None:
         self.status_area.update_counts(self.session, self.shots_model.keys)
@@ -371,6 +390,15 @@ class MainWindow(Chrome, Culling, QMainWindow):
                     if ans != QMessageBox.StandardButton.Discard:
                         event.ignore()
                         return
+        if self.taste.learning():  # closes once the learning it runs has stored the profile
+            self.taste.close_after = True
+            self.statusBar().showMessage("Learning your taste; the window closes when it is done…", 0)
+            event.ignore()
+            return
+        if session is not None and not session.pending_writes and self.taste.offer(session.catalog_path, on_quit=True):
+            self.taste.close_after = True
+            event.ignore()
+            return
         self.save_settings()
         self.close_session()
         self.viewer.shutdown()

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from app.session import Session, ShotRecord
     from app.settings import AppSettings
     from app.statusbar import StatusArea
+    from app.taste import TasteController
     from app.viewer import Viewer
 
     _Base = QMainWindow
@@ -69,6 +70,8 @@ class Chrome(_Base):
         decisions: DecisionController
         act_auto: QAction
         status_area: StatusArea
+        taste: TasteController
+        set_taste_enabled: Callable[[bool], None]
         @property
         def session(self) -> Session | None: ...
         @property
@@ -336,7 +339,10 @@ class Chrome(_Base):
         dlg = SettingsDialog(self.settings, self)
         before = (self.settings.get("sensitivity"), self.settings.get("members"))
         if dlg.exec() == SettingsDialog.DialogCode.Accepted:
+            taste_before = self.taste.enabled()
             dlg.save()
+            if bool(self.settings.get("taste")) != taste_before:
+                self.set_taste_enabled(bool(self.settings.get("taste")))
             if (self.settings.get("sensitivity"), self.settings.get("members")) != before:
                 self.regroup()
             app = QApplication.instance()

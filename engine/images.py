@@ -266,11 +266,13 @@ def _raw_preview(path: Path, max_side: int | None, min_side: int | None) -> Deco
         raise
 
 
-def largest_raw_preview(path: str | os.PathLike[str], max_side: int | None = None) -> Decoded:
+def largest_raw_preview(path: str | os.PathLike[str], max_side: int | None = None, develop: bool = True) -> Decoded:
     """The largest embedded preview of a RAW file, upright (what the GUI's loupe shows).
 
     ``max_side`` only reduces the decoded pixels; the choice is always the largest
     preview.  ``Decoded.preview`` says which one it was (None when LibRaw made it).
+    ``develop=False`` (the GUI) never decodes sensor data: a RAW without any embedded
+    preview is an :class:`ImageError` instead of a half-size LibRaw development.
     """
     from engine import rawpreview as rp
 
@@ -281,7 +283,7 @@ def largest_raw_preview(path: str | os.PathLike[str], max_side: int | None = Non
         previews = []
     if previews:
         return decode_raw_preview(p, previews[0], max_side, None)
-    return _libraw_preview(p, max_side, None)
+    return _libraw_preview(p, max_side, None, develop)
 
 
 def preview_record(dec: Decoded) -> dict[str, Any]:
@@ -295,7 +297,7 @@ def preview_record(dec: Decoded) -> dict[str, Any]:
     return {"preview": kind, "preview_width": w, "preview_height": h, "preview_note": TOO_SMALL_NOTE if max(w, h) < MIN_JUDGE_SIDE else None}
 
 
-def _libraw_preview(path: Path, max_side: int | None, min_side: int | None) -> Decoded:
+def _libraw_preview(path: Path, max_side: int | None, min_side: int | None, develop: bool = True) -> Decoded:
     try:
         import rawpy
     except ImportError as exc:  # pragma: no cover - a dependency
@@ -316,6 +318,8 @@ def _libraw_preview(path: Path, max_side: int | None, min_side: int | None) -> D
                 return dec
             if thumb is not None and thumb.format == rawpy.ThumbFormat.BITMAP:
                 arr = np.asarray(thumb.data, dtype=np.uint8)
+            elif not develop:
+                raise ImageError("no embedded preview in this RAW file (its sensor data is not developed for viewing)")
             else:
                 arr = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
     except ImageError:

@@ -27,3 +27,16 @@ def test_issue13_gui_tests_pass_on_xcb_under_xvfb() -> None:
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert re.search(r"^6 passed", r.stdout, re.M), r.stdout[-2000:]  # all six ran, none skipped
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None or not sys.platform.startswith("linux"),
+                    reason="needs xvfb-run (Debian: xvfb, xauth; scripts/setup installs them as root)")
+def test_raw_loupe_tests_pass_on_xcb_under_xvfb() -> None:
+    """Issue 13 item 2's RAW case (the largest embedded preview, small previews labelled) on xcb."""
+    env = dict(os.environ, QT_QPA_PLATFORM="xcb")
+    env.pop("DISPLAY", None)
+    r = subprocess.run(["xvfb-run", "-a", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        str(ROOT / "tests" / "app" / "test_raw_loupe.py")],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert re.search(r"^2 passed", r.stdout, re.M), r.stdout[-2000:]
