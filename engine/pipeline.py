@@ -20,7 +20,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,44 @@ class RankSummary:
     bad_dates: list[str] = field(default_factory=list)  # shots whose invalid EXIF date gave way to file time
     seconds: float = 0.0
     cancelled: bool = False
+
+
+@dataclass
+class ShotResult:
+    """What a worker hands back for one shot: picklable, it crosses the process boundary.
+
+    ``status`` is 'ok', 'skipped' (``reason`` says why, ``trace`` for an internal error) or
+    'pending' (analyse again next run).  ``reused``: the cached analysis of ``hash`` stands
+    (``carry_from``: the analysis of that other hash, same image data, is carried over).
+    Otherwise ``analysis``/``faces``/``scores``/``identities`` are the new analysis."""
+
+    key: str
+    status: str = "ok"
+    size: int | None = None
+    mtime_ns: int | None = None
+    hash: str | None = None
+    metadata: dict[str, Any] | None = None
+    reason: str | None = None
+    trace: str | None = None
+    reused: bool = False
+    carry_from: str | None = None
+    analysis: dict[str, Any] | None = None
+    faces: list[dict[str, Any]] = field(default_factory=list)
+    scores: dict[str, tuple[float, float]] = field(default_factory=dict)
+    identities: dict[str, str] | None = None
+
+    @classmethod
+    def of(cls, res: ShotResult | dict[str, Any]) -> ShotResult:
+        """A result from a backend that still speaks dicts (the Ray backend) as a ShotResult."""
+        if isinstance(res, ShotResult):
+            return res
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in res.items() if k in names})
+
+    def analysed(self, new: dict[str, Any]) -> None:
+        """Take the output of :func:`analyse_path`."""
+        self.analysis, self.faces, self.scores = new["analysis"], new["faces"], new["scores"]
+        self.identities = new.get("identities")
 
 
 # -- worker side -----------------------------------------------------------------------------
@@ -189,46 +227,47 @@ def analyse_decoded(dec: Any, members: list[Any], detector: Any, t0: float, eye_
     }
 
 
-def _work(task: dict[str, Any]) -> dict[str, Any]:
+def _work(task: dict[str, Any]) -> ShotResult:
     from engine.imagekey import cache_key, file_hashes
     from engine.images import ImageError, sniff
     from engine.metadata import read_metadata
 
-    out: dict[str, Any] = {"key": task["key"], "status": "ok"}
+    out = ShotResult(task["key"])
     path = Path(task["path"])
     _fault_crash(path)
     try:
         st = path.stat()
-        out["size"], out["mtime_ns"] = st.st_size, st.st_mtime_ns
+        out.size, out.mtime_ns = st.st_size, st.st_mtime_ns
         digest: str | None = None
         if task.get("hash"):
-            out["hash"] = task["hash"]
+            out.hash = task["hash"]
         else:
             sniff(path)  # before hashing: a huge file that is no image is refused unread
-            out["hash"], digest = file_hashes(path)
-        out["metadata"] = read_metadata(path).as_row()
-        if out["hash"] in _W.get("known", ()):
-            out["reused"] = True
+            out.hash, digest = file_hashes(path)
+        out.metadata = read_metadata(path).as_row()
+        if out.hash in _W.get("known", ()):
+            out.reused = True
             return out
         if task.get("hash"):
             digest = file_hashes(path)[1]
-        key = cache_key(digest, out["metadata"].get("orientation"))
+        key = cache_key(digest, out.metadata.get("orientation"))
         carry = _W.get("known_images", {}).get(key) if key else None
         if carry is not None:  # only the metadata changed (``export --embed``): keep the analysis
-            out["reused"], out["carry_from"] = True, carry
+            out.reused, out.carry_from = True, carry
             return out
-        out.update(analyse_path(path, _W["members"], _detector(), _eye_model()))
-        out["analysis"]["image_key"] = key
+        out.analysed(analyse_path(path, _W["members"], _detector(), _eye_model()))
+        assert out.analysis is not None
+        out.analysis["image_key"] = key
     except ImageError as exc:
-        out["status"], out["reason"] = "skipped", str(exc)
+        out.status, out.reason = "skipped", str(exc)
     except OSError as exc:
-        out["status"], out["reason"] = "skipped", f"cannot read: {exc.strerror or exc}"
+        out.status, out.reason = "skipped", f"cannot read: {exc.strerror or exc}"
     except MemoryError:
-        out["status"], out["reason"] = "skipped", "out of memory while decoding"
+        out.status, out.reason = "skipped", "out of memory while decoding"
     except Exception as exc:  # never let one file stop a session
-        out["status"] = "skipped"
-        out["reason"] = f"internal error ({type(exc).__name__}: {exc})"
-        out["trace"] = traceback.format_exc()
+        out.status = "skipped"
+        out.reason = f"internal error ({type(exc).__name__}: {exc})"
+        out.trace = traceback.format_exc()
     return out
 
 
@@ -279,7 +318,7 @@ CRASH_REASON = "the decoder crashed on this file (its worker process died)"
 def _iter_results(
     tasks: list[dict[str, Any]], opts: RankOptions, names: list[str], cancel: threading.Event | None, known: frozenset[str] = frozenset(),
     known_images: dict[str, str] | None = None,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[ShotResult]:
     workers = opts.workers or os.cpu_count() or 1
     workers = max(1, min(workers, len(tasks)))
     if workers == 1:
@@ -295,7 +334,7 @@ def _iter_results(
 
 def _pool_results(
     tasks: list[dict[str, Any]], workers: int, initargs: tuple[Any, ...], cancel: threading.Event | None
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[ShotResult]:
     """Results from a process pool that survives dead workers.
 
     A worker killed by the OOM killer or a native decoder crash breaks a
@@ -319,7 +358,7 @@ def _pool_results(
     pending = deque(tasks)
     suspects: list[dict[str, Any]] = []
     pool = new_pool(workers)
-    inflight: dict[Future[dict[str, Any]], dict[str, Any]] = {}
+    inflight: dict[Future[ShotResult], dict[str, Any]] = {}
     try:
         while pending or inflight:
             if cancelled():
@@ -366,7 +405,7 @@ def _pool_results(
                 except BrokenProcessPool:
                     _kill_pool(solo)
                     solo = None
-                    res = {"key": t["key"], "status": "skipped", "reason": CRASH_REASON, **_stat_of(t["path"])}
+                    res = ShotResult(t["key"], "skipped", reason=CRASH_REASON, **_stat_of(t["path"]))
                 break
             yield res
     finally:
@@ -442,21 +481,21 @@ def _rank(
         emit(ProgressEvent("analyse", len(ready), total, message=f"{len(tasks)} to analyse, {len(ready)} cached"))
         done = len(ready)
 
-        def stored(res: dict[str, Any]) -> None:
+        def stored(res: ShotResult) -> None:
             nonlocal done
             done += 1
-            if res["status"] == "ok":
-                if res.get("reused"):
+            if res.status == "ok":
+                if res.reused:
                     summary.reused += 1
                 else:
                     summary.analysed += 1
-            emit(ProgressEvent("analyse", done, total, path=res["key"]))
+            emit(ProgressEvent("analyse", done, total, path=res.key))
 
         with ResultWriter(catalog, root, shots, stored) as writer:
             if opts.ray:
                 from engine.cluster.ray_backend import iter_results as iter_ray
 
-                results = iter_ray(tasks, opts, names, cancel, frozenset(known))
+                results: Iterator[ShotResult | dict[str, Any]] = iter_ray(tasks, opts, names, cancel, frozenset(known))
             else:
                 results = _iter_results(tasks, opts, names, cancel, frozenset(known), known_images)
             for res in results:
@@ -526,7 +565,7 @@ class ResultWriter:
         catalog: Catalog,
         root: Path,
         shots: list[ShotFiles],
-        on_stored: Callable[[dict[str, Any]], None] | None = None,
+        on_stored: Callable[[ShotResult], None] | None = None,
         batch: int | None = None,
         seconds: float | None = None,
     ):
@@ -535,13 +574,13 @@ class ResultWriter:
         self.on_stored = on_stored or (lambda res: None)
         self.batch = WRITE_BATCH if batch is None else batch
         self.seconds = WRITE_SECONDS if seconds is None else seconds
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[ShotResult] = []
         self.since = 0.0
 
-    def add(self, res: dict[str, Any]) -> None:
+    def add(self, res: ShotResult | dict[str, Any]) -> None:
         if not self.pending:
             self.since = time.monotonic()
-        self.pending.append(res)
+        self.pending.append(ShotResult.of(res))
         if len(self.pending) >= self.batch or time.monotonic() - self.since >= self.seconds:
             self.flush()
 
@@ -560,33 +599,32 @@ class ResultWriter:
         self.flush()  # also on cancel or an error: what finished is kept
 
 
-def _carried(catalog: Catalog, res: dict[str, Any]) -> dict[str, Any]:
+def _carried(catalog: Catalog, res: ShotResult) -> ShotResult:
     """A result whose analysis is carried over from the same image data (``export --embed``)."""
-    if res.get("carry_from") and not catalog.carry_analysis(res["carry_from"], res["hash"], res["key"]):
-        return {**res, "status": "pending"}  # that analysis vanished meanwhile: the next run redoes it
+    if res.carry_from and res.hash and not catalog.carry_analysis(res.carry_from, res.hash, res.key):
+        res.status = "pending"  # that analysis vanished meanwhile: the next run redoes it
     return res
 
 
-def _store_batch(catalog: Catalog, root: Path, results: list[dict[str, Any]], shots_by_key: dict[str, ShotFiles]) -> None:
+def _store_batch(catalog: Catalog, root: Path, results: list[ShotResult], shots_by_key: dict[str, ShotFiles]) -> None:
     results = [_carried(catalog, r) for r in results]
-    reused = catalog.n_faces_of(r["hash"] for r in results if r["status"] == "ok" and r.get("reused"))
+    reused = catalog.n_faces_of(r.hash for r in results if r.status == "ok" and r.reused and r.hash)
     analyses, files, shot_rows, metadata = [], [], [], []
     now = time.time()
     for res in results:
-        key = res["key"]
+        key = res.key
         s = shots_by_key[key]
         n_faces = None
-        if res["status"] == "ok" and not res.get("reused"):
-            analyses.append((res["hash"], res["analysis"], res["faces"], res["scores"], res.get("identities")))
-            n_faces = res["analysis"]["n_faces"]
-        elif res["status"] == "ok":
-            n_faces = reused.get(res["hash"], 0)
+        if res.status == "ok" and not res.reused and res.analysis is not None and res.hash:
+            analyses.append((res.hash, res.analysis, res.faces, res.scores, res.identities))
+            n_faces = res.analysis["n_faces"]
+        elif res.status == "ok" and res.hash:
+            n_faces = reused.get(res.hash, 0)
         files.append(
             {
-                "path": key, "shot": key, "role": "primary", "size": res.get("size"),
-                "mtime_ns": res.get("mtime_ns"), "hash": res.get("hash") if res["status"] != "pending" else None,
-                "status": res["status"],
-                "reason": res.get("reason"),
+                "path": key, "shot": key, "role": "primary", "size": res.size,
+                "mtime_ns": res.mtime_ns, "hash": res.hash if res.status != "pending" else None,
+                "status": res.status, "reason": res.reason,
             }
         )  # fmt: skip
         for comp in s.companions:
@@ -604,12 +642,12 @@ def _store_batch(catalog: Catalog, root: Path, results: list[dict[str, Any]], sh
             {
                 "key": key, "primary_path": key,
                 "raw_path": path_key(s.raw.relative_to(root).as_posix()) if s.raw else None,
-                "hash": res.get("hash"), "status": res["status"], "reason": res.get("reason"),
+                "hash": res.hash, "status": res.status, "reason": res.reason,
                 "n_faces": n_faces, "seen_at": now,
             }
         )  # fmt: skip
-        if res.get("metadata"):
-            metadata.append({"shot": key, **res["metadata"]})
+        if res.metadata:
+            metadata.append({"shot": key, **res.metadata})
     catalog.store_batch(analyses, files, shot_rows, metadata)
 
 

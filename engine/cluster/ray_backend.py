@@ -76,10 +76,10 @@ def _known(ref: Any) -> frozenset[str]:
 
 def hash_and_decode(row: dict[str, Any], known_ref: Any) -> dict[str, Any]:
     """CPU task: stat, hash, EXIF, then decode at analysis size unless the hash is already analysed."""
-    from engine.images import decode
+    from engine.imagekey import file_hashes
+    from engine.images import decode, sniff
     from engine.metadata import read_metadata
     from engine.pipeline import ANALYSIS_MAX_SIDE, ANALYSIS_MIN_SIDE
-    from engine.scan import file_hash
 
     task = pickle.loads(row["task"])
     out: dict[str, Any] = {"key": task["key"], "status": "ok"}
@@ -87,7 +87,11 @@ def hash_and_decode(row: dict[str, Any], known_ref: Any) -> dict[str, Any]:
     try:
         st = path.stat()
         out["size"], out["mtime_ns"] = st.st_size, st.st_mtime_ns
-        out["hash"] = task.get("hash") or file_hash(path)
+        if task.get("hash"):
+            out["hash"] = task["hash"]
+        else:
+            sniff(path)  # as the local workers: a huge file that is no image is refused unread
+            out["hash"], out["_image_digest"] = file_hashes(path)
         out["metadata"] = read_metadata(path).as_row()
         if out["hash"] in _known(known_ref):
             out["reused"] = True
@@ -113,15 +117,19 @@ class Scorer:
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
+        from engine.imagekey import cache_key
+
         p = self._pipeline
         blobs = []
         for blob in batch["blob"]:
             res = pickle.loads(blob)
             dec = res.pop("_decoded", None)
             t0 = res.pop("_t0", time.perf_counter())
+            digest = res.pop("_image_digest", None)
             if dec is not None:
                 try:
                     res.update(p.analyse_decoded(dec, p._W["members"], p._detector(), t0, p._eye_model()))
+                    res["analysis"]["image_key"] = cache_key(digest, (res.get("metadata") or {}).get("orientation"))
                 except Exception as exc:
                     _skip(res, exc)
             blobs.append(pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL))
