@@ -31,6 +31,7 @@ from engine import ANALYSIS_VERSION
 from engine.catalog import (
     Catalog,
     CatalogError,
+    LockHandle,
     catalog_lock,
     default_catalog_path,
     describe_sqlite_error,
@@ -143,7 +144,6 @@ def _init_worker(
     _W["threads"] = threads
     _W["device"] = device
     _W["detector"] = None
-    _W["pool_worker"] = True
     _W["known"] = known  # hashes already analysed: sent once per worker, not with every task
     _W["known_images"] = known_images or {}  # image key -> analysed hash (engine.imagekey), likewise
     _W["eye_model"] = ...
@@ -275,7 +275,7 @@ def _fault_crash(path: Path) -> None:
     """Testing hook: ``CULLER_FAULT_CRASH_ON=NAME`` makes a worker SIGKILL itself on the file
     named NAME, as the OOM killer or a crashing native decoder would (see tests)."""
     name = os.environ.get("CULLER_FAULT_CRASH_ON")
-    if name and path.name == name and _W.get("pool_worker"):
+    if name and path.name == name:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
@@ -317,19 +317,31 @@ CRASH_REASON = "the decoder crashed on this file (its worker process died)"
 
 def _iter_results(
     tasks: list[dict[str, Any]], opts: RankOptions, names: list[str], cancel: threading.Event | None, known: frozenset[str] = frozenset(),
-    known_images: dict[str, str] | None = None,
+    known_images: dict[str, str] | None = None, lock: LockHandle | None = None,
 ) -> Iterator[ShotResult]:
     workers = opts.workers or os.cpu_count() or 1
     workers = max(1, min(workers, len(tasks)))
+    initargs = (names, opts.face_backend, opts.device, 1, known, known_images)
     if workers == 1:
-        _init_worker(names, opts.face_backend, opts.device, 1, known, known_images)
-        _W["pool_worker"] = False  # in-process: the testing hook must not kill the run itself
+        # In this process: a native crash here ends the run, so the lock file names the shot
+        # being analysed; the next run gives a shot a dead run left there to a pool of its own
+        # (retried once, then skipped as a decoder crash) instead of dying on it again.
+        suspects = lock.left_working_on() if lock is not None else set()
+        _init_worker(*initargs)
         for t in tasks:
             if cancel is not None and cancel.is_set():
                 return
-            yield _work(t)
+            if t["key"] in suspects:
+                yield from _pool_results([t], 1, initargs, cancel)
+                continue
+            if lock is not None:
+                lock.working_on(t["key"])
+            res = _work(t)
+            if lock is not None:
+                lock.working_on(None)
+            yield res
         return
-    yield from _pool_results(tasks, workers, (names, opts.face_backend, opts.device, 1, known, known_images), cancel)
+    yield from _pool_results(tasks, workers, initargs, cancel)
 
 
 def _pool_results(
@@ -451,16 +463,17 @@ def rank_folder(
     cat_path = Path(opts.catalog) if opts.catalog else default_catalog_path(root)
     with ExitStack() as stack:
         try:
-            stack.enter_context(catalog_lock(cat_path, "rank"))
+            lock = stack.enter_context(catalog_lock(cat_path, "rank"))
             catalog = Catalog(cat_path, root, relink=opts.relink)
         except CatalogError as exc:
             raise PipelineError(str(exc)) from exc
-        return _rank(opts, root, cat_path, catalog, progress, cancel, t0)
+        return _rank(opts, root, cat_path, catalog, progress, cancel, t0, lock)
 
 
 def _rank(
     opts: RankOptions, root: Path, cat_path: Path, catalog: Catalog,
     progress: Callable[[ProgressEvent], None] | None, cancel: threading.Event | None, t0: float,
+    lock: LockHandle | None = None,
 ) -> RankSummary:  # fmt: skip
     emit = progress or (lambda e: None)
     summary = RankSummary(cat_path)
@@ -497,7 +510,7 @@ def _rank(
 
                 results: Iterator[ShotResult | dict[str, Any]] = iter_ray(tasks, opts, names, cancel, frozenset(known))
             else:
-                results = _iter_results(tasks, opts, names, cancel, frozenset(known), known_images)
+                results = _iter_results(tasks, opts, names, cancel, frozenset(known), known_images, lock)
             for res in results:
                 writer.add(res)
         if cancel is not None and cancel.is_set():
