@@ -34,6 +34,8 @@ SHORTCUTS = [
     ("Shift+C", "compare four frames (2×2)"),
     ("Z, click", "100% on the faces (or where clicked) / fit; the zoom carries over to the next frame"),
     ("F11 / Tab / F", "full screen / hide the panels / the loupe alone"),
+    ("R", "faces across the burst: each face in every frame, eyes open and eye sharpness"),
+    ("M / K", "focus map (where the frame is sharp) / focus peaking, in the loupe"),
     ("Ctrl+O / Ctrl+E", "open a folder / export"),
 ]
 
@@ -111,11 +113,18 @@ def build(win: MainWindow) -> None:
     win.act_last = act(win, "Last shot", "End", lambda: win.nav.first_or_last(True))
     win.act_next_undecided = act(win, "Next undecided shot", "N", win.nav.next_undecided)
     win.act_next_undecided_scene = act(win, "Next scene to decide", "Shift+N", win.nav.next_undecided_scene)
+    win.act_focus_map = act(win, "Focus map", "M", lambda: win.viewer.toggle_overlay("focus"),
+                            "A heat map of local sharpness over the loupe: is focus on the eyes?")
+    win.act_peaking = act(win, "Focus peaking", "K", lambda: win.viewer.toggle_overlay("peaking"),
+                          "Mark the in-focus edges in the loupe")
+    win.act_faces_review = act(win, "Faces across the burst", "R", win.show_faces,
+                               "Each face of the scene in every frame, with eyes open and eye sharpness")
     win.act_compare4 = act(win, "Compare four (2×2)", "Shift+C", win.compare_four)
     win.act_full = act(win, "Full screen", "F11", win.toggle_full_screen)
     win.act_panels = act(win, "Hide panels", "Tab", win.toggle_panels)
     win.act_loupe_only = act(win, "Loupe only", "F", win.loupe_only)
-    for a in (win.act_compare4, win.act_full, win.act_panels, win.act_loupe_only):
+    for a in (win.act_faces_review, win.act_focus_map, win.act_peaking, win.act_compare4, win.act_full, win.act_panels,
+              win.act_loupe_only):
         m_view.addAction(a)
     m_view.addSeparator()
     for a in (win.act_grid, win.act_loupe, win.act_compare, win.act_faces, win.act_next_group,
@@ -128,7 +137,7 @@ def build(win: MainWindow) -> None:
     m_help.addAction(win.act_keys)
 
     # arrows in loupe / compare (the grid handles its own)
-    for w in (win.loupe, win.compare):
+    for w in (win.loupe, win.compare, win.faces_view):
         for key, step in (("Right", 1), ("Left", -1), ("Down", 1), ("Up", -1)):
             sc = QShortcut(QKeySequence(key), w)
             sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)

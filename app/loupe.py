@@ -26,7 +26,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
 
 from app import theme
-from app.grid import draw_flag
+from app.tiles import draw_flag
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,8 @@ class ImageView(QWidget):
         self._fit_cache: tuple[QSize, QImage] | None = None
         self.font_caption = QFont()
         self.font_caption.setBold(True)
+        self.overlay: QImage | None = None  # focus map / peaking, covering the whole image
+        self.overlay_name = ""  # shown in the caption ("focus map", "peaking", "focus map…")
 
     # -- content ------------------------------------------------------------------
     def set_image(self, key: str | None, img: QImage | None, full_size: tuple[int, int] | None = None,
@@ -221,6 +223,12 @@ class ImageView(QWidget):
                 sx = self.pix.width() / r.width()
                 src = QRectF((vis.x() - r.x()) * sx, (vis.y() - r.y()) * sx, vis.width() * sx, vis.height() * sx)
                 p.drawImage(vis, self.pix, src)
+            if self.overlay is not None and not self.overlay.isNull():
+                p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+                vis = r.intersected(QRectF(self.rect()))
+                ox, oy = self.overlay.width() / r.width(), self.overlay.height() / r.height()
+                p.drawImage(vis, self.overlay, QRectF((vis.x() - r.x()) * ox, (vis.y() - r.y()) * oy,
+                                                      vis.width() * ox, vis.height() * oy))
             if self.faces:
                 p.setRenderHint(QPainter.RenderHint.Antialiasing)
                 pen = QPen(QColor(255, 255, 255, 110), 1.2)
@@ -234,6 +242,8 @@ class ImageView(QWidget):
         if self.caption or self.pix is not None:
             zoom_txt = "Fit" if self.fit else f"{self.zoom * 100:.0f}%"
             text = f"{self.caption}   {zoom_txt}".strip()
+            if self.overlay_name:
+                text += f"   ·   {self.overlay_name}"
             p.setFont(self.font_caption)
             fm = p.fontMetrics()
             box = QRectF(8, 8, fm.horizontalAdvance(text) + 16 + (22 if self.flag else 0), fm.height() + 8)

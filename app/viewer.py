@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.imaging import full_size_of
 from app.loupe import FIT, ViewAnchor, face_boxes
+from app.overlays import OverlayCache
 from app.session import ShotRecord
 from app.thumbs import ImageCache
 
@@ -54,6 +55,11 @@ class Viewer(QObject):
         # (Z resets it); set by every zoom or pan the photographer makes
         self.sticky: ViewAnchor = FIT
         self.reapply = False  # apply it to the loupe at the next show, even for the same shot
+        self.overlays = OverlayCache(self)
+        self.overlays.ready.connect(lambda key, _mode: self._refresh_if_shown(key))
+        # compare asks for several overlays at once: the cache computes the newest first
+        self.overlay_mode: str | None = None  # "focus" (heat map) or "peaking", in the loupe
+        self._faces_sig: tuple[int, tuple[str, ...]] | None = None  # what the faces page shows
         win.loupe.zoomed.connect(lambda *_a: self.remember(win.loupe.anchor()))
         win.loupe.panned.connect(lambda *_a: self.remember(win.loupe.anchor()))
         win.compare.view_changed.connect(lambda: self.remember(win.compare.anchor()))
@@ -65,11 +71,14 @@ class Viewer(QObject):
     def clear(self) -> None:
         for c in (self.thumbs, self.previews, self.fulls):
             c.clear()
+        self.overlays.clear()
+        self._faces_sig = None
         self.first_thumb_at = None
 
     def shutdown(self) -> None:
         for c in (self.thumbs, self.previews, self.fulls):
             c.shutdown()
+        self.overlays.shutdown()
 
     def _on_thumb_ready(self, key: str) -> None:
         if self.first_thumb_at is None and self.thumbs.has(key):
@@ -135,7 +144,26 @@ class Viewer(QObject):
                               session.explain(s.key), best_explain)
         if w.page() == w.PAGE_LOUPE:
             self.show_in_loupe(s, faces)
+        elif w.page() == w.PAGE_FACES:
+            self.show_faces(s)
         self.prefetch()
+
+    def show_faces(self, s: ShotRecord) -> None:
+        """The face-by-face review of the current shot's scene (built once per scene)."""
+        w = self.w
+        session = w.session
+        assert session is not None
+        keys = [k for k in w.shots_model.keys if k in session.shots]
+        g = w.group_of(s)
+        if w.shots_model.scope is None and g is not None:  # all shots: this shot's scene
+            keys = [k for k in g.keys if w.shots_model.row_of(k) >= 0]
+        sig = (id(session.groups), tuple(keys))  # a new snapshot (new faces) rebuilds it
+        if self._faces_sig != sig:
+            self._faces_sig = sig
+            names = [f"#{session.shots[k].rank} {session.shots[k].name}" if session.shots[k].rank
+                     else session.shots[k].name for k in keys]
+            w.faces_view.set_scene(g.title if g else "", keys, names, [session.faces(k) for k in keys])
+        w.faces_view.set_current(s.key)
 
     def show_in_loupe(self, s: ShotRecord, faces: list[dict[str, Any]] | None = None) -> None:
         w = self.w
@@ -151,11 +179,36 @@ class Viewer(QObject):
         loupe.flag = s.decision.flag
         keep = loupe.key == s.key and not self.reapply
         loupe.set_image(s.key, img, size, face_boxes(faces), msg, keep_view=keep, full=full is not None)
+        self._set_overlay(s)
         if not keep:
             self.reapply = False
             loupe.apply_anchor(self.sticky)
         if img is not None:
             self.shot_shown.emit(s.key)
+
+    def toggle_overlay(self, mode: str) -> None:
+        """M: the focus map, K: focus peaking; the same key again hides it."""
+        self.overlay_mode = None if self.overlay_mode == mode else mode
+        s = self.w.current_shot()
+        if s is not None and self.w.page() == self.w.PAGE_LOUPE:
+            self._set_overlay(s)
+            self.w.loupe.update()
+        elif self.w.page() == self.w.PAGE_COMPARE:
+            self.fill_compare()
+
+    def _set_overlay(self, s: ShotRecord, view: Any = None) -> None:
+        loupe = view if view is not None else self.w.loupe
+        mode = self.overlay_mode
+        names = {"focus": "focus map", "peaking": "focus peaking"}
+        if mode is None or s.missing:
+            loupe.overlay, loupe.overlay_name = None, ""
+            return
+        img = self.overlays.get(s.key, mode)
+        if img is None:
+            self.overlays.request(s.key, mode, s.path)
+        err = self.overlays.errors.get((s.key, mode))
+        loupe.overlay = img
+        loupe.overlay_name = names[mode] + ("" if img is not None else " (cannot compute)" if err else "…")
 
     def best_image(self, s: ShotRecord) -> tuple[Any, bool, str]:
         """(the best image cached now, whether it is the full one, an error): the full image,
@@ -257,6 +310,7 @@ class Viewer(QObject):
             v.flag = s.decision.flag
             fit, zoom = v.fit, v.zoom
             v.set_image(k, img, size, face_boxes(session.faces(k)), err, keep_view=not reset, full=full)
+            self._set_overlay(s, v)
             if not reset:
                 v.fit, v.zoom = fit, zoom
             v.update()

@@ -9,7 +9,6 @@ bar) and wires them to the controllers that do the work:
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import time
@@ -22,7 +21,8 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QStackedWidget, QToolButton, QWidget
 
 from app import actions, startup
-from app.decisions import DecisionController, accepted
+from app.decisions import DecisionController
+from app.facereview import FaceReview
 from app.grid import GroupDelegate, GroupList, ShotGrid
 from app.inspector import Inspector
 from app.loupe import ComparePane, ImageView
@@ -31,14 +31,15 @@ from app.navigation import Navigator
 from app.session import DecisionWriteError, GroupRecord, Session, SessionError, ShotRecord
 from app.session_controller import SessionController
 from app.settings import AppSettings
-from app.statusbar import StatusArea, plural
+from app.statusbar import StatusArea
 from app.viewer import Viewer
 from app.window_chrome import Chrome
+from app.window_culling import Culling
 
 
-class MainWindow(Chrome, QMainWindow):
+class MainWindow(Chrome, Culling, QMainWindow):
     analysis_done = Signal()
-    PAGE_WELCOME, PAGE_GRID, PAGE_LOUPE, PAGE_COMPARE = range(4)
+    PAGE_WELCOME, PAGE_GRID, PAGE_LOUPE, PAGE_COMPARE, PAGE_FACES = range(5)
     # made by app.actions.build
     act_open: QAction
     act_reanalyse: QAction
@@ -59,6 +60,9 @@ class MainWindow(Chrome, QMainWindow):
     act_keys: QAction
     act_first: QAction
     act_compare4: QAction
+    act_faces_review: QAction
+    act_focus_map: QAction
+    act_peaking: QAction
     act_full: QAction
     act_panels: QAction
     act_loupe_only: QAction
@@ -109,11 +113,14 @@ class MainWindow(Chrome, QMainWindow):
         self.loupe.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.compare = ComparePane()
         self.compare.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.faces_view = FaceReview()
+        self.faces_view.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.inspector = Inspector()
         self.status_area = StatusArea(self)
 
     def _wire(self) -> None:
-        for page in (self.welcome, self.grid, self.loupe, self.compare):
+        self.faces_view.frame_clicked.connect(self.nav.select_key)
+        for page in (self.welcome, self.grid, self.loupe, self.compare, self.faces_view):
             self.stack.addWidget(page)
         self.setCentralWidget(self.stack)
         self.stack.setCurrentIndex(self.PAGE_WELCOME)
@@ -218,16 +225,6 @@ class MainWindow(Chrome, QMainWindow):
         box.finished.connect(lambda _r, b=box: self._boxes.remove(b) if b in self._boxes else None)
         self._boxes.append(box)
         box.open()
-
-    def confirm(self, title: str, text: str) -> bool:
-        """Ask before a change of many shots (undoable, but easy to press by mistake).  With
-        dialogs off (tests) the question is recorded and answered by :attr:`auto_confirm`."""
-        self.messages.append((title, text))
-        if os.environ.get("CULLER_GUI_NO_DIALOGS"):
-            return self.auto_confirm
-        ans = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Ok
-                                   | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Ok)
-        return ans == QMessageBox.StandardButton.Ok
 
     def _on_status(self, text: str, ms: int) -> None:
         if text:
@@ -343,90 +340,6 @@ class MainWindow(Chrome, QMainWindow):
         self.groups_model.set_session(None)
         self.status_area.set_catalog(None)
         self.nav.current_key = None
-
-    # -- decisions -----------------------------------------------------------------------------------
-    def target_keys(self) -> list[str]:
-        """Shots a decision applies to: the grid's selection, else the current shot."""
-        page = self.page()
-        if page == self.PAGE_COMPARE:
-            i, keys = self.compare.active, self.compare_keys
-            return [keys[i]] if 0 <= i < len(keys) else []
-        if page == self.PAGE_GRID:
-            rows = sorted(i.row() for i in self.grid.selectionModel().selectedIndexes())
-            keys = [k for k in (self.shots_model.key_at(r) for r in rows) if k]
-            if len(keys) > 1:
-                return keys
-        return [self.current_key] if self.current_key else []
-
-    def _decide(self, text: str, **change: Any) -> None:
-        keys = self.target_keys()
-        self.decisions.change(text, keys, lambda d: dataclasses.replace(d, **change))
-        if self.act_auto.isChecked() and len(keys) == 1:
-            if self.page() == self.PAGE_COMPARE:
-                self.arrow(self.compare, 1)
-            else:
-                self.nav.step(1)
-
-    def set_flag(self, flag: str | None) -> None:
-        self._decide({"pick": "Pick", "reject": "Reject", None: "Unflag"}[flag], flag=flag)
-
-    def set_stars(self, n: int) -> None:
-        self._decide(f"{n} star{'' if n == 1 else 's'}", stars=n)
-
-    def toggle_label(self, label: str) -> None:
-        keys = self.target_keys()
-        if self.session is None or not keys:
-            return
-        new = None if self.session.shots[keys[0]].decision.label == label else label
-        self._decide(f"Label {label}" if new else "Remove label", label=new)
-
-    def accept_group(self) -> None:
-        s = self.current_shot()
-        if s is None or self.session is None:
-            return
-        g = self.group_of(s)
-        if g is None or g.id < 0:
-            self.statusBar().showMessage("This shot has no scene yet (analysis pending)", 5000)
-            return
-        text = f"Accept suggestion for {g.title}"
-        n = self.decisions.push(text, accepted((self.session.shots[k] for k in g.keys), False))
-        self.statusBar().showMessage(f"{text}: {plural(n, 'shot')} changed", 5000)
-
-    def accept_all(self) -> None:
-        session = self.session
-        if session is None:
-            return
-        shots = [session.shots[k] for g in session.groups if g.id >= 0 for k in g.keys]
-        after = accepted(shots, True)
-        text = "Accept suggestions for all scenes"
-        if not after:
-            self.statusBar().showMessage(f"{text}: no undecided shot", 5000)
-            return
-        picks = sum(1 for d in after.values() if d.flag == "pick")
-        left = sum(1 for s in shots if s.decided)
-        question = (f"Accept the suggestions for {plural(len(after), 'undecided shot')}: "
-                    f"{plural(picks, 'pick')} and {plural(len(after) - picks, 'reject')}?\n\n"
-                    f"{plural(left, 'shot')} with a flag, stars or a colour label "
-                    f"{'is' if left == 1 else 'are'} left as they are. Undo (Ctrl+Z) takes it back.")
-        if not self.confirm("Accept all suggestions", question):
-            return
-        n = self.decisions.push(text, after)
-        self.statusBar().showMessage(f"{text}: {plural(n, 'shot')} changed", 5000)
-
-    def _on_decisions_applied(self, changes: dict[str, Any]) -> None:
-        self.shots_model.shots_changed(changes)
-        self.group_list.viewport().update()
-        self.update_counts()
-        self.viewer.decisions_changed(set(changes))
-
-    def _on_saved_again(self) -> None:
-        self.update_counts()
-        self.statusBar().showMessage("All decisions saved to the catalog again", 8000)
-
-    def _on_undone(self, keys: list[str]) -> None:
-        """Undo moves to the shot it changed back (the first, for a change of many)."""
-        if keys and self.current_key not in keys and len(keys) == 1:
-            self.nav.reveal(keys[0])
 
     def update_counts(self) -> None:
         self.status_area.update_counts(self.session, self.shots_model.keys)

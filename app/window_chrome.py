@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QStackedWidget
 
     from app.decisions import DecisionController
+    from app.facereview import FaceReview
     from app.grid import GroupList, ShotGrid
     from app.inspector import Inspector
     from app.loupe import ComparePane, ImageView
@@ -52,6 +53,8 @@ class Chrome(_Base):
         PAGE_GRID: int
         PAGE_LOUPE: int
         PAGE_COMPARE: int
+        PAGE_FACES: int
+        faces_view: FaceReview
         settings: AppSettings
         stack: QStackedWidget
         grid: ShotGrid
@@ -81,6 +84,11 @@ class Chrome(_Base):
                         recursive: bool | None = None, analyse: bool = True) -> bool: ...
 
     def build_chrome(self) -> None:
+        self._hidden_panels: list[QWidget] = []  # what Tab (or F) hid, to show again
+        self._loupe_only = False
+        self._was_full = False  # full screen before F
+        self._was_maximized = False  # maximised before F11
+        self._docks_fitted = False  # dock widths set once, after the first show
         self.groups_dock = self._dock("Scenes", "scenes", self.group_list, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.inspector_dock = self._dock("Shot", "inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([self.groups_dock, self.inspector_dock], [250, 340], Qt.Orientation.Horizontal)
@@ -221,20 +229,19 @@ class Chrome(_Base):
     def toggle_full_screen(self) -> None:
         """F11."""
         if self.isFullScreen():
-            self.showMaximized() if getattr(self, "_was_maximized", False) else self.showNormal()
+            self.showMaximized() if self._was_maximized else self.showNormal()
         else:
             self._was_maximized = self.isMaximized()
             self.showFullScreen()
 
     def panels_hidden(self) -> bool:
-        return bool(getattr(self, "_hidden_panels", None))
+        return bool(self._hidden_panels)
 
     def toggle_panels(self, extra: bool = False) -> None:
         """Tab: hide the scenes, the inspector and the toolbar (again: show them); with ``extra``
         the menu and status bars too (loupe-only)."""
-        hidden: list[QWidget] = getattr(self, "_hidden_panels", [])
-        if hidden:
-            for wdg in hidden:
+        if self._hidden_panels:
+            for wdg in self._hidden_panels:
                 wdg.show()
             self._hidden_panels = []
             return
@@ -247,7 +254,7 @@ class Chrome(_Base):
 
     def loupe_only(self) -> None:
         """F: the loupe alone on the whole screen (again, or Esc: back)."""
-        if getattr(self, "_loupe_only", False):
+        if self._loupe_only:
             self._leave_loupe_only()
             return
         if self.session is None or self.current_shot() is None:
@@ -262,13 +269,25 @@ class Chrome(_Base):
             self.toggle_full_screen()
 
     def _leave_loupe_only(self) -> None:
-        if not getattr(self, "_loupe_only", False):
+        if not self._loupe_only:
             return
         self._loupe_only = False
         if self.panels_hidden():
             self.toggle_panels()
         if self.isFullScreen() and not self._was_full:
             self.toggle_full_screen()
+
+    def show_faces(self) -> None:
+        """R: the faces of this scene across its frames (again: back to the grid)."""
+        if self.page() == self.PAGE_FACES:
+            self.show_grid()
+            return
+        s = self.current_shot()
+        if self.session is None or s is None:
+            return
+        self.stack.setCurrentIndex(self.PAGE_FACES)
+        self.faces_view.setFocus()
+        self.viewer.show_current()
 
     def compare_four(self) -> None:
         """Shift+C: four frames in a 2×2 grid (the selection, else this shot and the next three)."""
@@ -368,7 +387,7 @@ class Chrome(_Base):
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
-        if not getattr(self, "_docks_fitted", False):
+        if not self._docks_fitted:
             # restoreState() before the first show loses the docks' sizes: set them once shown
             self._docks_fitted = True
             QTimer.singleShot(0, self.fit_docks)

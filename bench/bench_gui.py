@@ -126,6 +126,9 @@ def main() -> int:
                     "(cancelled after the measurement) or tests/app/gen.py's stand-in")
     ap.add_argument("--analyse", type=int, default=200,
                     help="shots analysed to the end by the real engine while stepping through them (0: skip)")
+    ap.add_argument("--catalog", choices=("standin", "rank"), default="standin",
+                    help="the analysed catalog the reopen, loupe and culling figures use: written by "
+                    "tests/app/gen.py through the Catalog API (fast), or by `culler rank` (the real engine)")
     args = ap.parse_args()
 
     import gen
@@ -223,8 +226,18 @@ def main() -> int:
     for p in (cat, Path(str(cat) + "-wal"), Path(str(cat) + "-shm")):
         p.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    gen.fill_catalog(folder, cat, 10)
-    print(f"catalog of {args.shots} analysed shots written ({time.perf_counter() - t0:.0f} s)", flush=True)
+    if args.catalog == "rank":
+        import subprocess
+
+        r = subprocess.run([sys.executable, "-m", "engine", "rank", str(folder), "--catalog", str(cat)],
+                           cwd=ROOT, capture_output=True, text=True)
+        if r.returncode != 0:
+            print(r.stdout + r.stderr, file=sys.stderr)
+            return 1
+    else:
+        gen.fill_catalog(folder, cat, 10)
+    print(f"catalog of {args.shots} analysed shots written by {'culler rank' if args.catalog == 'rank' else 'gen.py'} "
+          f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
     reopen_call, reopen_open, reopen_first, reopen_stall = [], [], [], []
     for r in range(args.runs):
@@ -384,8 +397,10 @@ def main() -> int:
         "",
         f"During the fresh-folder runs the {'real engine (engine.pipeline.rank_folder)' if args.engine == 'real' else 'stand-in analysis'}",
         "runs in the background (and is cancelled after the measurement).  The reopen, loupe and",
-        "memory figures use a catalog of the whole session written by tests/app/gen.py the way the",
-        "engine writes it (10-shot scenes), so that they are about the GUI, not the models.",
+        *(["memory figures use a catalog of the whole session written by `culler rank` (the real engine)."]
+          if args.catalog == "rank" else
+          ["memory figures use a catalog of the whole session written by tests/app/gen.py through the",
+           "Catalog API (10-shot scenes, scores made up), so that they are about the GUI, not the models."]),
         f"Load average while measuring: {os.getloadavg()[0]:.1f} (other jobs shared the machine).",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)

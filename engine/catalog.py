@@ -138,6 +138,11 @@ CREATE TABLE IF NOT EXISTS decisions (
     updated_at REAL,
     hash TEXT                       -- content hash of the primary file the decision was made on
 );
+CREATE TABLE IF NOT EXISTS content_aliases (
+    hash TEXT,                      -- content hash of a photo's file
+    alias TEXT,                     -- the same photo after `export --embed` rewrote its metadata
+    PRIMARY KEY (hash, alias)
+);
 CREATE INDEX IF NOT EXISTS idx_files_shot ON files(shot);
 CREATE INDEX IF NOT EXISTS idx_shots_group ON shots(group_id);
 CREATE INDEX IF NOT EXISTS idx_shots_hash ON shots(hash);
@@ -349,6 +354,21 @@ def parse_schema_version(value: str | None) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         raise CatalogError(f"the catalog's schema version {value!r} is not a number: the catalog is damaged") from None
+
+
+def same_photo_hashes(conn: sqlite3.Connection, content_hash: str) -> set[str]:
+    """``content_hash`` and every hash recorded as the same photo after it (embeds in a row)."""
+    out, todo = {content_hash}, [content_hash]
+    try:
+        while todo and len(out) < 1000:
+            rows = conn.execute("SELECT alias FROM content_aliases WHERE hash = ?", (todo.pop(),)).fetchall()
+            for (a,) in rows:
+                if a not in out:
+                    out.add(a)
+                    todo.append(a)
+    except sqlite3.OperationalError:  # a catalog from before the table (opened read-only)
+        pass
+    return out
 
 
 class RootMismatchError(CatalogError):
@@ -910,13 +930,15 @@ class Catalog:
                 "VALUES (?,?,?,?,?,(SELECT hash FROM shots WHERE key = ?))", rows
             )
 
-    def rebind_decisions(self, new_hashes: dict[str, str]) -> None:
-        """After ``--embed`` rewrote primaries (image data verified unchanged): their decisions
-        now belong to the new bytes."""
-        with self.transaction() as c:
-            c.executemany(
-                "UPDATE decisions SET hash = ? WHERE shot = ?", [(h, k) for k, h in new_hashes.items()]
-            )
+    def add_content_alias(self, content_hash: str, alias: str) -> None:
+        """``alias`` is the same photo as ``content_hash`` with other metadata (``--embed``
+        verified the image data unchanged): decisions made on one hold for the other."""
+        if alias != content_hash:
+            with self.transaction() as c:
+                c.execute("INSERT OR IGNORE INTO content_aliases(hash, alias) VALUES (?, ?)", (content_hash, alias))
+
+    def same_photo_hashes(self, content_hash: str) -> set[str]:
+        return same_photo_hashes(self.conn, content_hash)
 
     # -- groups and ranks ------------------------------------------------------------
     def write_groups(self, assignments: list[dict[str, Any]], groups: list[dict[str, Any]]) -> None:

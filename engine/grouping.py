@@ -135,8 +135,9 @@ def _folder(key: str) -> str:
     return key.rsplit("/", 1)[0] if "/" in key else ""
 
 
-def capture_order_pairs(items: Sequence[GroupItem], window: int = WINDOW) -> np.ndarray:
+def capture_order_pairs(items: Sequence[GroupItem], window: int | None = None) -> np.ndarray:
     """Candidate pairs (i, j) along each stream: one camera's EXIF-timed frames by time, a folder's others by name."""
+    window = WINDOW if window is None else window
     streams: dict[tuple[int, str], list[int]] = {}
     for i, it in enumerate(items):
         timed = it.ts is not None and it.exif_time
@@ -167,13 +168,13 @@ def _index_vectors(frames: _Frames) -> np.ndarray:
     return np.concatenate([lum * np.sqrt(0.35), ch * 4.0], axis=1).astype(np.float32)
 
 
-def content_pairs(frames: _Frames, k: int = NEIGHBOURS) -> np.ndarray:
+def content_pairs(frames: _Frames, k: int | None = None) -> np.ndarray:
     """Candidate pairs (i, j): each frame and its k nearest frames by content (faiss index)."""
     import faiss
 
     x = _index_vectors(frames)
     n, dim = x.shape
-    k = min(k + 1, n)
+    k = min((NEIGHBOURS if k is None else k) + 1, n)
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)  # HNSW insertion is deterministic on one thread only
     try:
@@ -224,7 +225,7 @@ def _average_linkage(frames: _Frames, pairs: np.ndarray, threshold: float) -> np
         ai, aj = nbr[i], nbr[j]
         del ai[j]
         del aj[i]
-        others = set(ai) | set(aj)
+        others = ai.keys() | aj.keys()
         # Exact distances for neighbours known to one side only, one block per side.
         for side, known in ((i, ai), (j, aj)):
             miss = [c for c in others if c not in known]

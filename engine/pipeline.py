@@ -18,7 +18,7 @@ import sqlite3
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, fields
 from datetime import UTC
@@ -117,11 +117,6 @@ class ShotResult:
             return res
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in res.items() if k in names})
-
-    def analysed(self, new: dict[str, Any]) -> None:
-        """Take the output of :func:`analyse_path`."""
-        self.analysis, self.faces, self.scores = new["analysis"], new["faces"], new["scores"]
-        self.identities = new.get("identities")
 
 
 # -- worker side -----------------------------------------------------------------------------
@@ -227,48 +222,71 @@ def analyse_decoded(dec: Any, members: list[Any], detector: Any, t0: float, eye_
     }
 
 
-def _work(task: dict[str, Any]) -> ShotResult:
+def identify(
+    path: Path, task: dict[str, Any], out: dict[str, Any],
+    known: Collection[str] = (), known_images: dict[str, str] | None = None,
+) -> tuple[bool, str | None]:  # fmt: skip
+    """Size, mtime, content hash and EXIF of a task's file into ``out``; the local pool and the
+    Ray backend both start here.  Returns (whether it needs analysing, its image key).
+
+    The header is sniffed before hashing, so that a huge file that is no image is refused unread
+    (:class:`ImageError`).  A hash in ``known`` is reused as it is; a file whose image data is
+    already analysed under another hash (``known_images``: image key -> hash; only its metadata
+    changed, as ``export --embed`` does) carries that analysis over (``out["carry_from"]``)."""
     from engine.imagekey import cache_key, file_hashes
-    from engine.images import ImageError, sniff
+    from engine.images import sniff
     from engine.metadata import read_metadata
 
-    out = ShotResult(task["key"])
+    st = path.stat()
+    out["size"], out["mtime_ns"] = st.st_size, st.st_mtime_ns
+    digest: str | None = None
+    if task.get("hash"):
+        out["hash"] = task["hash"]
+    else:
+        sniff(path)
+        out["hash"], digest = file_hashes(path)
+    out["metadata"] = read_metadata(path).as_row()
+    if out["hash"] in known:
+        out["reused"] = True
+        return False, None
+    if digest is None:
+        digest = file_hashes(path)[1]
+    key = cache_key(digest, out["metadata"].get("orientation"))
+    carry = (known_images or {}).get(key) if key else None
+    if carry is not None:
+        out["reused"], out["carry_from"] = True, carry
+        return False, key
+    return True, key
+
+
+def record_skip(out: dict[str, Any], exc: BaseException) -> None:
+    """Mark ``out`` skipped with the one-line reason for ``exc`` (local workers and Ray alike)."""
+    from engine.images import ImageError
+
+    out["status"] = "skipped"
+    if isinstance(exc, ImageError):
+        out["reason"] = str(exc)
+    elif isinstance(exc, OSError):
+        out["reason"] = f"cannot read: {exc.strerror or exc}"
+    elif isinstance(exc, MemoryError):
+        out["reason"] = "out of memory while decoding"
+    else:
+        out["reason"] = f"internal error ({type(exc).__name__}: {exc})"
+        out["trace"] = traceback.format_exc()
+
+
+def _work(task: dict[str, Any]) -> ShotResult:
+    out: dict[str, Any] = {"key": task["key"], "status": "ok"}
     path = Path(task["path"])
     _fault_crash(path)
     try:
-        st = path.stat()
-        out.size, out.mtime_ns = st.st_size, st.st_mtime_ns
-        digest: str | None = None
-        if task.get("hash"):
-            out.hash = task["hash"]
-        else:
-            sniff(path)  # before hashing: a huge file that is no image is refused unread
-            out.hash, digest = file_hashes(path)
-        out.metadata = read_metadata(path).as_row()
-        if out.hash in _W.get("known", ()):
-            out.reused = True
-            return out
-        if task.get("hash"):
-            digest = file_hashes(path)[1]
-        key = cache_key(digest, out.metadata.get("orientation"))
-        carry = _W.get("known_images", {}).get(key) if key else None
-        if carry is not None:  # only the metadata changed (``export --embed``): keep the analysis
-            out.reused, out.carry_from = True, carry
-            return out
-        out.analysed(analyse_path(path, _W["members"], _detector(), _eye_model()))
-        assert out.analysis is not None
-        out.analysis["image_key"] = key
-    except ImageError as exc:
-        out.status, out.reason = "skipped", str(exc)
-    except OSError as exc:
-        out.status, out.reason = "skipped", f"cannot read: {exc.strerror or exc}"
-    except MemoryError:
-        out.status, out.reason = "skipped", "out of memory while decoding"
+        needed, key = identify(path, task, out, _W.get("known", ()), _W.get("known_images"))
+        if needed:
+            out.update(analyse_path(path, _W["members"], _detector(), _eye_model()))
+            out["analysis"]["image_key"] = key
     except Exception as exc:  # never let one file stop a session
-        out.status = "skipped"
-        out.reason = f"internal error ({type(exc).__name__}: {exc})"
-        out.trace = traceback.format_exc()
-    return out
+        record_skip(out, exc)
+    return ShotResult.of(out)
 
 
 def _fault_crash(path: Path) -> None:
@@ -508,7 +526,9 @@ def _rank(
             if opts.ray:
                 from engine.cluster.ray_backend import iter_results as iter_ray
 
-                results: Iterator[ShotResult | dict[str, Any]] = iter_ray(tasks, opts, names, cancel, frozenset(known))
+                results: Iterator[ShotResult | dict[str, Any]] = iter_ray(
+                    tasks, opts, names, cancel, frozenset(known), known_images
+                )
             else:
                 results = _iter_results(tasks, opts, names, cancel, frozenset(known), known_images, lock)
             for res in results:
@@ -684,6 +704,9 @@ def regroup(
         for r in rows
     ]  # fmt: skip
     labels = group_shots(items, sensitivity)
+    from engine.taste.apply import ranker_for, record
+
+    taste = ranker_for(catalog)  # the photographer's learned taste, when a profile is on
     all_scores = catalog.scores_by_hash({n: s.cache_id for n, s in specs.items()})
     by_group: dict[int, list[int]] = {}
     for i, g in enumerate(labels):
@@ -696,8 +719,11 @@ def regroup(
             group_scores.append({k: v for k, v in member_scores.items() if k in specs})
         tiebreak = [(items[i].ts or 0.0, items[i].key) for i in idx]
         ranking = rank_group(group_scores, specs, tiebreak)
+        scores, ranks = ranking.scores, ranking.ranks
+        if taste is not None:
+            scores, ranks = taste.rerank([items[i].key for i in idx], [rows[i][1] for i in idx], [all_scores.get(rows[i][1], {}) for i in idx], scores, tiebreak)
         best = None
-        for i, sc, rk, e in zip(idx, ranking.scores, ranking.ranks, ranking.explain):
+        for i, sc, rk, e in zip(idx, scores, ranks, ranking.explain):
             assignments.append(
                 {
                     "key": items[i].key, "group_id": g + 1, "rank": rk, "score": round(sc, 3),
@@ -710,6 +736,7 @@ def regroup(
         first_ts = min((float(t) for i in idx if (t := items[i].ts) is not None), default=None)
         groups.append({"id": g + 1, "n_shots": len(idx), "best": best, "start_time": _iso(first_ts)})
     catalog.write_groups(assignments, groups)
+    record(catalog, taste)
 
 
 def _iso(ts: float | None) -> str | None:

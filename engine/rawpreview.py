@@ -278,6 +278,9 @@ def _tiff_candidates(t: _Tiff, prefix: str) -> tuple[list[Preview], int | None]:
             if exif:
                 with contextlib.suppress(RawPreviewError):
                     visit(exif, f"{name}.exif", depth + 1)
+        if 37500 in tags:  # MakerNote: Olympus keeps the ORF's preview there
+            with contextlib.suppress(RawPreviewError):
+                _olympus_preview(t, tags[37500], jpeg)
 
     off = t.ifd0
     for i in range(_MAX_IFDS):
@@ -295,6 +298,40 @@ def _tiff_candidates(t: _Tiff, prefix: str) -> tuple[list[Preview], int | None]:
         visit(off, f"{prefix}:ifd{i}", 0)
         off = nxt
     return out, orientation
+
+
+def _olympus_preview(
+    t: _Tiff, entry: tuple[int, int, int], jpeg: Callable[[str, int, int], None]
+) -> None:
+    """ORF: CameraSettings (0x2020) of the Olympus maker note holds PreviewImageStart/Length."""
+    typ, count, field = entry
+    if typ not in (1, 7) or count < 16:
+        return
+    mn = t.base + struct.unpack(t.bo + "I", t.f.read(field, 4))[0]
+    if mn + 16 > t.end:
+        return
+    head = t.f.read(mn, 12)
+    sub = _Tiff.__new__(_Tiff)
+    sub.f, sub.end, sub.what, sub.magic = t.f, t.end, "Olympus maker note", 0
+    if head.startswith(b"OLYMPUS\0") and head[8:10] in (b"II", b"MM"):
+        # new style: offsets from the maker note's start, its own byte order, IFD at +12
+        sub.base, sub.bo, first = mn, ("<" if head[8:10] == b"II" else ">"), 12
+    elif head.startswith(b"OLYMP\0"):
+        sub.base, sub.bo, first = (
+            t.base,
+            t.bo,
+            mn - t.base + 8,
+        )  # old style: offsets from the TIFF header
+    else:
+        return
+    tags, _ = sub.ifd(first)
+    if 0x2020 not in tags:
+        return
+    cs = struct.unpack(sub.bo + "I", sub.f.read(tags[0x2020][2], 4))[0]
+    cst, _ = sub.ifd(cs)
+    start, length = sub.one(cst, 0x101), sub.one(cst, 0x102)
+    if start and length:
+        jpeg("orf:makernote.PreviewImage", sub.base + start, length)
 
 
 def _tiff_previews(f: _File, kind: str) -> list[Preview]:
@@ -545,6 +582,30 @@ def read_bytes(path: str | os.PathLike[str], preview: Preview) -> bytes:
             return _File(fp, size).read(preview.offset, preview.length)
     except OSError as exc:
         raise RawPreviewError(f"cannot read: {exc.strerror or exc}") from exc
+
+
+def cr3_metadata_blocks(path: str | os.PathLike[str]) -> dict[str, bytes]:
+    """A CR3's metadata TIFFs (``CMT1`` = IFD0 with make/model/orientation, ``CMT2`` = the Exif
+    IFD with DateTimeOriginal, ``CMT3`` = Canon maker note, ``CMT4`` = GPS), each a complete
+    little TIFF that exifread reads (``exifread.process_file(io.BytesIO(block))``).  exifread
+    cannot open CR3 itself.  {} when the file is not a readable CR3."""
+    out: dict[str, bytes] = {}
+    try:
+        with open(path, "rb") as fp:
+            f = _File(fp, os.fstat(fp.fileno()).st_size)
+            top = _boxes(f, 0, f.size)
+            if not top or top[0][0] != b"ftyp":
+                return {}
+            for b in (b for b in top if b[0] == b"moov"):
+                for u in _children(f, b):
+                    if u[0] == b"uuid" and u[3] > 0 and f.read(u[2], 16) == CANON_UUID:
+                        for c in _children(f, u, 16):
+                            name = c[0].decode("latin-1")
+                            if name in ("CMT1", "CMT2", "CMT3", "CMT4") and c[3] > 0 and c[3] - c[2] <= 1 << 20:
+                                out[name] = f.read(c[2], c[3] - c[2])
+    except (OSError, RawPreviewError, struct.error, ValueError):
+        return {}
+    return out
 
 
 def largest_preview(path: str | os.PathLike[str]) -> tuple[Preview, bytes]:

@@ -265,3 +265,42 @@ def raf(
     data = bytes(head) + j + raw
     Path(path).write_bytes(data)
     return data
+
+
+def orf(
+    path: Path,
+    *,
+    preview: tuple[int, int] = (1600, 1200),
+    orientation: int = 1,
+    image: np.ndarray | None = None,
+) -> bytes:
+    """An ORF (``IIRO``) whose preview lies where Olympus puts it: IFD0 -> Exif IFD -> MakerNote
+    ("OLYMPUS\\0II", offsets from the note's start) -> CameraSettings 0x2020 -> 0x101/0x102."""
+    j = jpeg(*preview, image=image)
+    cs_at = 12 + 2 + 12 + 4
+    jpg_at = cs_at + 2 + 3 * 12 + 4
+    note = b"OLYMPUS\0II" + struct.pack("<H", 3)
+    note += struct.pack("<H", 1) + struct.pack("<HHII", 0x2020, 13, 1, cs_at) + struct.pack("<I", 0)
+    note += (
+        struct.pack("<H", 3)
+        + struct.pack("<HHII", 0x100, 4, 1, 1)
+        + struct.pack("<HHII", 0x101, 4, 1, jpg_at)
+    )
+    note += struct.pack("<HHII", 0x102, 4, 1, len(j)) + struct.pack("<I", 0) + j
+    ifd0_at, exif_at = 8, 8 + 2 + 2 * 12 + 4
+    note_at = exif_at + 2 + 12 + 4
+    data = b"IIRO" + struct.pack("<I", ifd0_at)
+    data += (
+        struct.pack("<H", 2)
+        + struct.pack("<HHIHH", 274, 3, 1, orientation, 0)
+        + struct.pack("<HHII", 34665, 4, 1, exif_at)
+        + struct.pack("<I", 0)
+    )
+    data += (
+        struct.pack("<H", 1)
+        + struct.pack("<HHII", 37500, 7, len(note), note_at)
+        + struct.pack("<I", 0)
+    )
+    data += note + fake_sensor_data()
+    Path(path).write_bytes(data)
+    return data

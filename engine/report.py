@@ -67,6 +67,9 @@ def print_summary(summary: Any, output: Path | None = None, file: Any = None) ->
         rows = cat.ranked_shots()
         groups = cat.groups()
         small = [k for k, pv in cat.previews().items() if pv["note"]]
+        from engine.taste.apply import ranked_by
+
+        by = ranked_by(cat)
     by_group: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
         by_group.setdefault(r["group_id"], []).append(r)
@@ -95,6 +98,8 @@ def print_summary(summary: Any, output: Path | None = None, file: Any = None) ->
             print(f"  {display_key(path)}: {reason}", file=out)
         if len(summary.skipped) > 20:
             print(f"  ... and {len(summary.skipped) - 20} more (see the catalog)", file=out)
+    if by and by.get("profile") not in (None, "default"):
+        print(f"ranked by your taste ({by['profile']}, learned from {by.get('n_decisions')} decisions); `culler taste off` for the default ranking", file=out)
     if small:
         from engine.rawpreview import TOO_SMALL_NOTE
 

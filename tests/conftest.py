@@ -10,6 +10,15 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_PIQ23 = REPO.parent / "shared" / "data" / "piq23"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_user_taste_profile(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A taste profile learned by the developer (``culler taste learn``) must not change the
+    rankings tests expect: every test sees an empty taste folder unless it sets its own."""
+    import os
+
+    os.environ["CULLER_TASTE_DIR"] = str(tmp_path_factory.mktemp("taste"))
+
+
 @pytest.fixture(scope="session")
 def piq23_dir() -> Path:
     if not SHARED_PIQ23.is_dir():

@@ -64,8 +64,12 @@ def _common_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps-per-epoch", type=int, default=S)
     p.add_argument("--scenes-per-batch", type=int, default=S, help="S scenes (groups) per batch")
     p.add_argument("--images-per-scene", type=int, default=S, help="K images per scene per batch")
-    p.add_argument("--loss", default=S, help="e.g. ssi+fidelity, rank_mse, mse, 'ssi+0.5*fidelity'")
+    p.add_argument("--loss", default=S, help="e.g. l1, ssi+fidelity, bdvqa, huber, 'ssi+0.5*fidelity' (terms: mse l1 huber ssi fidelity rank rank_mse bdvqa)")
     p.add_argument("--scene-ce-weight", type=float, default=S)
+    p.add_argument("--huber-delta", type=float, default=S, help="delta of the huber loss term (default 1)")
+    p.add_argument("--fidelity-target", choices=["gaussian", "binary"], default=S, help="fidelity loss target: gaussian (Thurstone, default) or binary (PQE)")
+    p.add_argument("--attribute-weight", type=float, default=S, help="loss weight of each extra attribute head (--model-opt extra_attributes='[\"Details\",\"Exposure\"]')")
+    p.add_argument("--bdvqa-lambda", type=float, default=S, help="weight of the rank hinge in the bdvqa loss (default 1)")
     p.add_argument("--lr", type=float, default=S)
     p.add_argument("--backbone-lr-mult", type=float, default=S)
     p.add_argument("--weight-decay", type=float, default=S)
@@ -83,6 +87,9 @@ def _common_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=float, default=S, help="stop past this wall-clock time (rank 0 decides for all ranks), then evaluate")
     p.add_argument("--max-steps", type=int, default=S, help="stop after this many optimiser steps, then evaluate (reproducible, unlike --max-minutes)")
     p.add_argument("--log-every", type=int, default=S)
+    p.add_argument("--select-on", choices=["score", "srcc", "plcc", "krcc"], default=S, help="validation metric choosing best.pt (default score, the challenge score)")
+    p.add_argument("--early-stop", type=int, default=S, metavar="EPOCHS", help="stop after this many epochs without a better --select-on value")
+    p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", default=S, help="no TensorBoard log even when tensorboard is installed")
     p.add_argument("--json", action="store_true", help="print the final result as one JSON object")
 
 
@@ -103,19 +110,23 @@ def _train_config(args: argparse.Namespace, mode: str) -> Any:
 
     d: dict[str, Any] = _load_config_file(args.config) if getattr(args, "config", None) else {}
     cli = {k: v for k, v in vars(args).items() if k not in ("config", "command", "json", "_func")}
-    model = dict(d.get("model", {}))
+    model = dict(d.pop("model", {}) or {})
+    opt_keys: set[str] = set()
     for kv in cli.pop("model_opt", []) or []:
         k, sep, v = kv.partition("=")
         if not sep:
             raise SystemExit(f"{PROG}: --model-opt needs KEY=VALUE, got {kv!r}")
+        opt_keys.add(k.strip())
         try:
             model[k.strip()] = json.loads(v)
         except json.JSONDecodeError:
             model[k.strip()] = v
+    # the config file's input_size (top level or under model:) loses to --input-size / --model-opt
+    file_size = d.pop("input_size", None)
     if "input_size" in cli:
         model["input_size"] = list(_parse_size(cli.pop("input_size")))
-    elif "input_size" in d:
-        model["input_size"] = list(_parse_size(d.pop("input_size")))
+    elif file_size is not None and "input_size" not in opt_keys:
+        model["input_size"] = list(_parse_size(file_size))
     d.update(cli)
     d["model"] = model
     d["mode"] = mode
@@ -135,7 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", default=argparse.SUPPRESS, metavar="ROOT", help="images root ({attribute}/{image}; default: the --piq23 folder)")
     p.add_argument("--split", choices=["scene", "device"], default=argparse.SUPPRESS)
     p.add_argument("--attribute", choices=["Overall", "Details", "Exposure"], default=argparse.SUPPRESS)
-    p.add_argument("--val-part", choices=["Test", "Train"], default=argparse.SUPPRESS, help="validate on this part of the split (default Test)")
+    p.add_argument("--val-part", choices=["Test", "Train"], default=argparse.SUPPRESS, help="with --validation test: validate on this part of the split (default Test)")
+    p.add_argument("--validation", choices=["test", "scenes"], default=argparse.SUPPRESS,
+                   help="test: choose best.pt on the split's Test part (upstream protocol, default); scenes: on held-out training scenes (the Test part is still reported)")
+    p.add_argument("--val-scenes", type=int, default=argparse.SUPPRESS, help="training scenes held out with --validation scenes (default 5)")
     p.add_argument("--cache-dir", default=argparse.SUPPRESS, help="prepared inputs / face crops (default OUT/cache)")
     p.set_defaults(_func=cmd_train)
 

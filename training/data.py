@@ -104,10 +104,48 @@ class FaceCropper:
         return fallback_face_crop(rgb)
 
 
+def random_crops(rgb: np.ndarray, size: tuple[int, int], n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` random ``size`` crops (n x H x W x 3) of the picture at the scale the runtime's
+    ``grid5`` crops use (its own resolution, upscaled only when smaller than ``size``)."""
+    from engine.models.runtime import _at_least
+
+    h, w = int(size[0]), int(size[1])
+    base = _at_least(rgb, h, w)
+    ih, iw = base.shape[:2]
+    out = np.empty((n, h, w, 3), np.uint8)
+    for k in range(n):
+        y, x = int(rng.integers(0, ih - h + 1)), int(rng.integers(0, iw - w + 1))
+        out[k] = base[y : y + h, x : x + w]
+    return out
+
+
+def random_mosaics(rgb: np.ndarray, size: tuple[int, int], n_grid: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` mosaics (n x H x W x 3) of ``n_grid`` x ``n_grid`` mini-patches taken at random places
+    at the picture's own resolution (RQ-Net's training mosaic; the runtime's ``mosaic:N`` takes
+    the centres of an N x N grid instead)."""
+    from engine.models.runtime import _at_least
+
+    h, w = int(size[0]), int(size[1])
+    ph, pw = h // n_grid, w // n_grid
+    base = _at_least(rgb, h, w)
+    ih, iw = base.shape[:2]
+    out = np.empty((n, h, w, 3), np.uint8)
+    for k in range(n):
+        for i in range(n_grid):
+            for j in range(n_grid):
+                y, x = int(rng.integers(0, ih - ph + 1)), int(rng.integers(0, iw - pw + 1))
+                out[k, i * ph : (i + 1) * ph, j * pw : (j + 1) * pw] = base[y : y + ph, x : x + pw]
+    return out
+
+
 def prepare_inputs(
-    rgb: np.ndarray, specs: Sequence[PackInput], faces: FaceCropper | None = None
+    rgb: np.ndarray, specs: Sequence[PackInput], faces: FaceCropper | None = None,
+    train_crops: int = 0, rng: np.random.Generator | None = None,
 ) -> dict[str, np.ndarray]:
-    """uint8 HxWx3 arrays for each model input, as the pack runtime prepares them."""
+    """uint8 arrays for each model input, as the pack runtime prepares them: H x W x 3 for one
+    crop, n x H x W x 3 for several (``grid5``).  With ``train_crops`` > 0 (training only), image
+    inputs whose test-time crops are ``grid5`` / ``center`` get that many random crops and
+    ``mosaic:N`` inputs that many random mosaics; ``full`` inputs stay as they are."""
     from engine.models.runtime import make_crops
 
     out: dict[str, np.ndarray] = {}
@@ -118,14 +156,26 @@ def prepare_inputs(
             if face is None:
                 face = (faces or FaceCropper(use_detector=False))(rgb)
             src = face
-        out[spec.name] = make_crops(src, (int(spec.size[0]), int(spec.size[1])), spec.crops)[0]
+        size = (int(spec.size[0]), int(spec.size[1]))
+        kind, _, arg = spec.crops.partition(":")
+        if train_crops > 0 and spec.kind == "image" and kind in ("grid5", "center"):
+            out[spec.name] = random_crops(src, size, train_crops, rng or np.random.default_rng(0))
+            continue
+        if train_crops > 0 and spec.kind == "image" and kind == "mosaic":
+            out[spec.name] = random_mosaics(src, size, int(arg or 4), train_crops, rng or np.random.default_rng(0))
+            continue
+        crops = make_crops(src, size, spec.crops)
+        out[spec.name] = crops[0] if len(crops) == 1 else np.stack(crops)
     return out
 
 
 def to_tensor(a: np.ndarray, spec: PackInput) -> torch.Tensor:
-    """uint8 HxWx3 -> normalised float 3xHxW (``engine.models.runtime.normalise``)."""
+    """uint8 HxWx3 -> normalised float 3xHxW (n x 3 x H x W for n crops), as
+    ``engine.models.runtime.normalise``."""
     from engine.models.runtime import normalise
 
+    if a.ndim == 4:
+        return torch.from_numpy(normalise(a, spec.mean, spec.std, "float32"))
     return torch.from_numpy(normalise(a[None], spec.mean, spec.std, "float32")[0])
 
 
@@ -138,14 +188,14 @@ class PreparedCache:
             self.dir.mkdir(parents=True, exist_ok=True)
 
     @staticmethod
-    def key(path: Path, specs: Sequence[PackInput], face_mode: str) -> str:
+    def key(path: Path, specs: Sequence[PackInput], face_mode: str, extra: str = "") -> str:
         try:
             st = path.stat()
             stamp = f"{st.st_size}:{int(st.st_mtime)}"
         except OSError:
             stamp = "?"
         spec = ";".join(f"{s.name},{s.kind},{s.size[0]}x{s.size[1]},{s.crops}" for s in specs)
-        return hashlib.sha1(f"{path.resolve()}|{stamp}|{spec}|{face_mode}".encode()).hexdigest()
+        return hashlib.sha1(f"{path.resolve()}|{stamp}|{spec}|{face_mode}|{extra}".encode()).hexdigest()
 
     def get(self, key: str) -> dict[str, np.ndarray] | None:
         if self.dir is None:
@@ -185,6 +235,9 @@ class Piq23Dataset(Dataset):
         scene_vocab: Sequence[str] = (),
         faces: FaceCropper | None = None,
         check_files: bool = True,
+        train_crops: int = 0,
+        seed: int = 0,
+        extra_targets: Sequence[dict[str, float]] = (),
     ) -> None:
         if not rows:
             raise DataError("no images to load (empty score file or split)")
@@ -199,6 +252,10 @@ class Piq23Dataset(Dataset):
         vocab = {s: i for i, s in enumerate(scene_vocab)}
         self.scene_labels = [vocab.get(r.scene, -1) for r in self.rows]
         self.needs_faces = any(s.kind == "face" for s in self.specs)
+        self.train_crops = train_crops if train else 0  # random crops per image (cached), one drawn per visit
+        self.seed = seed
+        # JODs of further attributes by image name (multi-attribute heads); NaN where unknown
+        self.extra = [[t.get(r.image, float("nan")) for t in extra_targets] for r in self.rows] if extra_targets else None
         self._faces = faces
         if check_files:
             missing = [r for r in self.rows if not r.file_in(self.root).is_file()]
@@ -222,11 +279,13 @@ class Piq23Dataset(Dataset):
         row = self.rows[i]
         path = row.file_in(self.root)
         face_mode = ("detector" if self.faces.detector is not None else "fallback") if self.needs_faces else ""
-        key = self.cache.key(path, self.specs, face_mode)
+        extra = f"v2;random{self.train_crops}:{self.seed}" if self.train_crops else "v2"
+        key = self.cache.key(path, self.specs, face_mode, extra)
         arrays = self.cache.get(key)
         if arrays is None:
             rgb = load_rgb(path)
-            arrays = prepare_inputs(rgb, self.specs, self.faces if self.needs_faces else None)
+            rng = np.random.default_rng([self.seed, i])
+            arrays = prepare_inputs(rgb, self.specs, self.faces if self.needs_faces else None, self.train_crops, rng)
             self.cache.put(key, arrays)
         return arrays
 
@@ -236,16 +295,21 @@ class Piq23Dataset(Dataset):
         inputs = {}
         for s in self.specs:
             a = arrays[s.name]
+            if self.train and a.ndim == 4:  # several crops: train on one drawn at random
+                a = a[random.randrange(a.shape[0])]
             if flip:
-                a = np.ascontiguousarray(a[:, ::-1])
+                a = np.ascontiguousarray(a[..., ::-1, :])
             inputs[s.name] = to_tensor(a, s)
-        return {
+        item: dict[str, Any] = {
             "inputs": inputs,
             "target": torch.tensor(self.rows[i].jod, dtype=torch.float32),
             "group": torch.tensor(self.groups[i], dtype=torch.long),
             "scene_label": torch.tensor(self.scene_labels[i], dtype=torch.long),
             "index": torch.tensor(i, dtype=torch.long),
         }
+        if self.extra is not None:
+            item["extra_target"] = torch.tensor(self.extra[i], dtype=torch.float32)
+        return item
 
 
 class SceneBatchSampler(Sampler[list[int]]):
@@ -325,5 +389,6 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     names = list(flat[0]["inputs"])
     return {
         "inputs": {n: torch.stack([it["inputs"][n] for it in flat]) for n in names},
-        **{k: torch.stack([it[k] for it in flat]) for k in ("target", "group", "scene_label", "index")},
+        **{k: torch.stack([it[k] for it in flat]) for k in ("target", "group", "scene_label", "index", "extra_target")
+           if k in flat[0]},
     }

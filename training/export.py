@@ -25,7 +25,7 @@ import torch
 
 from engine.models.pack import Manifest, PackOutput, write_pack
 from training.models import QualityModel, ScoreOnly
-from training.train import PIQ23_LICENCE, model_from_checkpoint
+from training.train import PIQ23_LICENCE, PIQ23_TERMS, model_from_checkpoint
 
 log = logging.getLogger("training.export")
 OPSET = 17
@@ -119,13 +119,35 @@ def model_card(m: Manifest, ck: dict[str, Any]) -> str:
         "",
         f"Protocol: {met.get('protocol', PROTOCOL)} on {met.get('validation', 'the validation set')}.",
         "",
-        "| SRCC | PLCC | KRCC | score |",
-        "| --- | --- | --- | --- |",
-        f"| {met.get('srcc', float('nan')):.4f} | {met.get('plcc', float('nan')):.4f} | {met.get('krcc', float('nan')):.4f} | {met.get('score', float('nan')):.4f} |",
+        "| SRCC | PLCC | KRCC | score | MAE |",
+        "| --- | --- | --- | --- | --- |",
+        f"| {met.get('srcc', float('nan')):.4f} | {met.get('plcc', float('nan')):.4f} | {met.get('krcc', float('nan')):.4f} "
+        f"| {met.get('score', float('nan')):.4f} | {met.get('mae', float('nan')):.4f} |",
         "",
         f"ONNX parity (max abs diff torch vs onnxruntime): {m.extra.get('parity_max_abs_diff')}",
         "",
+        "## Licence",
+        "",
     ]
+    if m.commercial_use:
+        lines += [f"{m.licence}; commercial use allowed.", ""]
+    else:
+        lines += [
+            "These weights were trained on PIQ23, so they are derived data of PIQ23 and fall under DXOMARK's",
+            "PIQ23 Terms of Use (not a Creative Commons licence).  As stated upstream",
+            "(https://github.com/DXOMARK-Research/PIQ2023, README, \"License\" and \"Important Notes\"):",
+            "",
+            *[f"> {t}\n>" for t in PIQ23_TERMS],
+            "",
+            "portrait-culler does not use this pack unless you opt in: `culler rank` and the GUI skip",
+            "non-commercial packs (one warning) until `CULLER_ALLOW_NONCOMMERCIAL=1` is set, e.g.",
+            "",
+            "```sh",
+            "culler models install PACKDIR",
+            f"CULLER_ALLOW_NONCOMMERCIAL=1 culler rank PHOTOS --members pack:{m.name}",
+            "```",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -151,7 +173,7 @@ def export_pack(
         if tc.get("mode") == "piq23"
         else "held-out synthetic-defect groups (per-group correlations)"
     )
-    met = {k: v for k, v in ck.get("metrics", {}).items() if k in ("srcc", "plcc", "krcc", "score")}
+    met = {k: v for k, v in ck.get("metrics", {}).items() if k in ("srcc", "plcc", "krcc", "score", "mae")}
     lo, hi = ck.get("score_range", [None, None])
     manifest = Manifest(
         name=name or f"{mc.name}-{mc.backbone}".replace("_", "-"),

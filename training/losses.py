@@ -11,7 +11,14 @@ ids of the batch; pairwise and scale-shift-invariant losses only compare images 
   p = Phi((t_x - t_y) / sqrt 2) (``fidelity_target="gaussian"``, JODs as Thurstone scores) or
   1 / 0.5 / 0 (``"binary"``); loss 1 - sqrt(p p_hat) - sqrt((1 - p)(1 - p_hat)), mean over pairs.
 * ``rank``: pairwise hinge max(0, margin - sign(t_x - t_y) (q_x - q_y)) over same-scene pairs
-  with different targets (RankIQA); ``rank_mse`` = rank + MSE.
+  with different targets (RankIQA); ``rank_mse`` = rank + MSE (this project's hinge, fixed
+  margin 0.5: not BDVQA's loss).
+* ``bdvqa``: BDVQA's merged rank + MSE loss (MSTRIQ style, NTIRE 2024 survey eq. 3 as read
+  here): MSE + lambda * mean over ordered same-scene pairs of
+  max(0, |t_x - t_y| - sign(t_x - t_y) (q_x - q_y)), the margin being the JOD difference itself.
+* ``huber``: Huber with a configurable delta (SAR's choice; ``LossSet(huber_delta=...)``).
+* ``fidelity``'s target is selectable: ``fidelity_target="gaussian"`` (Thurstone probability of
+  the JOD difference) or ``"binary"`` (1 / 0.5 / 0, as PQE).
 * ``scene_ce``: cross-entropy of the scene classifier of SEM-HyperIQA / FHIQA (label -1 ignored).
 
 ``LossSet("ssi+0.5*fidelity")`` combines them; it adds ``scene_ce`` when the model returns scene
@@ -109,6 +116,23 @@ def rank_mse_loss(pred: torch.Tensor, target: torch.Tensor, groups: torch.Tensor
     return rank_loss(pred, target, groups) + mse_loss(pred, target)
 
 
+def bdvqa_rank_loss(pred: torch.Tensor, target: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """mean over ordered same-scene pairs x != y of max(0, |t_x - t_y| - sign(t_x - t_y)(q_x - q_y))."""
+    same = groups.unsqueeze(0) == groups.unsqueeze(1)
+    same = same & ~torch.eye(len(groups), dtype=torch.bool, device=groups.device)
+    if not bool(same.any()):
+        return pred.sum() * 0.0
+    dt = target.unsqueeze(1) - target.unsqueeze(0)
+    dq = pred.unsqueeze(1) - pred.unsqueeze(0)
+    h = F.relu(dt.abs() - torch.sign(dt) * dq)
+    return h[same].mean()
+
+
+def bdvqa_loss(pred: torch.Tensor, target: torch.Tensor, groups: torch.Tensor, lam: float = 1.0) -> torch.Tensor:
+    """BDVQA's merged loss: MSE + lambda * the JOD-margin rank hinge (``bdvqa_rank_loss``)."""
+    return mse_loss(pred, target) + lam * bdvqa_rank_loss(pred, target, groups)
+
+
 def scene_ce_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     if not bool((labels >= 0).any()):
         return logits.sum() * 0.0
@@ -123,6 +147,7 @@ LOSSES = {
     "fidelity": fidelity_loss,
     "rank": rank_loss,
     "rank_mse": rank_mse_loss,
+    "bdvqa": bdvqa_loss,
 }
 
 
@@ -148,9 +173,21 @@ def parse_loss_spec(spec: str) -> list[tuple[str, float]]:
 class LossSet:
     spec: str = "ssi+fidelity"
     scene_ce_weight: float = 0.1
+    huber_delta: float = 1.0
+    fidelity_target: str = "gaussian"  # or "binary"
+    bdvqa_lambda: float = 1.0
 
     def __post_init__(self) -> None:
         self.terms = parse_loss_spec(self.spec)
+        if self.fidelity_target not in ("gaussian", "binary"):
+            raise LossSpecError(f"fidelity_target must be gaussian or binary, got {self.fidelity_target!r}")
+        if self.huber_delta <= 0:
+            raise LossSpecError(f"huber_delta must be > 0, got {self.huber_delta}")
+        self.options: dict[str, dict[str, object]] = {
+            "huber": {"delta": self.huber_delta},
+            "fidelity": {"fidelity_target": self.fidelity_target},
+            "bdvqa": {"lam": self.bdvqa_lambda},
+        }
 
     def __call__(
         self,
@@ -164,7 +201,7 @@ class LossSet:
         total = pred.new_zeros(())
         parts: dict[str, float] = {}
         for name, w in self.terms:
-            v = LOSSES[name](pred, target, groups)
+            v = LOSSES[name](pred, target, groups, **self.options.get(name, {}))  # type: ignore[operator]
             total = total + w * v
             parts[name] = float(v.detach())
         if "scene_logits" in out and scene_labels is not None and self.scene_ce_weight > 0:

@@ -6,9 +6,14 @@ patching (test-time crops), normalisation, outputs, score direction and licence.
 =============  =====================================================================  ============
 name           model                                                                  inputs
 =============  =====================================================================  ============
-hyperiqa       HyperIQA: content-aware hypernetwork generating a target MLP per image  image
-sem_hyperiqa   SEM-HyperIQA: + scene classifier, per-scene rescaling a_s q + b_s       image
+hyperiqa       HyperIQA lite: content-aware hypernetwork generating a target MLP per      image
+               image (any timm backbone, narrow, 1/sqrt(fan-in) scaled)
+sem_hyperiqa   SEM-HyperIQA lite: + linear scene head, per-scene a_s q + b_s            image
 fhiqa          FULL-HyperIQA: rescaling by the whole scene-probability vector          image
+hyperiqa_piq23 HyperIQA as upstream PIQ23 ran it: ResNet-50 at 224*r (1344), widths x r  image
+sem_hyperiqa_  SEM-HyperIQA as upstream: + SceneClassNet, class-feedback RescaleNet     image
+piq23
+fhiqa_piq23    FHIQA as upstream: GT one-hot rescaling in training, top-k at inference  image
 face_full      two branches (full frame, face crop), features fused by an MLP         image, face
 global_local   downsampled global view + mosaic of full-resolution mini-patches,      image, mosaic
                one shared backbone
@@ -120,6 +125,104 @@ class FHIQAConfig(SceneHyperIQAConfig):
 
 
 @dataclass
+class HyperIQAPiq23Config(ModelConfig):
+    """Upstream HyperIQA as DXOMARK ran it on PIQ23 (``SemHyperIQA(1344)`` of PIQ2023's
+    ``src/models/archs``): a ResNet-50 whose input is ``224 * r`` pixels square and every width of
+    the hypernetwork scaled by ``r`` (r = 6 at 1344): LDA vector ``224r`` (16 + 16 + 16 + rest),
+    hyper features ``112r`` channels from a 1x1 conv stack 2048 -> 1024 -> 512 -> 112r on a
+    ``7r x 7r`` grid, target network ``224r -> 112r -> 56r -> 28r -> 14r -> 1`` with sigmoids,
+    generated weights used as they come (no 1/sqrt(fan-in) scaling)."""
+
+    backbone: str = "resnet50"
+    input_size: tuple[int, int] = (1344, 1344)
+    lda_out: int = 16  # LDA outputs of stages 1-3; stage 4 gets the rest of the target input
+    lda_channels: tuple[int, int, int] = (16, 32, 64)  # 1x1 convs of stages 1-3 before the 7x7 pooling
+    lda_pool: int = 7
+    hyper_stack: tuple[int, ...] = (1024, 512)  # 1x1 convs between the last stage and the hyper features
+    crops: str = "full"  # test-time crops of the image input ("grid5": corner + centre crops, averaged)
+    train_crops: int = 0  # > 0: train on random input-size crops (this many per image, cached), HyperIQA style
+    extra_attributes: tuple[str, ...] = ()  # more heads of the target network, e.g. ("Details", "Exposure")
+    description: str = "HyperIQA as upstream PIQ23 (ResNet-50, 224*r input, widths scaled by r = input / 224)"
+
+    @property
+    def rate(self) -> int:
+        return int(self.input_size[0]) // 224
+
+    @property
+    def target_dims(self) -> tuple[int, ...]:
+        r = self.rate
+        return (224 * r, 112 * r, 56 * r, 28 * r, 14 * r, 1 + len(self.extra_attributes))
+
+    @property
+    def hyper_channels(self) -> int:
+        return 112 * self.rate
+
+    def inputs(self) -> list[PackInput]:
+        return [PackInput("image", "image", _hw(self.input_size), self.mean, self.std, self.crops)]
+
+    def validate(self) -> None:
+        super().validate()
+        h, w = self.input_size
+        if h != w or h % 224:
+            raise ConfigError(
+                f"{self.name}: the upstream HyperIQA needs a square input that is a multiple of 224 "
+                f"(224 * r, e.g. 1344 = 224 x 6), got {h}x{w}"
+            )
+        bad = [a for a in self.extra_attributes if a not in ("Overall", "Details", "Exposure")]
+        if bad:
+            raise ConfigError(f"{self.name}: extra_attributes must be among Overall, Details, Exposure, got {bad}")
+        if self.crops not in ("full", "center", "grid5"):
+            raise ConfigError(f"{self.name}: crops must be full, center or grid5")
+        if self.train_crops < 0 or (self.train_crops and self.crops == "full"):
+            raise ConfigError(f"{self.name}: train_crops (random crops) needs crops grid5 or center at test time")
+
+
+@dataclass
+class SemHyperIQAPiq23Config(HyperIQAPiq23Config):
+    """SEM-HyperIQA: + ``SceneClassNet`` (an MLP of ``class_layers`` Linear layers, ``class_hidden``
+    wide) on the hyper features pooled to ``1 x class_pool`` cells, and ``RescaleNet`` (MLP,
+    ``rescale_hidden`` wide, ``rescale_layers`` hidden layers, 2 outputs a, b): Q = a q + b.
+    ``scene_mode`` "sem": RescaleNet reads the classifier's softmax (class feedback) in training
+    and at inference; "fhiqa": RescaleNet reads the ground-truth one-hot in training and, at
+    inference, the top-``topk`` classes, Q = sum_k P_k (a_k q + b_k) / sum_k P_k."""
+
+    scenes: tuple[str, ...] = ()
+    scene_mode: str = "sem"
+    class_pool: int = 1  # 0 = one cell per scene (upstream FHIQA's AdaptiveAvgPool2d((1, numClasses)))
+    class_hidden: int = 500
+    class_layers: int = 3
+    rescale_hidden: int = 100
+    rescale_layers: int = 3
+    topk: int = 3
+    description: str = "SEM-HyperIQA (PIQ23 baseline): upstream HyperIQA + SceneClassNet + class-feedback RescaleNet"
+
+    @property
+    def n_scenes(self) -> int:
+        return max(1, len(self.scenes))
+
+    @property
+    def class_cells(self) -> int:
+        return self.class_pool if self.class_pool > 0 else self.n_scenes
+
+    def validate(self) -> None:
+        super().validate()
+        if self.scene_mode not in ("sem", "fhiqa"):
+            raise ConfigError(f"{self.name}: scene_mode must be sem or fhiqa")
+        if self.class_layers < 2 or self.rescale_layers < 1 or self.topk < 1:
+            raise ConfigError(f"{self.name}: class_layers >= 2, rescale_layers >= 1 and topk >= 1 are needed")
+
+
+@dataclass
+class FHIQAPiq23Config(SemHyperIQAPiq23Config):
+    scene_mode: str = "fhiqa"
+    class_pool: int = 0
+    description: str = (
+        "FULL-HyperIQA (FHIQA, PIQ23 baseline): upstream HyperIQA + SceneClassNet; RescaleNet on the "
+        "ground-truth scene in training, top-k soft rescaling at inference"
+    )
+
+
+@dataclass
 class FaceFullConfig(ModelConfig):
     face_size: tuple[int, int] = (224, 224)
     face_backbone: str = ""  # "" = same as backbone
@@ -135,8 +238,10 @@ class FaceFullConfig(ModelConfig):
 
 @dataclass
 class GlobalLocalConfig(ModelConfig):
-    mosaic: int = 4  # N x N mini-patches at full resolution tiled into one input of input_size
+    mosaic: int = 4  # N x N mini-patches at full resolution tiled into one input of input_size (RQ-Net: 7)
     hidden: int = 256
+    train_crops: int = 0  # > 0: train on this many random mosaics per image (RQ-Net's random mini-patches)
+    image_crops: str = "full"  # test-time crops of the global view: full, or grid5 (5 crops averaged)
     description: str = (
         "Global + local model (NTIRE 2024 Xidian RQ-Net style): downsampled frame and a mosaic of "
         "full-resolution mini-patches through one shared backbone"
@@ -144,7 +249,7 @@ class GlobalLocalConfig(ModelConfig):
 
     def inputs(self) -> list[PackInput]:
         return [
-            *super().inputs(),
+            PackInput("image", "image", _hw(self.input_size), self.mean, self.std, self.image_crops),
             PackInput("mosaic", "image", _hw(self.input_size), self.mean, self.std, f"mosaic:{self.mosaic}"),
         ]
 
@@ -153,6 +258,8 @@ class GlobalLocalConfig(ModelConfig):
         h, w = self.input_size
         if self.mosaic < 1 or h % self.mosaic or w % self.mosaic:
             raise ConfigError(f"{self.name}: input_size {h}x{w} must be divisible by mosaic={self.mosaic}")
+        if self.image_crops not in ("full", "grid5") or self.train_crops < 0:
+            raise ConfigError(f"{self.name}: image_crops must be full or grid5 and train_crops >= 0")
 
 
 @dataclass
@@ -171,6 +278,9 @@ _REGISTRY: dict[str, _Entry] = {
     "hyperiqa": _Entry(HyperIQAConfig, "HyperIQA"),
     "sem_hyperiqa": _Entry(SemHyperIQAConfig, "HyperIQA"),
     "fhiqa": _Entry(FHIQAConfig, "HyperIQA"),
+    "hyperiqa_piq23": _Entry(HyperIQAPiq23Config, "UpstreamHyperIQA"),
+    "sem_hyperiqa_piq23": _Entry(SemHyperIQAPiq23Config, "UpstreamHyperIQA"),
+    "fhiqa_piq23": _Entry(FHIQAPiq23Config, "UpstreamHyperIQA"),
     "face_full": _Entry(FaceFullConfig, "FaceFull"),
     "global_local": _Entry(GlobalLocalConfig, "GlobalLocal"),
     "face_gate": _Entry(FaceGateConfig, "FaceGate"),
@@ -240,6 +350,10 @@ def tiny_overrides(name: str) -> dict[str, Any]:
         o.update(lda_channels=8, lda_dims=(8, 8, 8, 8), lda_pool=2, hyper_channels=16, hyper_grid=2, target_dims=(16, 8))
     if issubclass(_REGISTRY[name].config_cls, SceneHyperIQAConfig):
         o.update(scenes=("a", "b", "c"))
+    if issubclass(_REGISTRY[name].config_cls, HyperIQAPiq23Config):
+        o = {"backbone": "test_resnet", "pretrained": "none", "input_size": (224, 224), "hyper_stack": (32,)}
+        if issubclass(_REGISTRY[name].config_cls, SemHyperIQAPiq23Config):
+            o.update(scenes=("a", "b", "c"), class_hidden=16, rescale_hidden=8, topk=2)
     if issubclass(_REGISTRY[name].config_cls, FaceFullConfig):
         o.update(face_size=(48, 48), hidden=16)
     if name == "global_local":

@@ -36,7 +36,6 @@ from training.losses import LossSet
 from training.models import QualityModel
 from training.registry import (
     ModelConfig,
-    SceneHyperIQAConfig,
     config_from_dict,
     config_to_dict,
     model_config,
@@ -44,7 +43,24 @@ from training.registry import (
 
 log = logging.getLogger("training")
 
-PIQ23_LICENCE = "PIQ23 terms: non-commercial research use only (CC BY-NC-SA 4.0)"
+# PIQ23 is not under a Creative Commons licence: DXOMARK's own Terms of Use apply (README of
+# github.com/DXOMARK-Research/PIQ2023, "License" and "Important Notes"), quoted in PIQ23_TERMS.
+PIQ23_LICENCE = (
+    "PIQ23 Terms of Use (DXOMARK): non-commercial; limited, non-exclusive, personal, non-transferable, "
+    "non-sublicensable and revocable licence for internal and research purposes only"
+)
+PIQ23_TERMS = (
+    "Provided that the user complies with the Terms of Use, the provider grants a limited, non-exclusive, "
+    "personal, non-transferable, non-sublicensable, and revocable license to access, download and use the "
+    "Database for internal and research purposes only, during the specified term. The User is required to "
+    "comply with the Provider's reasonable instructions, as well as all applicable statutes, laws, and "
+    "regulations.",
+    "All files in the PIQ23 dataset are available for non-commercial research purposes only.",
+    "You agree not to reproduce, duplicate, copy, sell, trade, resell or exploit for any commercial purposes, "
+    "any portion of the images and any portion of derived data.",
+    "You agree to remove, throughout the life cycle of the dataset, any set of images following the request "
+    "of the authors.",
+)
 
 
 @dataclass
@@ -60,7 +76,13 @@ class TrainConfig:
     images: str | None = None  # images root ({attribute}/{image}); default: the --piq23 folder
     split: str = "scene"
     attribute: str = "Overall"
-    val_part: str = "Test"  # part of the split validated on ("Train" checks fitting)
+    val_part: str = "Test"  # part of the split validated on when validation="test" ("Train" checks fitting)
+    validation: str = "test"  # "test": select best.pt on val_part (upstream protocol: the NTIRE preliminary
+    #                           test set); "scenes": hold out val_scenes training scenes and select on them
+    val_scenes: int = 5  # training scenes held out when validation="scenes"
+    select_on: str = "score"  # metric choosing best.pt and early stopping: score (challenge), srcc, plcc, krcc
+    early_stop: int = 0  # stop after this many epochs without a better select_on value (0: never)
+    tensorboard: bool = True  # also log to OUT/tensorboard when the tensorboard package is installed
     cache_dir: str | None = None  # prepared inputs and face crops (default: <out>/cache)
     # synthetic pretraining
     photos: list[str] = field(default_factory=list)  # extra folders of permissively licensed photos
@@ -70,6 +92,10 @@ class TrainConfig:
     # optimisation
     loss: str = "ssi+fidelity"
     scene_ce_weight: float = 0.1
+    huber_delta: float = 1.0  # delta of the huber loss term
+    fidelity_target: str = "gaussian"  # fidelity loss target: gaussian (Thurstone) or binary (PQE)
+    bdvqa_lambda: float = 1.0  # weight of the rank hinge in the bdvqa loss
+    attribute_weight: float = 1.0  # weight of the loss of each extra attribute head (model extra_attributes)
     epochs: int = 10
     steps_per_epoch: int | None = None
     scenes_per_batch: int = 4
@@ -173,7 +199,7 @@ def build_model_config(cfg: TrainConfig, scenes: list[str] | None = None) -> Mod
     if cfg.backbone_weights:
         over["pretrained"] = cfg.backbone_weights
     mc = model_config(cfg.arch, **over)
-    if isinstance(mc, SceneHyperIQAConfig) and scenes and not mc.scenes:
+    if hasattr(mc, "scenes") and scenes and not mc.scenes:
         mc = model_config(cfg.arch, **{**over, "scenes": tuple(scenes)})
     return mc
 
@@ -227,6 +253,16 @@ def _param_groups(model: QualityModel, cfg: TrainConfig) -> list[dict[str, Any]]
     return groups
 
 
+def _attribute_loss(losses: LossSet, pred: torch.Tensor, target: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """The run's loss on every extra attribute head (images without that attribute's JOD left out)."""
+    total = pred.new_zeros(())
+    for k in range(pred.shape[1]):
+        ok = torch.isfinite(target[:, k])
+        if bool(ok.any()):
+            total = total + losses({"score": pred[ok, k]}, target[ok, k], groups[ok])[0]
+    return total
+
+
 def _lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
     def f(step: int) -> float:
         if step < warmup:
@@ -247,9 +283,15 @@ def predict(
     preds, targets, groups, idx = [], [], [], []
     for batch in loader:
         inputs = {k: v.to(device, non_blocking=True) for k, v in batch["inputs"].items()}
+        n_crops = max((v.shape[1] if v.dim() == 5 else 1) for v in inputs.values())
+        if n_crops > 1:  # test-time crops (grid5): score every crop, average per image (as the runtime)
+            inputs = {k: (v.flatten(0, 1) if v.dim() == 5 else v.repeat_interleave(n_crops, 0)) for k, v in inputs.items()}
         with _autocast(device, amp):
             out = model(inputs)
-        preds.append(out["score"].float().cpu().numpy())
+        score = out["score"].float()
+        if n_crops > 1:
+            score = score.reshape(-1, n_crops).mean(dim=1)
+        preds.append(score.cpu().numpy())
         targets.append(batch["target"].numpy())
         groups.append(batch["group"].numpy())
         idx.append(batch["index"].numpy())
@@ -277,17 +319,51 @@ def _autocast(device: torch.device, amp: bool) -> Any:
 
 def evaluate_loader(model: torch.nn.Module, loader: DataLoader, device: torch.device, amp: bool = False) -> tuple[ChallengeMetrics, np.ndarray, np.ndarray]:
     p, t, g, idx = predict(model, loader, device, amp)
-    return challenge_metrics(p, t, g), p, idx
+    names = getattr(loader.dataset, "scenes", None)  # PIQ23: report scenes by name
+    labels = [names[int(k)] for k in g] if names else g
+    return challenge_metrics(p, t, labels), p, idx
+
+
+def hold_out_scenes(rows: list[Any], n: int, seed: int) -> tuple[list[Any], list[Any]]:
+    """(train rows, validation rows): ``n`` whole scenes drawn with ``seed``, spread over the
+    lighting conditions (round robin over conditions, so a 5-scene hold-out covers all four)."""
+    by_cond: dict[str, list[str]] = {}
+    for sc in sorted({r.scene for r in rows}):
+        cond = next(r.condition for r in rows if r.scene == sc)
+        by_cond.setdefault(cond, []).append(sc)
+    rng = random.Random(seed)
+    for v in by_cond.values():
+        rng.shuffle(v)
+    n_scenes = sum(len(v) for v in by_cond.values())
+    if not 0 < n < n_scenes:
+        raise DataError(f"val_scenes must be between 1 and {n_scenes - 1} (the split's Train part has {n_scenes} scenes)")
+    chosen: list[str] = []
+    conds = sorted(by_cond)
+    while len(chosen) < n:
+        for c in conds:
+            if by_cond[c] and len(chosen) < n:
+                chosen.append(by_cond[c].pop())
+    held = set(chosen)
+    return [r for r in rows if r.scene not in held], [r for r in rows if r.scene in held]
 
 
 def _piq23_rows(cfg: TrainConfig) -> tuple[list[Any], list[Any]]:
-    """Train rows and validation rows of the configured split (empty lists in synthetic mode)."""
+    """Train rows and validation rows of the configured split (empty lists in synthetic mode);
+    with ``validation="scenes"`` the validation rows are held-out training scenes."""
     from training import piq23
 
     if cfg.mode != "piq23":
         return [], []
     if not cfg.piq23:
         raise DataError("PIQ23 training needs --piq23 DIR (the PIQ23 download, or a folder with scores/ and splits/)")
+    if cfg.validation not in ("test", "scenes"):
+        raise DataError(f"validation must be test or scenes, got {cfg.validation!r}")
+    if cfg.validation == "scenes":
+        try:
+            train = piq23.load_split(cfg.piq23 or "", cfg.split, "Train", cfg.attribute)
+        except piq23.Piq23Error as exc:
+            raise DataError(str(exc)) from None
+        return hold_out_scenes(train, cfg.val_scenes, cfg.seed)
     try:
         return (
             piq23.load_split(cfg.piq23, cfg.split, "Train", cfg.attribute),
@@ -298,8 +374,9 @@ def _piq23_rows(cfg: TrainConfig) -> tuple[list[Any], list[Any]]:
 
 
 def _datasets(
-    cfg: TrainConfig, specs: list[Any], scene_vocab: list[str], rows: tuple[list[Any], list[Any]]
+    cfg: TrainConfig, mc: ModelConfig, scene_vocab: list[str], rows: tuple[list[Any], list[Any]]
 ) -> tuple[Any, Any, list[str]]:
+    specs = mc.inputs()
     train: Any
     val: Any
     from training.synthetic import SyntheticRankGroups, folder_photos, skimage_photos
@@ -320,17 +397,85 @@ def _datasets(
             prov.append(f"... and {len(photos) - 8} more photos")
         return train, val, prov
     tr_rows, te_rows = rows
-    from training.piq23 import Piq23Error, images_root
+    from training.piq23 import Piq23Error, images_root, load_split
 
     try:
         images = str(images_root(str(cfg.piq23), cfg.images))
     except Piq23Error as exc:
         raise DataError(str(exc)) from None
     cache = cfg.cache_dir or str(Path(cfg.out) / "cache")
-    train = Piq23Dataset(tr_rows, images, specs, cache_dir=cache, train=True, scene_vocab=scene_vocab)
+    extra: list[dict[str, float]] = []
+    for attr in getattr(mc, "extra_attributes", ()) or ():
+        try:  # the same images' JODs of another attribute (the Train part of the same split)
+            extra.append({r.image: r.jod for r in load_split(str(cfg.piq23), cfg.split, "Train", attr)})
+        except Piq23Error as exc:
+            raise DataError(str(exc)) from None
+    train = Piq23Dataset(tr_rows, images, specs, cache_dir=cache, train=True, scene_vocab=scene_vocab,
+                         train_crops=int(getattr(mc, "train_crops", 0)), seed=cfg.seed, extra_targets=extra)
     val = Piq23Dataset(te_rows, images, specs, cache_dir=cache, train=False, scene_vocab=scene_vocab)
-    prov = [f"PIQ23 {cfg.split} split Train part, attribute {cfg.attribute} ({len(tr_rows)} images); {PIQ23_LICENCE}"]
+    what = f"PIQ23 {cfg.split} split Train part, attribute {cfg.attribute} ({len(tr_rows)} images"
+    if cfg.validation == "scenes":
+        what += f"; {len({r.scene for r in te_rows})} of its scenes held out for validation"
+        try:
+            test_rows = load_split(str(cfg.piq23), cfg.split, "Test", cfg.attribute)
+        except Piq23Error as exc:
+            raise DataError(str(exc)) from None
+        train.test_ds = Piq23Dataset(test_rows, images, specs, cache_dir=cache, train=False, scene_vocab=scene_vocab)
+    prov = [f"{what}); {PIQ23_LICENCE}"]
     return train, val, prov
+
+
+def get_rng_state() -> dict[str, Any]:
+    """Every RNG training draws from: Python's (flips, crops), numpy's, torch's (CPU, CUDA)."""
+    st: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def set_rng_state(st: Any) -> None:
+    if st is None:
+        return
+    if isinstance(st, torch.Tensor):  # checkpoints before the full state: torch's only
+        torch.set_rng_state(st)
+        return
+    random.setstate(st["python"])
+    np.random.set_state(st["numpy"])
+    torch.set_rng_state(st["torch"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def _tensorboard(path: Path) -> Any:
+    """A TensorBoard SummaryWriter when the ``tensorboard`` package is installed, else None."""
+    try:
+        import tensorboard  # noqa: F401
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(path))
+
+
+HISTORY_COLUMNS = ["epoch", "step", "train_loss", "lr", "seconds"] + [
+    f"{part}_{k}" for part in ("val", "test") for k in ("srcc", "plcc", "krcc", "score", "mae")
+]
+
+
+def write_history_csv(history: list[dict[str, Any]], path: Path) -> None:
+    """One row per evaluated epoch (``HISTORY_COLUMNS``; empty cells where not measured)."""
+    import csv
+
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(HISTORY_COLUMNS)
+        for h in history:
+            row = [h.get(k, "") for k in HISTORY_COLUMNS[:5]]
+            for part in ("val", "test"):
+                m = h.get(part) or {}
+                row += [m.get(k, "") for k in ("srcc", "plcc", "krcc", "score", "mae")]
+            w.writerow(["" if v is None else v for v in row])
+    os.replace(tmp, path)
 
 
 def plot_history(history: list[dict[str, Any]], path: Path) -> None:
@@ -366,6 +511,8 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
 
     if cfg.mode not in ("piq23", "synthetic"):
         raise DataError(f"unknown mode {cfg.mode!r}")
+    if cfg.select_on not in ("score", "srcc", "plcc", "krcc"):
+        raise DataError(f"select_on must be score, srcc, plcc or krcc, got {cfg.select_on!r}")
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     device = pick_device(cfg.device)
@@ -384,16 +531,15 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
         mc = config_from_dict({**resume_ck["model_config"], "pretrained": "none"})
     else:
         mc = build_model_config(cfg, scene_vocab)
-    if isinstance(mc, SceneHyperIQAConfig):
-        scene_vocab = list(mc.scenes)
+    if getattr(mc, "scenes", None):
+        scene_vocab = list(getattr(mc, "scenes", ()))
     model = create_model(mc)
     init = read_checkpoint(cfg.init) if cfg.init and resume_ck is None else None
     if init is not None:
         n, total = load_matching(model, init["model"])
         progress(f"init: {n} of {total} tensors from {cfg.init}")
     model.to(device)
-    specs = mc.inputs()
-    train_ds, val_ds, provenance = _datasets(cfg, specs, scene_vocab, rows)
+    train_ds, val_ds, provenance = _datasets(cfg, mc, scene_vocab, rows)
     if resume_ck is not None:
         provenance = list(resume_ck.get("training_data", provenance))
     elif init is not None:
@@ -420,7 +566,7 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
     total_steps = steps_per_epoch * cfg.epochs
     opt = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.warmup_steps, total_steps))
-    losses = LossSet(cfg.loss, cfg.scene_ce_weight)
+    losses = LossSet(cfg.loss, cfg.scene_ce_weight, cfg.huber_delta, cfg.fidelity_target, cfg.bdvqa_lambda)
     amp = amp_mode(cfg.amp, device)
     net: torch.nn.Module = model
     if dist.world > 1:
@@ -442,9 +588,23 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
         best = float(resume_ck.get("best_score", -math.inf))
         start_epoch = int(resume_ck["epoch"]) + 1
         step = int(resume_ck["step"])
-        if "rng" in resume_ck:
-            torch.set_rng_state(resume_ck["rng"])
+        set_rng_state(resume_ck.get("rng"))
+        stale = sorted(k for k, v in config_to_dict(build_model_config(cfg, list(getattr(mc, "scenes", ()) or ()))).items()
+                       if cfg.model and k in cfg.model and v != config_to_dict(mc).get(k))
+        if stale:
+            raise DataError(f"--resume keeps the checkpoint's model; these options differ from it: {', '.join(stale)}")
         progress(f"resumed from {cfg.resume} at epoch {start_epoch}")
+    # where the weights came from: on resume the model was rebuilt without its initial weights
+    weights_sources = list(resume_ck.get("weights_sources", [])) if resume_ck is not None else model.weights_sources()
+    if init is not None and init.get("weights_sources"):
+        weights_sources = sorted(set(weights_sources) | set(init["weights_sources"]))
+    test_ds = getattr(train_ds, "test_ds", None)
+    test_loader = (
+        DataLoader(test_ds, batch_size=cfg.eval_batch, shuffle=False, num_workers=workers, collate_fn=collate)
+        if test_ds is not None else None
+    )
+    tb = _tensorboard(out / "tensorboard") if (cfg.tensorboard and dist.main) else None
+    since_best = int(resume_ck.get("since_best", 0)) if resume_ck is not None else 0
 
     def save(path: Path, epoch: int, val: ChallengeMetrics, preds: np.ndarray) -> None:
         lo, hi = (float(np.percentile(preds, 1)), float(np.percentile(preds, 99))) if preds.size else (0.0, 1.0)
@@ -462,8 +622,10 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
             "training_data": provenance,
             "non_commercial": cfg.mode == "piq23" or any("PIQ23" in p for p in provenance),
             "score_range": [lo, hi],
-            "weights_sources": model.weights_sources(),
-            "rng": torch.get_rng_state(),
+            "weights_sources": weights_sources,
+            "rng": get_rng_state(),
+            "since_best": since_best,
+            "select_on": cfg.select_on,
         }
         tmp = path.with_suffix(".tmp")
         torch.save(ck, tmp)
@@ -472,9 +634,14 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
     if dist.main:
         (out / "config.json").write_text(json.dumps({"train": cfg.to_dict(), "model": config_to_dict(mc)}, indent=2, default=str))
         progress(
-            f"{cfg.arch} ({mc.backbone}; {', '.join(model.weights_sources())}) on {device}: "
+            f"{cfg.arch} ({mc.backbone}; {', '.join(weights_sources)}) on {device}: "
             f"{len(train_ds)} train items, {len(val_ds)} val items, {steps_per_epoch} steps/epoch x {cfg.epochs} epochs"
         )
+        if cfg.mode == "piq23" and cfg.validation == "test":
+            progress(
+                f"note: best.pt is chosen on the {cfg.split} split's {cfg.val_part} part (upstream protocol; the scene "
+                "split's Test part is the NTIRE 2024 preliminary test set); --validation scenes holds out training scenes"
+            )
         if cfg.eval_at_start and resume_ck is None:
             m0, _, _ = evaluate_loader(model, val_loader, device, amp)
             history.append({"epoch": 0, "step": 0, "train_loss": None, "val": m0.to_dict(digits=6) | {"scenes": {}}})
@@ -500,6 +667,8 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
             with _autocast(device, amp):
                 out_d = net(inputs, scene=labels if (labels >= 0).any() else None)
             loss, _parts = losses(out_d, target, groups, labels)
+            if "attributes" in out_d and "extra_target" in batch:
+                loss = loss + cfg.attribute_weight * _attribute_loss(losses, out_d["attributes"], batch["extra_target"].to(device), groups)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
@@ -520,16 +689,22 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
             if cfg.max_minutes and _agree(dist.main and (time.time() - t_start) / 60 > cfg.max_minutes, dist, device):
                 stopped_early, stop_reason = True, f"stopped after {cfg.max_minutes} minutes (max_minutes)"
                 break
+        stop_now = False
         if dist.main:
             val, preds, idx = evaluate_loader(model, val_loader, device, amp)
-            rec = {
+            rec: dict[str, Any] = {
                 "epoch": epoch, "step": step, "train_loss": run_loss / max(1, n_loss),
-                "seconds": round(time.time() - t_ep, 1), "val": val.to_dict(),
+                "lr": float(opt.param_groups[0]["lr"]), "seconds": round(time.time() - t_ep, 1), "val": val.to_dict(),
             }
+            if test_loader is not None:
+                rec["test"] = evaluate_loader(model, test_loader, device, amp)[0].to_dict()
             history.append(rec)
-            improved = val.score > best
+            value = float(getattr(val, cfg.select_on))
+            improved = value > best
             if improved:
-                best = val.score
+                best, since_best = value, 0
+            else:
+                since_best += 1
             save(out / "last.pt", epoch, val, preds)
             if improved:
                 save(out / "best.pt", epoch, val, preds)
@@ -538,21 +713,40 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
 
                     write_predictions(out / "predictions_val.csv", {val_ds.rows[int(i)].image: float(p) for p, i in zip(preds, idx)})
             (out / "history.json").write_text(json.dumps(history, indent=1))
+            write_history_csv(history, out / "history.csv")
+            if tb is not None:
+                for k in ("srcc", "plcc", "krcc", "score", "mae"):
+                    tb.add_scalar(f"val/{k}", rec["val"][k], step)
+                    if "test" in rec:
+                        tb.add_scalar(f"test/{k}", rec["test"][k], step)
+                tb.add_scalar("train/loss", rec["train_loss"], step)
+                tb.add_scalar("train/lr", rec["lr"], step)
+                tb.flush()
             try:
                 plot_history(history, out / "learning_curve.png")
             except Exception as exc:  # noqa: BLE001 - a plot must never stop training
                 log.warning("learning curve not written: %s", exc)
-            progress(f"epoch {epoch}: train loss {rec['train_loss']:.4f}  val {val.summary()}{'  *best*' if improved else ''}")
+            test_txt = f"  test score {rec['test']['score']:.4f}" if "test" in rec else ""
+            progress(f"epoch {epoch}: train loss {rec['train_loss']:.4f}  val {val.summary()}{test_txt}{'  *best*' if improved else ''}")
+            if cfg.early_stop and since_best >= cfg.early_stop:
+                stop_now = True
+        if _agree(stop_now, dist, device) and not stopped_early:
+            stopped_early = True
+            stop_reason = f"early stop: no better val {cfg.select_on} for {cfg.early_stop} epochs"
         if stopped_early:
             progress(stop_reason)
             break
+    if tb is not None:
+        tb.close()
     digest = param_digest(model)
     if dist.world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-    best_rec = max((h for h in history if h["epoch"] > 0), key=lambda h: h["val"]["score"], default=None)
+    best_rec = max((h for h in history if h["epoch"] > 0), key=lambda h: h["val"][cfg.select_on], default=None)
     return {
         "best": best_rec["val"] if best_rec else None,
+        "best_epoch": best_rec["epoch"] if best_rec else None,
+        "test": best_rec.get("test") if best_rec else None,
         "history": history,
         "checkpoint": str(out / "best.pt"),
         "last": str(out / "last.pt"),

@@ -32,39 +32,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.pipeline import PipelineError
+from engine.pipeline import PipelineError, record_skip
 
 ROWS_PER_BLOCK = 4  # small blocks: decoded images stream to the actors instead of piling up
 ACTORS_PER_GPU = 4  # actors sharing one GPU (their face detection and technical members run on CPU)
 DECODE_CPUS = 0.25  # logical CPUs per hash/decode task
 ACTOR_CPUS = 0.75  # logical CPUs per CPU-only scoring actor; the rest is left to decoding
 
-_KNOWN: dict[str, frozenset[str]] = {}  # per worker process: the known hashes, fetched once
+# per worker process: the known hashes and image keys (engine.pipeline.identify), fetched once
+_KNOWN: dict[str, tuple[frozenset[str], dict[str, str]]] = {}
 
 
 class RayUnavailable(PipelineError):
     """Ray is not installed or the cluster cannot be reached; the message is user-facing."""
 
 
-def _skip(out: dict[str, Any], exc: BaseException) -> None:
-    """The same skipped reasons as the local workers (engine.pipeline._work)."""
-    import traceback
-
-    from engine.images import ImageError
-
-    out["status"] = "skipped"
-    if isinstance(exc, ImageError):
-        out["reason"] = str(exc)
-    elif isinstance(exc, OSError):
-        out["reason"] = f"cannot read: {exc.strerror or exc}"
-    elif isinstance(exc, MemoryError):
-        out["reason"] = "out of memory while decoding"
-    else:
-        out["reason"] = f"internal error ({type(exc).__name__}: {exc})"
-        out["trace"] = traceback.format_exc()
-
-
-def _known(ref: Any) -> frozenset[str]:
+def _known(ref: Any) -> tuple[frozenset[str], dict[str, str]]:
     import ray
 
     key = ref.hex()
@@ -76,31 +59,20 @@ def _known(ref: Any) -> frozenset[str]:
 
 def hash_and_decode(row: dict[str, Any], known_ref: Any) -> dict[str, Any]:
     """CPU task: stat, hash, EXIF, then decode at analysis size unless the hash is already analysed."""
-    from engine.imagekey import file_hashes
-    from engine.images import decode, sniff
-    from engine.metadata import read_metadata
-    from engine.pipeline import ANALYSIS_MAX_SIDE, ANALYSIS_MIN_SIDE
+    from engine.images import decode
+    from engine.pipeline import ANALYSIS_MAX_SIDE, ANALYSIS_MIN_SIDE, identify
 
     task = pickle.loads(row["task"])
     out: dict[str, Any] = {"key": task["key"], "status": "ok"}
     path = Path(task["path"])
     try:
-        st = path.stat()
-        out["size"], out["mtime_ns"] = st.st_size, st.st_mtime_ns
-        if task.get("hash"):
-            out["hash"] = task["hash"]
-        else:
-            sniff(path)  # as the local workers: a huge file that is no image is refused unread
-            out["hash"], out["_image_digest"] = file_hashes(path)
-        out["metadata"] = read_metadata(path).as_row()
-        if out["hash"] in _known(known_ref):
-            out["reused"] = True
-        else:
+        needed, out["_image_key"] = identify(path, task, out, *_known(known_ref))
+        if needed:
             t0 = time.perf_counter()
             out["_decoded"] = decode(path, max_side=ANALYSIS_MAX_SIDE, min_side=ANALYSIS_MIN_SIDE)
             out["_t0"] = t0
     except Exception as exc:  # never let one file stop a session
-        _skip(out, exc)
+        record_skip(out, exc)
     return {"key": out["key"], "blob": pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)}
 
 
@@ -117,21 +89,19 @@ class Scorer:
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
-        from engine.imagekey import cache_key
-
         p = self._pipeline
         blobs = []
         for blob in batch["blob"]:
             res = pickle.loads(blob)
             dec = res.pop("_decoded", None)
             t0 = res.pop("_t0", time.perf_counter())
-            digest = res.pop("_image_digest", None)
+            image_key = res.pop("_image_key", None)
             if dec is not None:
                 try:
                     res.update(p.analyse_decoded(dec, p._W["members"], p._detector(), t0, p._eye_model()))
-                    res["analysis"]["image_key"] = cache_key(digest, (res.get("metadata") or {}).get("orientation"))
+                    res["analysis"]["image_key"] = image_key
                 except Exception as exc:
-                    _skip(res, exc)
+                    record_skip(res, exc)
             blobs.append(pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL))
         return {"key": batch["key"], "blob": np.array(blobs, dtype=object)}
 
@@ -163,6 +133,7 @@ def iter_results(
     names: list[str],
     cancel: threading.Event | None,
     known: frozenset[str],
+    known_images: dict[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Results of ``tasks`` in the form the local workers give them, as Ray finishes them."""
     if not tasks:
@@ -174,8 +145,8 @@ def iter_results(
     try:
         import logging
 
+        ctx = ray.data.DataContext.get_current()  # imports ray.data, which configures its loggers
         logging.getLogger("ray.data").setLevel(logging.ERROR)  # no per-dataset chatter under culler's bar
-        ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # culler draws its own bar, fed as results are stored
         ctx.print_on_execution_start = False
         resources = ray.cluster_resources()
@@ -190,10 +161,15 @@ def iter_results(
         actors = max(1, min(actors, len(tasks)))
         rows = [{"key": t["key"], "task": pickle.dumps(t)} for t in tasks]
         ds: Any = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // ROWS_PER_BLOCK)))
-        ds = ds.map(hash_and_decode, fn_kwargs={"known_ref": ray.put(known)}, num_cpus=DECODE_CPUS)
+        ds = ds.map(hash_and_decode, fn_kwargs={"known_ref": ray.put((known, known_images or {}))}, num_cpus=DECODE_CPUS)
+        face_backend, device = opts.face_backend, opts.device
+
+        class BoundScorer(Scorer):  # arguments travel with the class, not through the object store
+            def __init__(self) -> None:
+                super().__init__(names, face_backend, device, 1)
+
         ds = ds.map_batches(
-            Scorer,
-            fn_constructor_kwargs={"names": names, "face_backend": opts.face_backend, "device": opts.device, "threads": 1},
+            BoundScorer,
             batch_size=1,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=actors),

@@ -122,11 +122,11 @@ def check_catalog(cat_path: Path, folder: Path | None = None) -> dict[str, Any]:
         elif base is not None and base.is_dir():
             _check_decision_content(cat, base, rep)
         if base is not None and base.is_dir():
-            from engine.export.paths import lexical_problem
+            from engine.export.paths import as_text, lexical_problem
 
             rep["missing_files"] = [
-                k for k in cat.shot_keys()
-                if lexical_problem(k) is None and not os.path.exists(base / PurePosixPath(key_path(k)))
+                str(as_text(k)) for k in cat.shot_keys()
+                if lexical_problem(k) is None and not os.path.exists(base / PurePosixPath(key_path(str(as_text(k)))))
             ]  # fmt: skip  (unsafe keys are reported above, never looked up)
         elif base is not None:
             rep["missing_files"] = None
@@ -153,6 +153,7 @@ def _check_paths(cat: Catalog, base: Path, rep: dict[str, Any]) -> None:
 def _check_decision_content(cat: Catalog, base: Path, rep: dict[str, Any]) -> None:
     """Decisions whose photo is no longer the content they were made on (a replaced file): a
     stat per decision, and a hash only of files whose size or mtime moved since the scan."""
+    from engine.catalog import same_photo_hashes
     from engine.export.paths import UnsafePathError, inside_root
     from engine.scan import file_hash
 
@@ -164,8 +165,8 @@ def _check_decision_content(cat: Catalog, base: Path, rep: dict[str, Any]) -> No
             current = fhash if (size, mtime_ns) == (st.st_size, st.st_mtime_ns) and fhash else file_hash(p)
         except (UnsafePathError, OSError):
             continue  # reported as an unsafe path or a missing file
-        if current != bound:
-            changed.append(shot)
+        if current != bound and current not in same_photo_hashes(cat.conn, bound):
+            changed.append(str(shot))
     rep["changed_decisions"] = changed
     if changed:
         rep["problems"].append(

@@ -25,7 +25,10 @@ Modes (one of):
   --format csv|json -o FILE   the decisions for other tools.
 
 Originals are only ever read, except with the explicit --embed.  Re-running an export is
-safe and idempotent.  See docs/export.md.
+safe and idempotent.  Nothing in the catalog is trusted: a path leading out of DIR, a link
+leading out of it, or an invalid decision costs one line and the rest goes on; a decision whose
+photo changed since it was made is held back (--include-changed exports it); a catalog made for
+another folder is refused (--relink moves it with a moved folder).  See docs/export.md.
 
   culler export ~/shoot --xmp
   culler export ~/shoot --suggested --to ~/for-lightroom

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from engine.export.embed import EmbedError, current_values, embed_in_place, embe
 from engine.export.formats import EMBEDDABLE, kind
 from engine.export.imagedata import ImageDataError, image_digest
 from engine.export.jpeg import JpegError, image_parts
-from engine.export.paths import link_leaves
+from engine.export.paths import as_text, link_leaves
 from engine.export.plan import ExportItem, ExportReport
 from engine.export.sidecar import existing_sidecars, sidecar_names, write_sidecar
 from engine.export.xmp import XmpError
@@ -138,8 +139,9 @@ def export_embed(
 ) -> ExportReport:
     """Embed in JPEG/TIFF/DNG/HEIC in place (verified, atomic); proprietary RAW get sidecars.
 
-    With ``catalog_path``, the decisions of rewritten primaries are bound to their new bytes
-    (the image data was verified unchanged), so the next export does not see "another photo"."""
+    With ``catalog_path``, each rewritten primary's new bytes are recorded in the catalog as the
+    same photo (before the new file is renamed into place, so a killed run loses nothing): its
+    decision still holds, and the next export does not see "another photo"."""
     report = report or ExportReport()
     dirs = _Dirs(report)
     raw_pairs: list[tuple[ExportItem, Path]] = []
@@ -152,44 +154,57 @@ def export_embed(
             elif k in EMBEDDABLE:
                 embeds.append((item, f))
     total = len(embeds)
-    rebound: dict[str, Path] = {}
-    for i, (item, f) in enumerate(embeds):
-        if report.stopped:
-            break
-        try:
-            if f.is_symlink():
-                raise SafeIOError(
-                    f"{f} is a symbolic link; not embedded (nothing is written through a link)", path=f
-                )
-            dirs.touch(f.parent)
-            changed = embed_in_place(f, kind(f), item.rating, item.xmp_label, exe=exe)
-        except FILE_ERRORS as exc:
-            report.problem(f, exc)
-        else:
-            (report.written if changed else report.unchanged).append(f)
-            if changed and f == item.primary:
-                rebound[item.key] = f
-        if progress:
-            progress(i + 1, total, str(f))
-    if catalog_path is not None and rebound:
-        _rebind(catalog_path, rebound, report)
+    aliases = _Aliases(catalog_path)
+    try:
+        for i, (item, f) in enumerate(embeds):
+            if report.stopped:
+                break
+            try:
+                if f.is_symlink():
+                    raise SafeIOError(
+                        f"{f} is a symbolic link; not embedded (nothing is written through a link)", path=f
+                    )
+                dirs.touch(f.parent)
+                hook = aliases.record if catalog_path is not None and f == item.primary else None
+                changed = embed_in_place(f, kind(f), item.rating, item.xmp_label, exe=exe, before_publish=hook)
+            except FILE_ERRORS as exc:
+                report.problem(f, exc)
+            else:
+                (report.written if changed else report.unchanged).append(f)
+            if progress:
+                progress(i + 1, total, str(f))
+    finally:
+        aliases.close()
     _write_sidecars(_sidecar_jobs(raw_pairs, style, report), report, dirs, None, backup)
     return report
 
 
-def _rebind(catalog_path: Path, rebound: dict[str, Path], report: ExportReport) -> None:
-    from engine.catalog import Catalog, CatalogError
-    from engine.export.plan import content_hash
+class _Aliases:
+    """Records in the catalog that an embedded file's new bytes are the same photo."""
 
-    try:
-        hashes = {key: content_hash(f) for key, f in rebound.items()}
-        with Catalog(catalog_path) as cat:
-            cat.rebind_decisions(hashes)
-    except (CatalogError, SafeIOError, OSError) as exc:
-        report.note(
-            f"the catalog could not record the embedded files' new content ({exc}); the next "
-            "export will list them as changed (pass --include-changed then)"
-        )
+    def __init__(self, catalog_path: Path | None):
+        self.path = catalog_path
+        self.cat: object = None
+
+    def record(self, src: Path, new: Path) -> None:
+        from engine.catalog import Catalog, CatalogError
+        from engine.export.plan import content_hash
+
+        assert self.path is not None
+        try:
+            if self.cat is None:
+                self.cat = Catalog(self.path)
+            assert isinstance(self.cat, Catalog)
+            self.cat.add_content_alias(content_hash(src), content_hash(new))
+        except (CatalogError, OSError, sqlite3.Error) as exc:
+            raise SafeIOError(
+                f"{src}: not embedded: the catalog {self.path} cannot record the new file ({exc}); "
+                "nothing was changed", path=src,
+            ) from exc
+
+    def close(self) -> None:
+        if self.cat is not None:
+            self.cat.close()  # type: ignore[attr-defined]
 
 
 def _same_photo(src: Path, dst: Path, k: str, *, by_image_data: bool) -> bool:
@@ -256,12 +271,13 @@ def export_copies(
                     continue
                 carried.append(sc)
         for f in files:
-            _place(f, out / _rel(root, f), item, link=link, metadata=metadata, exe=exe,
+            _place(f, out / _rel(root, f), item, out=out, link=link, metadata=metadata, exe=exe,
                    report=report, dirs=dirs)
         carried_names = {str(out / _rel(root, sc)).lower() for sc in carried}
         for sc in carried:
             dst = out / _rel(root, sc)
             try:
+                _dest_inside(out, dst)
                 dirs.touch(dst.parent)
                 ensure_dir(dst.parent)
                 if metadata:
@@ -284,6 +300,8 @@ def export_copies(
                 if kind(f) != "raw":
                     continue
                 dst_raw = out / _rel(root, f)
+                if link_leaves(out, dst_raw.parent):
+                    continue  # reported by _place
                 if not any(str(sc).lower() in carried_names for sc in sidecar_names(dst_raw, style)):
                     sidecar_pairs.append((item, dst_raw))
         if progress:
@@ -293,9 +311,18 @@ def export_copies(
     return report
 
 
+def _dest_inside(out: Path, dst: Path) -> None:
+    """Refuse a destination whose folder leads out of ``out`` through a symbolic link."""
+    if link_leaves(out, dst.parent):
+        raise SafeIOError(
+            f"{dst.parent} leads out of {out} through a symbolic link (to {os.path.realpath(dst.parent)}); "
+            "nothing written there", path=dst,
+        )  # fmt: skip
+
+
 def _place(
-    src: Path, dst: Path, item: ExportItem, *, link: bool, metadata: bool, exe: et.ExiftoolLike | None,
-    report: ExportReport, dirs: _Dirs,
+    src: Path, dst: Path, item: ExportItem, *, out: Path, link: bool, metadata: bool,
+    exe: et.ExiftoolLike | None, report: ExportReport, dirs: _Dirs,
 ) -> None:
     k = kind(src)
     embed = metadata and not link and k in EMBEDDABLE and (k == "jpeg" or exe is not None)
@@ -305,6 +332,7 @@ def _place(
             "(Debian/Ubuntu: apt install libimage-exiftool-perl)"
         )
     try:
+        _dest_inside(out, dst)
         ensure_dir(dst.parent)
         dirs.touch(dst.parent)
         if os.path.lexists(dst):
@@ -353,7 +381,7 @@ def decision_rows(items: list[ExportItem], root: Path) -> list[dict[str, object]
     rows = []
     for it in items:
         rows.append({
-            "key": it.key,
+            "key": str(as_text(it.key)),  # a non-UTF-8 name kept as bytes: surrogate-escaped
             "files": [path_key(_rel(root, f).as_posix()) for f in it.files],  # as the catalog stores names
             "flag": it.flag,
             "stars": it.stars,
@@ -372,13 +400,14 @@ def decision_rows(items: list[ExportItem], root: Path) -> list[dict[str, object]
 def render_decisions(items: list[ExportItem], root: Path, fmt: str, extra: dict[str, object]) -> bytes:
     rows = decision_rows(items, root)
     if fmt == "json":
-        return (json.dumps({**extra, "shots": rows}, indent=2, ensure_ascii=False) + "\n").encode()
+        text = json.dumps({**extra, "shots": rows}, indent=2, ensure_ascii=False) + "\n"
+        return text.encode("utf-8", "surrogateescape")
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
     w.writeheader()
     for r in rows:
         w.writerow({k: (";".join(v) if isinstance(v, list) else "" if v is None else v) for k, v in r.items()})  # type: ignore[arg-type]
-    return buf.getvalue().encode("utf-8")
+    return buf.getvalue().encode("utf-8", "surrogateescape")
 
 
 SAFE_OUTPUT_SUFFIXES = {".csv", ".json", ".txt", ".tsv"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.export import exiftool as et
@@ -83,9 +84,13 @@ def embed_into(
     exe: et.ExiftoolLike | None,
     replace: bool,
     keep_mtime: bool = False,
+    before_publish: Callable[[Path, Path], None] | None = None,
 ) -> None:
     """Write ``dst`` = ``src`` with rating/label embedded.  ``src == dst`` embeds in place
-    (``replace=True``): the original is replaced only after the new file is verified."""
+    (``replace=True``): the original is replaced only after the new file is verified.
+
+    ``before_publish(src, new)``: called with the complete, verified new file (still a temporary
+    file) before it is renamed into place; an exception there leaves ``dst`` untouched."""
     src, dst = Path(src), Path(dst)
     try:
         st = os.stat(src)
@@ -98,7 +103,18 @@ def embed_into(
         out = embedded_jpeg(data, rating, label, str(src))
         if src == dst and os.stat(src).st_mtime_ns != st.st_mtime_ns:
             raise EmbedError(f"{src} changed while it was being written; left untouched")
-        write_bytes_atomic(dst, out, replace=replace, mode=mode, mtime_ns=mtime)
+        if before_publish is None:
+            write_bytes_atomic(dst, out, replace=replace, mode=mode, mtime_ns=mtime)
+            return
+        tmp = temp_path_for(dst)
+        try:
+            write_bytes_atomic(tmp, out, replace=False, mode=mode, mtime_ns=mtime)
+            before_publish(src, tmp)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        publish(tmp, dst, replace=replace)
         return
     if kind not in ("tiff", "dng", "heif"):
         raise EmbedError(f"{src}: cannot embed XMP in this kind of file")
@@ -129,6 +145,8 @@ def embed_into(
             raise describe_oserror(exc, dst) from exc
         if src == dst and os.stat(src).st_mtime_ns != st.st_mtime_ns:
             raise EmbedError(f"{src} changed while it was being written; left untouched")
+        if before_publish is not None:
+            before_publish(src, tmp)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -136,11 +154,14 @@ def embed_into(
     publish(tmp, dst, replace=replace)
 
 
-def embed_in_place(path: Path, kind: str, rating: int, label: str | None, *, exe: et.ExiftoolLike | None) -> bool:
+def embed_in_place(
+    path: Path, kind: str, rating: int, label: str | None, *, exe: et.ExiftoolLike | None,
+    before_publish: Callable[[Path, Path], None] | None = None,
+) -> bool:
     """Embed in the file itself (explicit ``--embed`` only); ``False`` when already up to date."""
     if kind != "jpeg" and exe is None:
         raise EmbedError(NEEDS_EXIFTOOL)
     if current_values(path, kind, exe) == (rating, label):
         return False
-    embed_into(path, path, kind, rating, label, exe=exe, replace=True)
+    embed_into(path, path, kind, rating, label, exe=exe, replace=True, before_publish=before_publish)
     return True

@@ -15,8 +15,10 @@ is skipped; the rest of the export goes on.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import stat
 from pathlib import Path, PurePosixPath
 
 from engine.safeio import SafeIOError
@@ -34,8 +36,15 @@ def _inside(real: str, real_root: str) -> bool:
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
+def as_text(value: object) -> object:
+    """A path stored as bytes (a file name that is not valid UTF-8, kept losslessly) as the
+    surrogate-escaped text the file system functions take; anything else unchanged."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
 def lexical_problem(value: object) -> str | None:
     """Why ``value`` (a path from a catalog) is not a plain relative path; ``None`` when it is."""
+    value = as_text(value)
     if not isinstance(value, str):
         return f"is not a path ({type(value).__name__})"
     if value == "":
@@ -44,7 +53,7 @@ def lexical_problem(value: object) -> str | None:
         return "holds a NUL, control character or backslash"
     if value.startswith("/") or _DRIVE.match(value):
         return "is absolute"
-    if any(part == ".." for part in PurePosixPath(value).parts):
+    if ".." in value.split("/"):
         return "climbs out with '..'"
     return None
 
@@ -53,6 +62,7 @@ def inside_root(root: Path, value: object, what: str = "path") -> Path:
     """``root / value`` when it is inside the session folder ``root`` (symlinks followed),
     else :class:`UnsafePathError`.  ``root`` should be resolved; the returned path keeps the
     catalog's spelling under ``root`` (a link inside the folder stays a link)."""
+    value = as_text(value)
     why = lexical_problem(value)
     shown = repr(value)[:200]
     if why is not None:
@@ -61,16 +71,39 @@ def inside_root(root: Path, value: object, what: str = "path") -> Path:
             "(was the catalog edited, or made for another folder?)"
         )
     assert isinstance(value, str)
-    p = Path(root) / PurePosixPath(key_path(value))
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(p)
-    if not _inside(real, real_root):
+    fs = key_path(value)  # names that are not UTF-8 are stored escaped (engine.scan.path_key)
+    p = Path(root) / PurePosixPath(fs)
+    real = _leads_to(_real_root(str(root)), fs)
+    if real is not None:
         raise UnsafePathError(
             f"catalog {what} {shown} leads out of the session folder {root} "
             f"(through a symbolic link, to {real}): refused, nothing read or written through it",
             path=p,
         )
     return p
+
+
+@functools.lru_cache(maxsize=32)
+def _real_root(root: str) -> str:
+    return os.path.realpath(root)
+
+
+def _leads_to(real_root: str, value: str) -> str | None:
+    """Where the lexically safe ``value`` under ``real_root`` really is, when that is outside;
+    ``None`` when it stays inside.  Only the components below the root are looked at (one
+    ``lstat`` each); the first link found resolves the rest in full."""
+    parts = [part for part in value.split("/") if part not in ("", ".")]
+    cur = real_root
+    for i, part in enumerate(parts):
+        cur = os.path.join(cur, part)
+        try:
+            st = os.lstat(cur)
+        except (OSError, ValueError):
+            return None  # nothing there: nothing to follow
+        if stat.S_ISLNK(st.st_mode):
+            real = os.path.realpath(os.path.join(cur, *parts[i + 1 :]))
+            return None if _inside(real, real_root) else real
+    return None
 
 
 def link_leaves(root: Path, path: Path) -> bool:

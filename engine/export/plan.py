@@ -13,7 +13,6 @@ from engine.export.formats import kind
 from engine.export.mapping import Mapping
 from engine.export.paths import inside_root
 from engine.safeio import SafeIOError, describe_oserror
-from engine.scan import path_key
 
 
 @dataclass
@@ -42,13 +41,27 @@ def _abs(root: Path, value: Any, what: str) -> Path | None:
     return inside_root(root, value, what)
 
 
-def shot_files(catalog: Catalog, root: Path, shot: dict[str, Any]) -> list[Path]:
+class FileIndex:
+    """Every ``files`` row, read in one query (an export looks at all of them)."""
+
+    def __init__(self, catalog: Catalog):
+        cur = catalog.conn.execute("SELECT * FROM files ORDER BY path")
+        names = [d[0] for d in cur.description]
+        self.by_shot: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+        self.by_path: dict[Any, dict[str, Any]] = {}
+        for values in cur.fetchall():
+            row = dict(zip(names, values))
+            self.by_shot[row["shot"]].append(row)
+            self.by_path[row["path"]] = row
+
+
+def shot_files(catalog: Catalog, root: Path, shot: dict[str, Any], index: FileIndex | None = None) -> list[Path]:
     """Every file of a shot, primary first; :class:`UnsafePathError` when the catalog names one
     outside the session folder."""
     key = shot["key"]
     primary = _abs(root, shot.get("primary_path"), "path") or inside_root(root, key, "shot key")
     files = [primary]
-    for row in catalog.files_of(key):
+    for row in index.by_shot.get(key, []) if index is not None else catalog.files_of(key):
         p = _abs(root, row["path"], "file path")
         if p is not None and p not in files and kind(p) != "xmp":
             files.append(p)
@@ -84,7 +97,7 @@ def content_hash(path: Path) -> str:
 
 
 def content_changed(catalog: Catalog, root: Path, shot: dict[str, Any], bound: str | None,
-                    primary: Path) -> bool:
+                    primary: Path, index: FileIndex | None = None) -> bool:
     """Is the primary file's content now other than ``bound`` (the hash the decision was made
     on)?  The catalogued hash is trusted while size and mtime are those it was taken at; any
     other file is hashed again.  A missing file is not "changed" (it is reported as missing)."""
@@ -94,13 +107,13 @@ def content_changed(catalog: Catalog, root: Path, shot: dict[str, Any], bound: s
         st = os.stat(primary)
     except OSError:
         return False
-    rel = path_key(primary.relative_to(root).as_posix()) if primary.is_relative_to(root) else None
-    row = catalog.file_row(rel) if rel is not None else None
+    rel = shot.get("primary_path") or shot["key"]
+    row = index.by_path.get(rel) if index is not None else catalog.file_row(rel)
     if row and row.get("hash") and row.get("size") == st.st_size and row.get("mtime_ns") == st.st_mtime_ns:
         current = row["hash"]
     else:
         current = content_hash(primary)
-    return bool(current != bound)
+    return current != bound and current not in catalog.same_photo_hashes(bound)
 
 
 def collect(
@@ -114,8 +127,8 @@ def collect(
     and so is a decision whose photo's content changed since it was made (another photo under
     the same name), unless ``include_changed`` (then it is exported with a note)."""
     report = report if report is not None else ExportReport()
-    root = Path(root).resolve()
     decisions = {r["shot"]: r for r in catalog.decision_rows()}
+    index = FileIndex(catalog)
     items: list[ExportItem] = []
     for shot in catalog.shots():
         d = decisions.get(shot["key"])
@@ -139,9 +152,9 @@ def collect(
                 source = "none"
         rating, xmp_label = mapping.resolve(flag, stars, label)
         try:
-            files = shot_files(catalog, root, shot)
+            files = shot_files(catalog, root, shot, index)
             changed = source == "user" and d is not None and content_changed(
-                catalog, root, shot, d.get("hash") or shot.get("hash"), files[0]
+                catalog, root, shot, d.get("hash") or shot.get("hash"), files[0], index
             )
         except SafeIOError as exc:
             report.problem(str(shot["key"]), exc)

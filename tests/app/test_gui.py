@@ -794,3 +794,73 @@ def test_scenes_form_while_analysing_and_the_current_shot_stays(qtbot, settings:
     assert w.grid.selectionModel().isSelected(idx)
     assert w.grid.viewport().rect().intersects(w.grid.visualRect(idx))
     assert [g.title for g in w.session.groups] == ["Scene 1", "Scene 2", "Scene 3"]
+
+
+def test_focus_map_and_peaking_overlays_in_the_loupe(qtbot, settings: AppSettings, folder: Path) -> None:
+    import numpy as np
+
+    from app.imaging import decode_rgb
+    from app.overlays import OVERLAY_SIDE, heat_rgba
+    from engine.focusmap import focus_map
+
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    w.select_group_row(1)
+    key(qtbot, w, Qt.Key.Key_E)
+    qtbot.waitUntil(lambda: w.loupe.pix is not None, timeout=10000)
+    key(qtbot, w, Qt.Key.Key_M)
+    qtbot.waitUntil(lambda: w.loupe.overlay is not None, timeout=10000)
+    assert w.loupe.overlay_name == "focus map"
+    s = w.current_shot()
+    assert s is not None
+    want = heat_rgba(focus_map(decode_rgb(s.path, OVERLAY_SIDE)[0]).relative)
+    ov = w.loupe.overlay
+    got = np.frombuffer(ov.constBits(), np.uint8).reshape(ov.height(), ov.bytesPerLine())[:, : 4 * ov.width()]
+    assert np.array_equal(got.reshape(ov.height(), ov.width(), 4), want)  # the engine's map, drawn as is
+    w.loupe.repaint()  # draws over the photograph at fit and zoomed
+    key(qtbot, w, Qt.Key.Key_Right)  # it follows the shot
+    qtbot.waitUntil(lambda: w.loupe.overlay is not None and w.loupe.key == w.current_key
+                    and w.viewer.overlays.get(w.current_key or "", "focus") is w.loupe.overlay, timeout=10000)
+    key(qtbot, w, Qt.Key.Key_K)  # focus peaking instead
+    qtbot.waitUntil(lambda: w.loupe.overlay_name == "focus peaking", timeout=10000)
+    qtbot.waitUntil(lambda: w.viewer.overlays.get(w.current_key or "", "peaking") is not None, timeout=10000)
+    key(qtbot, w, Qt.Key.Key_K)
+    assert w.loupe.overlay is None and w.loupe.overlay_name == ""
+    # in compare, every pane shows its own frame's map
+    key(qtbot, w, Qt.Key.Key_M)
+    w.show_compare(list(w.shots_model.keys[:2]))
+    qtbot.waitUntil(lambda: all(v.overlay is not None for v in w.compare.visible_views()), timeout=10000)
+    assert [v.overlay_name for v in w.compare.visible_views()] == ["focus map", "focus map"]
+
+
+def test_face_by_face_review_across_the_burst(qtbot, settings: AppSettings, folder: Path) -> None:
+    from app.facereview import match_faces
+
+    # matching: two people, shifted a little between frames, one missing in the last frame
+    a, b = (0.1, 0.2, 0.2, 0.25), (0.6, 0.2, 0.2, 0.25)
+    frames = [[b, a], [(0.12, 0.21, 0.2, 0.25), (0.58, 0.2, 0.2, 0.25)], [(0.11, 0.2, 0.2, 0.25)]]
+    assert match_faces(frames) == [[1, 0, 0], [0, 1, None]]  # left person first
+
+    w = make_window(qtbot, settings)
+    open_and_wait(qtbot, w, folder)
+    w.act_auto.setChecked(False)
+    w.select_group_row(1)
+    keys = list(w.shots_model.keys)
+    key(qtbot, w, Qt.Key.Key_R)
+    assert w.stack.currentIndex() == w.PAGE_FACES
+    fv = w.faces_view
+    assert fv.keys == keys and len(fv.tracks) == 1 and len(fv.cells[0]) == PER_GROUP
+    # the 4th frame has its eyes closed: marked, and not every face is open there
+    assert "closed" in fv.cells[0][3].eyes.text() and "open" in fv.cells[0][0].eyes.text()
+    assert fv.all_open == [True, True, True, False]
+    assert fv.cells[0][0].sharp.text() == "eye sharpness 9"  # the catalog's per-frame signal
+    assert "f4b626" in fv.cells[0][0].styleSheet()  # the sharpest open eyes: the first frame
+    # arrows move through the frames, clicks pick one, decisions apply to it
+    key(qtbot, w, Qt.Key.Key_Right)
+    assert w.current_key == keys[1] and fv.current == keys[1]
+    qtbot.mouseClick(fv.cells[0][2], Qt.MouseButton.LeftButton)
+    assert w.current_key == keys[2]
+    key(qtbot, w, Qt.Key.Key_P)
+    assert catalog_decisions(folder)[keys[2]][0] == "pick"
+    key(qtbot, w, Qt.Key.Key_R)
+    assert w.stack.currentIndex() == w.PAGE_GRID

@@ -65,11 +65,11 @@ def test_regroup_stores_the_explain_record_by_name(tmp_path: Path) -> None:
 
     import numpy as np
 
-    from engine import pipeline
+    from engine import grouping, pipeline
 
     cat = Catalog(tmp_path / "c.sqlite", tmp_path)
     specs = {"a": MemberSpec("a", 1.0), "zero": MemberSpec("zero", 0.0), "b": MemberSpec("b", 2.0)}
-    emb = np.ones(16, np.float32).tobytes()
+    emb = grouping.embed(np.full((64, 64, 3), 128, np.uint8)).tobytes()  # one scene: the same content
     for i, qb in enumerate((0.5, 0.9)):
         h = f"h{i}"
         cat.store_analysis(h, {"engine_version": "1", "embedding": emb, "n_faces": 0, "members": "[]"}, [],

@@ -86,6 +86,20 @@ def test_cr3_box_tree_previews_found_upright_and_full_size_chosen(
     assert big.preview.kind == "cr3:trak1" and max(big.rgb.shape[:2]) == 2400
 
 
+def test_cr3_metadata_blocks_are_tiffs_exifread_reads(tmp_path: Path) -> None:
+    import io
+
+    import exifread
+
+    p = tmp_path / "IMG_0002.CR3"
+    rawsynth.cr3(p, orientation=8)
+    blocks = rp.cr3_metadata_blocks(p)
+    assert set(blocks) == {"CMT1"}
+    tags = exifread.process_file(io.BytesIO(blocks["CMT1"]), details=False)
+    assert str(tags["Image Model"]) == "Canon EOS R6" and tags["Image Orientation"].values == [8]
+    assert rp.cr3_metadata_blocks(tmp_path / "missing.CR3") == {}
+
+
 def test_truncated_cr3_ranks_from_its_prvw(tmp_path: Path, no_libraw: None) -> None:
     data = rawsynth.cr3(tmp_path / "full.CR3", orientation=6)
     cut = tmp_path / "cut.CR3"
@@ -136,6 +150,22 @@ def test_rw2_and_orf_magics(
     d = decode(p, max_side=2000, min_side=1000)
     assert d.preview.kind == kind and d.full_size == (1200, 1600)
     assert _white_corner(d.rgb) == UPRIGHT[6]
+
+
+def test_orf_preview_in_the_olympus_maker_note(tmp_path: Path, no_libraw: None) -> None:
+    p = tmp_path / "P1010001.ORF"
+    data = rawsynth.orf(p, preview=(1600, 1200), orientation=8)
+    found = rp.list_previews(p)
+    assert [(v.kind, v.width, v.height, v.orientation) for v in found] == [
+        ("orf:makernote.PreviewImage", 1600, 1200, 8)
+    ]
+    d = decode(p, max_side=2000, min_side=1000)
+    assert d.full_size == (1200, 1600) and _white_corner(d.rgb) == UPRIGHT[8]
+    cut = tmp_path / "cut.ORF"
+    cut.write_bytes(data[: found[0].offset + 100])
+    with pytest.raises(ImageError, match="truncated") as ei:
+        decode(cut)
+    _one_line(ei.value)
 
 
 def test_raf_header_preview(tmp_path: Path, no_libraw: None) -> None:
@@ -228,6 +258,7 @@ def test_fuzzed_containers_never_escape_or_overreach(tmp_path: Path) -> None:
             tmp_path / "s.RW2", preview=(640, 480), magic=b"IIU\x00", rw2=True
         ),
         "f.RAF": rawsynth.raf(tmp_path / "s.RAF", preview=(640, 480)),
+        "f.ORF": rawsynth.orf(tmp_path / "s.ORF", preview=(640, 480)),
     }
     outcomes = {"found": 0, "refused": 0}
     for name, seed in seeds.items():
@@ -295,6 +326,8 @@ def test_old_catalog_gains_the_preview_columns(tmp_path: Path) -> None:
 
     p = tmp_path / "old.sqlite"
     con = sqlite3.connect(p)
+    con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")  # a catalog of schema 1
+    con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     con.execute("CREATE TABLE analysis (hash TEXT PRIMARY KEY, engine_version TEXT, width INTEGER)")
     con.execute("INSERT INTO analysis VALUES ('h', '1', 10)")
     con.commit()
@@ -326,6 +359,16 @@ def test_real_canon_r6_cr3_that_libraw_refuses_ranks_from_prvw(no_libraw: None) 
     d = decode(p, max_side=2000, min_side=1000)
     assert d.preview.kind == "cr3:PRVW" and d.full_size == (1620, 1080)
     assert preview_record(d)["preview_note"] is None
+
+
+def test_real_cr3_metadata_blocks_give_the_capture_time() -> None:
+    import io
+
+    import exifread
+
+    blocks = rp.cr3_metadata_blocks(_corpus("Canon-R6-pruned.CR3"))
+    tags = exifread.process_file(io.BytesIO(blocks["CMT2"]), details=False)
+    assert str(tags["Image DateTimeOriginal"]) == "2021:05:12 12:21:21"
 
 
 def test_real_pruned_dng_is_refused_as_truncated() -> None:

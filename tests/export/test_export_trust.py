@@ -243,9 +243,32 @@ def test_embed_rebinds_its_own_rewrites(session: Session, capsys: pytest.Capture
     assert run("check", root) == 0
     from engine.scan import file_hash
 
-    with session.catalog() as cat:  # the decision now names the rewritten bytes
+    with session.catalog() as cat:  # the rewritten bytes are recorded as the same photo
         bound = cat.conn.execute("SELECT hash FROM decisions WHERE shot = 'IMG_0006.jpg'").fetchone()[0]
-    assert bound == file_hash(root / "IMG_0006.jpg")
+        assert bound != file_hash(root / "IMG_0006.jpg")
+        assert file_hash(root / "IMG_0006.jpg") in cat.same_photo_hashes(bound)
+    _rescan(session, "IMG_0006.jpg")  # `culler rank` after the embed: still the same photo
+    assert run("export", root, "--xmp") == 0
+
+
+@needs_exiftool
+@pytest.mark.parametrize("kill_at", [2, 5])
+def test_embed_killed_then_rerun_sees_no_changed_photo(tmp_path: Path, kill_at: int) -> None:
+    from export_fixtures import culler_subprocess
+
+    s = build_session(tmp_path)
+    r = culler_subprocess("export", s.root, "--embed", env={"CULLER_FAULT_KILL_AT": str(kill_at)})
+    assert r.returncode == -9, (r.returncode, r.stderr)
+    r = culler_subprocess("export", s.root, "--embed")
+    assert r.returncode == 0 and "changed since" not in r.stderr, r.stderr
+    assert culler_subprocess("check", s.root).returncode == 0
+    from engine.scan import file_hash
+
+    with s.catalog() as cat:  # every rewritten original is known as the photo it was decided on
+        for key in ("IMG_0001.JPG", "IMG_0006.jpg", "IMG_0005.HEIC"):
+            bound = cat.conn.execute("SELECT hash FROM decisions WHERE shot = ?", (key,)).fetchone()[0]
+            assert file_hash(s.root / key) != bound
+            assert file_hash(s.root / key) in cat.same_photo_hashes(bound)
 
 
 def test_catalog_of_another_folder_is_refused_and_relink_moves_it(
@@ -300,3 +323,44 @@ def test_old_catalog_gains_the_decision_hash_column(tmp_path: Path) -> None:
         row = cat.conn.execute("SELECT d.hash, s.hash FROM decisions d JOIN shots s ON s.key = d.shot "
                                "WHERE d.shot = 'IMG_0002.NEF'").fetchone()
         assert row[0] == row[1] and row[0]
+
+
+def test_to_never_writes_through_a_folder_link_inside_out(
+    session: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = outside_victims(tmp_path)
+    out = tmp_path / "for-client"
+    out.mkdir()
+    (out / "card2").symlink_to(outside, target_is_directory=True)  # planted in the output folder
+    before = tree(outside)
+    assert run("export", session.root, "--to", out) == 1
+    assert "leads out of" in capsys.readouterr().err
+    assert tree(outside) == before
+    assert (out / "IMG_0001.JPG").is_file()  # the rest is delivered
+
+
+@needs_exiftool
+def test_a_path_stored_as_bytes_is_checked_like_text(session: Session, capsys: pytest.CaptureFixture[str]) -> None:
+    """A non-UTF-8 name may be kept as bytes in the catalog: still exported when inside the
+    folder, refused when it climbs out; check --json still works."""
+    name = b"caf\xe9.jpg"
+    (session.root / os.fsdecode(name)).write_bytes(jpeg_bytes(42))
+    from engine.scan import file_hash
+
+    h = file_hash(session.root / os.fsdecode(name))
+    conn = sqlite3.connect(session.catalog_path)
+    conn.execute("INSERT INTO shots(key, primary_path, hash, status) VALUES (?, ?, ?, 'ok')", (name, name, h))
+    conn.execute("INSERT INTO decisions(shot, flag, stars, label, hash) VALUES (?, 'reject', 0, NULL, ?)", (name, h))
+    conn.execute("INSERT INTO shots(key, primary_path, status) VALUES (?, ?, 'ok')", (b"x", b"../outside/x.jpg"))
+    conn.execute("INSERT INTO decisions(shot, flag, stars) VALUES (?, 'pick', 0)", (b"x",))
+    conn.commit()
+    conn.close()
+    assert run("export", session.root, "--xmp") == 1
+    err = capsys.readouterr().err
+    assert "climbs out" in err and err.count("problem:") == 1, err
+    sidecar = session.root / os.fsdecode(b"caf\xe9.xmp")
+    plain = session.root.parent / "read-back.xmp"  # exiftool's JSON names files in UTF-8
+    plain.write_bytes(sidecar.read_bytes())
+    assert exiftool_read([plain])[str(plain.absolute())] == (-1, "Red")
+    assert run("check", session.root, "--json") == 1
+    assert "lead out of the session folder" in capsys.readouterr().out

@@ -62,7 +62,8 @@ def test_remove_takes_names_only(
     (search_dirs["user"] / "link").symlink_to(victim, target_is_directory=True)
     arg = str(victim) if name == "/ABS" else name
     assert cli("models", "remove", arg) == 1
-    one_line(capsys.readouterr().err)
+    line = one_line(capsys.readouterr().err)
+    assert ("no pack named 'link'" if name == "link" else "never a path") in line, line
     assert verify_pack(victim).name == "victim"
     installed = make_pack(search_dirs["user"] / "mine", name="mine")
     assert cli("models", "remove", "mine") == 0 and not installed.exists()
@@ -137,7 +138,8 @@ def test_manifest_entries_outside_the_pack_are_never_hashed(
 @pytest.mark.parametrize(
     "changes,words",
     [({"format": "abc"}, "format"), ({"format": [1]}, "format"), ({"format": None}, "format"),
-     ({"name": "evil\x00name"}, "pack name"), ({"name": "../up"}, "pack name"), ({"name": 7}, "pack name"),
+     ({"name": "evil\x00name"}, "invalid pack name"), ({"name": "../up"}, "letters, digits"),
+     ({"name": 7}, "invalid pack name"),
      ({"files": ["model.onnx"]}, "files")],
 )  # fmt: skip
 def test_bad_manifest_values_give_one_line(

@@ -219,3 +219,29 @@ def test_synthetic_ranked_groups() -> None:
     assert torch.equal(again[1]["inputs"]["image"], ds[2][1]["inputs"]["image"])
     batch = collate([ds[0], ds[1]])
     assert batch["inputs"]["image"].shape == (8, 3, 64, 64)
+
+
+def test_random_crops_and_mosaics_come_from_the_picture() -> None:
+    from training.data import prepare_inputs, random_mosaics
+    from training.registry import model_config
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)
+    mos = random_mosaics(img, (32, 32), 4, 3, np.random.default_rng(1))
+    assert mos.shape == (3, 32, 32, 3)
+
+    def found(patch: np.ndarray) -> bool:
+        h, w = patch.shape[:2]
+        return any(np.array_equal(img[y : y + h, x : x + w], patch) for y in range(91 - h) for x in range(121 - w))
+
+    assert all(found(mos[k, i * 8 : (i + 1) * 8, j * 8 : (j + 1) * 8]) for k in range(3) for i in range(4) for j in range(4))
+    assert not np.array_equal(mos[0], mos[1])
+    # global_local with RQ-Net options: random mosaics for training (and random crops of the view
+    # whose test-time crops are grid5); a "full" view stays the resized frame
+    spec = model_config("global_local", input_size=(32, 32), train_crops=2, image_crops="grid5").inputs()
+    a = prepare_inputs(img, spec, train_crops=2, rng=np.random.default_rng(2))
+    assert a["mosaic"].shape == (2, 32, 32, 3) and a["image"].shape == (2, 32, 32, 3)
+    full = model_config("global_local", input_size=(32, 32), train_crops=2).inputs()
+    assert prepare_inputs(img, full, train_crops=2)["image"].shape == (32, 32, 3)
+    b = prepare_inputs(img, spec)  # evaluation: the runtime's crops
+    assert b["mosaic"].shape == (32, 32, 3) and b["image"].shape == (5, 32, 32, 3)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed (training extra)")
 
 from training.losses import (  # noqa: E402
+    LOSSES,
     LossSet,
     LossSpecError,
+    bdvqa_loss,
     fidelity_loss,
     huber_loss,
     l1_loss,
@@ -101,3 +104,107 @@ def test_loss_set_combines_terms() -> None:
     want = (0.25 + 4) / 2 + 2 * 1.25 + 0.5 * math.log(1 + math.exp(-2))
     assert float(total) == pytest.approx(want, abs=1e-5)
     assert set(parts) == {"mse", "l1", "scene_ce"}
+
+
+# ----------------------------------------------------------------- independent numpy versions
+
+
+def _np_pairs(g: np.ndarray, ordered: bool = False) -> list[tuple[int, int]]:
+    n = len(g)
+    return [(i, j) for i in range(n) for j in range(n) if g[i] == g[j] and (i != j if ordered else i < j)]
+
+
+def _np_ssi(p: np.ndarray, t: np.ndarray, g: np.ndarray) -> float:
+    def norm(x: np.ndarray) -> np.ndarray:
+        d = x - np.median(x)
+        return d / (np.mean(np.abs(d)) + 1e-6)
+
+    parts = [np.abs(norm(p[g == k]) - norm(t[g == k])) for k in np.unique(g) if (g == k).sum() >= 2]
+    return float(np.concatenate(parts).mean())
+
+
+def _np_phi(x: np.ndarray) -> np.ndarray:
+    from scipy.special import ndtr
+
+    return ndtr(x)
+
+
+def _np_fidelity(p: np.ndarray, t: np.ndarray, g: np.ndarray, target: str) -> float:
+    ij = _np_pairs(g)
+    out = []
+    for i, j in ij:
+        ph = _np_phi(np.array((p[i] - p[j]) / np.sqrt(2)))
+        pt = (np.sign(t[i] - t[j]) + 1) / 2 if target == "binary" else _np_phi(np.array((t[i] - t[j]) / np.sqrt(2)))
+        out.append(1 - np.sqrt(pt * ph + 1e-8) - np.sqrt((1 - pt) * (1 - ph) + 1e-8))
+    return float(np.mean(out))
+
+
+def _np_rank(p: np.ndarray, t: np.ndarray, g: np.ndarray, margin: float = 0.5) -> float:
+    v = [max(0.0, margin - np.sign(t[i] - t[j]) * (p[i] - p[j])) for i, j in _np_pairs(g) if t[i] != t[j]]
+    return float(np.mean(v))
+
+
+def _np_bdvqa(p: np.ndarray, t: np.ndarray, g: np.ndarray, lam: float) -> float:
+    h = [max(0.0, abs(t[i] - t[j]) - np.sign(t[i] - t[j]) * (p[i] - p[j])) for i, j in _np_pairs(g, ordered=True)]
+    return float(np.mean((p - t) ** 2) + lam * np.mean(h))
+
+
+def _np_huber(p: np.ndarray, t: np.ndarray, delta: float) -> float:
+    a = np.abs(p - t)
+    return float(np.mean(np.where(a <= delta, 0.5 * a**2, delta * (a - 0.5 * delta))))
+
+
+def _np_ce(logits: np.ndarray, y: np.ndarray) -> float:
+    keep = y >= 0
+    z = logits[keep] - logits[keep].max(1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    return float(-logp[np.arange(keep.sum()), y[keep]].mean())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_loss_matches_an_independent_numpy_version(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    g = np.repeat([0, 1, 2], [4, 5, 3])
+    p = rng.normal(size=g.size)
+    t = np.round(rng.normal(size=g.size), 1)  # some ties within scenes
+    P, Tt, Gt = (torch.tensor(a, dtype=torch.float64) for a in (p, t, g))
+    Gt = Gt.long()
+    want = {
+        "mse": float(np.mean((p - t) ** 2)),
+        "l1": float(np.mean(np.abs(p - t))),
+        "huber": _np_huber(p, t, 1.0),
+        "ssi": _np_ssi(p, t, g),
+        "fidelity": _np_fidelity(p, t, g, "gaussian"),
+        "rank": _np_rank(p, t, g),
+        "rank_mse": _np_rank(p, t, g) + float(np.mean((p - t) ** 2)),
+        "bdvqa": _np_bdvqa(p, t, g, 1.0),
+    }
+    assert set(want) == set(LOSSES)
+    for name, w in want.items():
+        assert float(LOSSES[name](P, Tt, Gt)) == pytest.approx(w, rel=1e-6, abs=1e-9), name
+    # the options: Huber delta, binary fidelity target, BDVQA lambda
+    assert float(huber_loss(P, Tt, Gt, delta=0.3)) == pytest.approx(_np_huber(p, t, 0.3), rel=1e-6)
+    assert float(fidelity_loss(P, Tt, Gt, fidelity_target="binary")) == pytest.approx(
+        _np_fidelity(p, t, g, "binary"), rel=1e-6)
+    assert float(bdvqa_loss(P, Tt, Gt, lam=0.25)) == pytest.approx(_np_bdvqa(p, t, g, 0.25), rel=1e-6)
+    logits = rng.normal(size=(g.size, 4))
+    y = rng.integers(-1, 4, size=g.size)
+    y[0] = 1
+    got = scene_ce_loss(torch.tensor(logits), torch.tensor(y))
+    assert float(got) == pytest.approx(_np_ce(logits, y), rel=1e-6)
+
+
+def test_loss_set_passes_the_options() -> None:
+    rng = np.random.default_rng(5)
+    g = np.repeat([0, 1], [4, 4])
+    p, t = rng.normal(size=8), rng.normal(size=8) * 3
+    out = {"score": torch.tensor(p, dtype=torch.float32)}
+    T_, G_ = torch.tensor(t, dtype=torch.float32), torch.tensor(g)
+    total, parts = LossSet("huber+fidelity+0.5*bdvqa", 0.0, huber_delta=0.2, fidelity_target="binary",
+                           bdvqa_lambda=2.0)(out, T_, G_)
+    assert parts["huber"] == pytest.approx(_np_huber(p, t, 0.2), rel=1e-5)
+    assert parts["fidelity"] == pytest.approx(_np_fidelity(p, t, g, "binary"), rel=1e-5)
+    assert parts["bdvqa"] == pytest.approx(_np_bdvqa(p, t, g, 2.0), rel=1e-5)
+    assert float(total) == pytest.approx(parts["huber"] + parts["fidelity"] + 0.5 * parts["bdvqa"], rel=1e-5)
+    with pytest.raises(LossSpecError, match="fidelity_target"):
+        LossSet("fidelity", fidelity_target="sigmoid")
