@@ -290,13 +290,16 @@ def _work(task: dict[str, Any]) -> ShotResult:
 
 
 def _fault_crash(path: Path) -> None:
-    """Testing hook: ``CULLER_FAULT_CRASH_ON=NAME`` makes a worker SIGKILL itself on the file
-    named NAME, as the OOM killer or a crashing native decoder would (see tests)."""
+    """Testing hooks: ``CULLER_FAULT_CRASH_ON=NAME`` makes a worker SIGKILL itself on the file
+    named NAME, as the OOM killer or a crashing native decoder would; ``CULLER_FAULT_HANG_ON``
+    makes it hang there (see tests)."""
     name = os.environ.get("CULLER_FAULT_CRASH_ON")
     if name and path.name == name:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("CULLER_FAULT_HANG_ON") == path.name:  # a decoder stuck in a loop
+        time.sleep(24 * 3600)
 
 
 # -- main side -------------------------------------------------------------------------------
@@ -331,6 +334,15 @@ def _complete_image_keys(catalog: Catalog, specs: dict[str, Any]) -> dict[str, s
 
 
 CRASH_REASON = "the decoder crashed on this file (its worker process died)"
+HANG_REASON = "the decoder hung on this file (no result after {seconds:.0f} s)"
+
+
+def task_seconds() -> float:
+    """How long one file may take before its worker is deemed hung (``CULLER_TASK_TIMEOUT``)."""
+    try:
+        return max(1.0, float(os.environ.get("CULLER_TASK_TIMEOUT", "600")))
+    except ValueError:
+        return 600.0
 
 
 def _iter_results(
@@ -371,7 +383,11 @@ def _pool_results(
     ``ProcessPoolExecutor`` (``BrokenProcessPool`` on every task it held).  Those
     tasks are suspects: each is retried once, alone, in a fresh one-worker pool,
     so that an innocent neighbour succeeds and the file that kills its worker
-    again is the one recorded as skipped.  The rest of the run goes on in a new pool."""
+    again is the one recorded as skipped.  The rest of the run goes on in a new pool.
+
+    A watchdog does the same for a worker that hangs: a task that has been running for
+    :func:`task_seconds` breaks the pool as a dead worker would, and alone it is skipped
+    as hung."""
     import multiprocessing as mp
     from collections import deque
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -389,6 +405,8 @@ def _pool_results(
     suspects: list[dict[str, Any]] = []
     pool = new_pool(workers)
     inflight: dict[Future[ShotResult], dict[str, Any]] = {}
+    running_since: dict[Future[ShotResult], float] = {}
+    limit = task_seconds()
     try:
         while pending or inflight:
             if cancelled():
@@ -402,7 +420,13 @@ def _pool_results(
                     pending.appendleft(t)
                     broken = True
             done, _ = wait(inflight, timeout=0.25, return_when=FIRST_COMPLETED)
+            now = time.monotonic()
+            for f in inflight:
+                if f not in done and f.running():
+                    since = running_since.setdefault(f, now)
+                    broken = broken or now - since > limit  # hung: handled as a dead worker
             for f in done:
+                running_since.pop(f, None)
                 t = inflight.pop(f)
                 try:
                     res = f.result()
@@ -414,6 +438,7 @@ def _pool_results(
             if broken:
                 suspects.extend(inflight.values())
                 inflight.clear()
+                running_since.clear()
                 _kill_pool(pool)
                 pool = new_pool(workers)
         _kill_pool(pool)
@@ -425,13 +450,18 @@ def _pool_results(
             if solo is None:
                 solo = pool = new_pool(1)
             f = solo.submit(_work, t)
+            deadline = time.monotonic() + limit
             while True:
                 if cancelled():
                     return
                 try:
                     res = f.result(timeout=0.25)
                 except TimeoutError:
-                    continue
+                    if time.monotonic() < deadline:
+                        continue
+                    _kill_pool(solo)
+                    solo = None
+                    res = ShotResult(t["key"], "skipped", reason=HANG_REASON.format(seconds=limit), **_stat_of(t["path"]))
                 except BrokenProcessPool:
                     _kill_pool(solo)
                     solo = None
