@@ -172,8 +172,37 @@ class CatalogLocked(CatalogError):
     """Another culler process holds the catalog's lock."""
 
 
+class LockHandle:
+    """The held catalog lock.  ``previous`` is what the last holder left in the lock file; a
+    holder that died (SIGKILL, a native crash) leaves the file it was working on there
+    (:meth:`working_on`), so the next run can try that file apart from the run."""
+
+    def __init__(self, fd: int | None, head: str, previous: str):
+        self.fd, self.head, self.previous = fd, head, previous
+
+    def working_on(self, key: str | None) -> None:
+        """Record (or clear, ``None``) the shot being analysed in this process."""
+        if self.fd is None:
+            return
+        text = self.head + (f"analysing {json.dumps(key)}\n" if key is not None else "")
+        with suppress(OSError):
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, text.encode(), 0)
+
+    def left_working_on(self) -> set[str]:
+        """Shots the previous holder was analysing when it died."""
+        out = set()
+        for line in self.previous.splitlines()[1:]:
+            if line.startswith("analysing "):
+                with suppress(ValueError):
+                    key = json.loads(line[len("analysing "):])
+                    if isinstance(key, str):
+                        out.add(key)
+        return out
+
+
 @contextmanager
-def catalog_lock(path: str | os.PathLike[str], purpose: str = "culler") -> Iterator[None]:
+def catalog_lock(path: str | os.PathLike[str], purpose: str = "culler") -> Iterator[LockHandle]:
     """Hold the catalog's advisory lock (``CATALOG.lock`` beside it) for a run that writes.
 
     Two ``rank`` runs on one catalog would both analyse everything, and ``rank`` beside an
@@ -188,23 +217,27 @@ def catalog_lock(path: str | os.PathLike[str], purpose: str = "culler") -> Itera
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError:
-        yield
+        yield LockHandle(None, "", "")
         return
     try:
+        try:
+            text = os.pread(fd, 4096, 0).decode("utf-8", "replace")
+        except OSError:
+            text = ""
         if not _try_lock(fd):
-            try:
-                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
-            except OSError:
-                holder = []
+            holder = text.splitlines()[0].split() if text else []
             who = f"pid {holder[0]}" if holder and holder[0].isdigit() else "pid unknown"
             what = f", {' '.join(holder[1:])}" if len(holder) > 1 else ""
             raise CatalogLocked(
                 f"another culler is using this catalog ({who}{what}): {path}; wait for it to finish"
             )
+        with suppress(OSError):
+            text = os.pread(fd, 4096, 0).decode("utf-8", "replace")  # as left by a holder now gone
+        head = f"{os.getpid()} {purpose}\n"
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {purpose}\n".encode(), 0)
+        os.pwrite(fd, head.encode(), 0)
         try:
-            yield
+            yield LockHandle(fd, head, text)
         finally:
             with suppress(OSError):
                 os.ftruncate(fd, 0)

@@ -20,7 +20,7 @@ import time
 import traceback
 from collections.abc import Callable, Collection, Iterator
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from engine import ANALYSIS_VERSION
 from engine.catalog import (
     Catalog,
     CatalogError,
+    LockHandle,
     catalog_lock,
     default_catalog_path,
     describe_sqlite_error,
@@ -85,6 +86,39 @@ class RankSummary:
     cancelled: bool = False
 
 
+@dataclass
+class ShotResult:
+    """What a worker hands back for one shot: picklable, it crosses the process boundary.
+
+    ``status`` is 'ok', 'skipped' (``reason`` says why, ``trace`` for an internal error) or
+    'pending' (analyse again next run).  ``reused``: the cached analysis of ``hash`` stands
+    (``carry_from``: the analysis of that other hash, same image data, is carried over).
+    Otherwise ``analysis``/``faces``/``scores``/``identities`` are the new analysis."""
+
+    key: str
+    status: str = "ok"
+    size: int | None = None
+    mtime_ns: int | None = None
+    hash: str | None = None
+    metadata: dict[str, Any] | None = None
+    reason: str | None = None
+    trace: str | None = None
+    reused: bool = False
+    carry_from: str | None = None
+    analysis: dict[str, Any] | None = None
+    faces: list[dict[str, Any]] = field(default_factory=list)
+    scores: dict[str, tuple[float, float]] = field(default_factory=dict)
+    identities: dict[str, str] | None = None
+
+    @classmethod
+    def of(cls, res: ShotResult | dict[str, Any]) -> ShotResult:
+        """A result from a backend that still speaks dicts (the Ray backend) as a ShotResult."""
+        if isinstance(res, ShotResult):
+            return res
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in res.items() if k in names})
+
+
 # -- worker side -----------------------------------------------------------------------------
 
 _W: dict[str, Any] = {}
@@ -105,7 +139,6 @@ def _init_worker(
     _W["threads"] = threads
     _W["device"] = device
     _W["detector"] = None
-    _W["pool_worker"] = True
     _W["known"] = known  # hashes already analysed: sent once per worker, not with every task
     _W["known_images"] = known_images or {}  # image key -> analysed hash (engine.imagekey), likewise
     _W["eye_model"] = ...
@@ -242,7 +275,7 @@ def record_skip(out: dict[str, Any], exc: BaseException) -> None:
         out["trace"] = traceback.format_exc()
 
 
-def _work(task: dict[str, Any]) -> dict[str, Any]:
+def _work(task: dict[str, Any]) -> ShotResult:
     out: dict[str, Any] = {"key": task["key"], "status": "ok"}
     path = Path(task["path"])
     _fault_crash(path)
@@ -253,17 +286,20 @@ def _work(task: dict[str, Any]) -> dict[str, Any]:
             out["analysis"]["image_key"] = key
     except Exception as exc:  # never let one file stop a session
         record_skip(out, exc)
-    return out
+    return ShotResult.of(out)
 
 
 def _fault_crash(path: Path) -> None:
-    """Testing hook: ``CULLER_FAULT_CRASH_ON=NAME`` makes a worker SIGKILL itself on the file
-    named NAME, as the OOM killer or a crashing native decoder would (see tests)."""
+    """Testing hooks: ``CULLER_FAULT_CRASH_ON=NAME`` makes a worker SIGKILL itself on the file
+    named NAME, as the OOM killer or a crashing native decoder would; ``CULLER_FAULT_HANG_ON``
+    makes it hang there (see tests)."""
     name = os.environ.get("CULLER_FAULT_CRASH_ON")
-    if name and path.name == name and _W.get("pool_worker"):
+    if name and path.name == name:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("CULLER_FAULT_HANG_ON") == path.name:  # a decoder stuck in a loop
+        time.sleep(24 * 3600)
 
 
 # -- main side -------------------------------------------------------------------------------
@@ -298,35 +334,60 @@ def _complete_image_keys(catalog: Catalog, specs: dict[str, Any]) -> dict[str, s
 
 
 CRASH_REASON = "the decoder crashed on this file (its worker process died)"
+HANG_REASON = "the decoder hung on this file (no result after {seconds:.0f} s)"
+
+
+def task_seconds() -> float:
+    """How long one file may take before its worker is deemed hung (``CULLER_TASK_TIMEOUT``)."""
+    try:
+        return max(1.0, float(os.environ.get("CULLER_TASK_TIMEOUT", "600")))
+    except ValueError:
+        return 600.0
 
 
 def _iter_results(
     tasks: list[dict[str, Any]], opts: RankOptions, names: list[str], cancel: threading.Event | None, known: frozenset[str] = frozenset(),
-    known_images: dict[str, str] | None = None,
-) -> Iterator[dict[str, Any]]:
+    known_images: dict[str, str] | None = None, lock: LockHandle | None = None,
+) -> Iterator[ShotResult]:
     workers = opts.workers or os.cpu_count() or 1
     workers = max(1, min(workers, len(tasks)))
+    initargs = (names, opts.face_backend, opts.device, 1, known, known_images)
     if workers == 1:
-        _init_worker(names, opts.face_backend, opts.device, 1, known, known_images)
-        _W["pool_worker"] = False  # in-process: the testing hook must not kill the run itself
+        # In this process: a native crash here ends the run, so the lock file names the shot
+        # being analysed; the next run gives a shot a dead run left there to a pool of its own
+        # (retried once, then skipped as a decoder crash) instead of dying on it again.
+        suspects = lock.left_working_on() if lock is not None else set()
+        _init_worker(*initargs)
         for t in tasks:
             if cancel is not None and cancel.is_set():
                 return
-            yield _work(t)
+            if t["key"] in suspects:
+                yield from _pool_results([t], 1, initargs, cancel)
+                continue
+            if lock is not None:
+                lock.working_on(t["key"])
+            res = _work(t)
+            if lock is not None:
+                lock.working_on(None)
+            yield res
         return
-    yield from _pool_results(tasks, workers, (names, opts.face_backend, opts.device, 1, known, known_images), cancel)
+    yield from _pool_results(tasks, workers, initargs, cancel)
 
 
 def _pool_results(
     tasks: list[dict[str, Any]], workers: int, initargs: tuple[Any, ...], cancel: threading.Event | None
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[ShotResult]:
     """Results from a process pool that survives dead workers.
 
     A worker killed by the OOM killer or a native decoder crash breaks a
     ``ProcessPoolExecutor`` (``BrokenProcessPool`` on every task it held).  Those
     tasks are suspects: each is retried once, alone, in a fresh one-worker pool,
     so that an innocent neighbour succeeds and the file that kills its worker
-    again is the one recorded as skipped.  The rest of the run goes on in a new pool."""
+    again is the one recorded as skipped.  The rest of the run goes on in a new pool.
+
+    A watchdog does the same for a worker that hangs: a task that has been running for
+    :func:`task_seconds` breaks the pool as a dead worker would, and alone it is skipped
+    as hung."""
     import multiprocessing as mp
     from collections import deque
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -343,7 +404,9 @@ def _pool_results(
     pending = deque(tasks)
     suspects: list[dict[str, Any]] = []
     pool = new_pool(workers)
-    inflight: dict[Future[dict[str, Any]], dict[str, Any]] = {}
+    inflight: dict[Future[ShotResult], dict[str, Any]] = {}
+    running_since: dict[Future[ShotResult], float] = {}
+    limit = task_seconds()
     try:
         while pending or inflight:
             if cancelled():
@@ -357,7 +420,13 @@ def _pool_results(
                     pending.appendleft(t)
                     broken = True
             done, _ = wait(inflight, timeout=0.25, return_when=FIRST_COMPLETED)
+            now = time.monotonic()
+            for f in inflight:
+                if f not in done and f.running():
+                    since = running_since.setdefault(f, now)
+                    broken = broken or now - since > limit  # hung: handled as a dead worker
             for f in done:
+                running_since.pop(f, None)
                 t = inflight.pop(f)
                 try:
                     res = f.result()
@@ -369,6 +438,7 @@ def _pool_results(
             if broken:
                 suspects.extend(inflight.values())
                 inflight.clear()
+                running_since.clear()
                 _kill_pool(pool)
                 pool = new_pool(workers)
         _kill_pool(pool)
@@ -380,17 +450,22 @@ def _pool_results(
             if solo is None:
                 solo = pool = new_pool(1)
             f = solo.submit(_work, t)
+            deadline = time.monotonic() + limit
             while True:
                 if cancelled():
                     return
                 try:
                     res = f.result(timeout=0.25)
                 except TimeoutError:
-                    continue
+                    if time.monotonic() < deadline:
+                        continue
+                    _kill_pool(solo)
+                    solo = None
+                    res = ShotResult(t["key"], "skipped", reason=HANG_REASON.format(seconds=limit), **_stat_of(t["path"]))
                 except BrokenProcessPool:
                     _kill_pool(solo)
                     solo = None
-                    res = {"key": t["key"], "status": "skipped", "reason": CRASH_REASON, **_stat_of(t["path"])}
+                    res = ShotResult(t["key"], "skipped", reason=CRASH_REASON, **_stat_of(t["path"]))
                 break
             yield res
     finally:
@@ -436,16 +511,17 @@ def rank_folder(
     cat_path = Path(opts.catalog) if opts.catalog else default_catalog_path(root)
     with ExitStack() as stack:
         try:
-            stack.enter_context(catalog_lock(cat_path, "rank"))
+            lock = stack.enter_context(catalog_lock(cat_path, "rank"))
             catalog = Catalog(cat_path, root, relink=opts.relink)
         except CatalogError as exc:
             raise PipelineError(str(exc)) from exc
-        return _rank(opts, root, cat_path, catalog, progress, cancel, t0)
+        return _rank(opts, root, cat_path, catalog, progress, cancel, t0, lock)
 
 
 def _rank(
     opts: RankOptions, root: Path, cat_path: Path, catalog: Catalog,
     progress: Callable[[ProgressEvent], None] | None, cancel: threading.Event | None, t0: float,
+    lock: LockHandle | None = None,
 ) -> RankSummary:  # fmt: skip
     emit = progress or (lambda e: None)
     summary = RankSummary(cat_path)
@@ -466,23 +542,25 @@ def _rank(
         emit(ProgressEvent("analyse", len(ready), total, message=f"{len(tasks)} to analyse, {len(ready)} cached"))
         done = len(ready)
 
-        def stored(res: dict[str, Any]) -> None:
+        def stored(res: ShotResult) -> None:
             nonlocal done
             done += 1
-            if res["status"] == "ok":
-                if res.get("reused"):
+            if res.status == "ok":
+                if res.reused:
                     summary.reused += 1
                 else:
                     summary.analysed += 1
-            emit(ProgressEvent("analyse", done, total, path=res["key"]))
+            emit(ProgressEvent("analyse", done, total, path=res.key))
 
         with ResultWriter(catalog, root, shots, stored) as writer:
             if opts.ray:
                 from engine.cluster.ray_backend import iter_results as iter_ray
 
-                results = iter_ray(tasks, opts, names, cancel, frozenset(known), known_images)
+                results: Iterator[ShotResult | dict[str, Any]] = iter_ray(
+                    tasks, opts, names, cancel, frozenset(known), known_images
+                )
             else:
-                results = _iter_results(tasks, opts, names, cancel, frozenset(known), known_images)
+                results = _iter_results(tasks, opts, names, cancel, frozenset(known), known_images, lock)
             for res in results:
                 writer.add(res)
         if cancel is not None and cancel.is_set():
@@ -550,7 +628,7 @@ class ResultWriter:
         catalog: Catalog,
         root: Path,
         shots: list[ShotFiles],
-        on_stored: Callable[[dict[str, Any]], None] | None = None,
+        on_stored: Callable[[ShotResult], None] | None = None,
         batch: int | None = None,
         seconds: float | None = None,
     ):
@@ -559,13 +637,13 @@ class ResultWriter:
         self.on_stored = on_stored or (lambda res: None)
         self.batch = WRITE_BATCH if batch is None else batch
         self.seconds = WRITE_SECONDS if seconds is None else seconds
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[ShotResult] = []
         self.since = 0.0
 
-    def add(self, res: dict[str, Any]) -> None:
+    def add(self, res: ShotResult | dict[str, Any]) -> None:
         if not self.pending:
             self.since = time.monotonic()
-        self.pending.append(res)
+        self.pending.append(ShotResult.of(res))
         if len(self.pending) >= self.batch or time.monotonic() - self.since >= self.seconds:
             self.flush()
 
@@ -584,33 +662,32 @@ class ResultWriter:
         self.flush()  # also on cancel or an error: what finished is kept
 
 
-def _carried(catalog: Catalog, res: dict[str, Any]) -> dict[str, Any]:
+def _carried(catalog: Catalog, res: ShotResult) -> ShotResult:
     """A result whose analysis is carried over from the same image data (``export --embed``)."""
-    if res.get("carry_from") and not catalog.carry_analysis(res["carry_from"], res["hash"], res["key"]):
-        return {**res, "status": "pending"}  # that analysis vanished meanwhile: the next run redoes it
+    if res.carry_from and res.hash and not catalog.carry_analysis(res.carry_from, res.hash, res.key):
+        res.status = "pending"  # that analysis vanished meanwhile: the next run redoes it
     return res
 
 
-def _store_batch(catalog: Catalog, root: Path, results: list[dict[str, Any]], shots_by_key: dict[str, ShotFiles]) -> None:
+def _store_batch(catalog: Catalog, root: Path, results: list[ShotResult], shots_by_key: dict[str, ShotFiles]) -> None:
     results = [_carried(catalog, r) for r in results]
-    reused = catalog.n_faces_of(r["hash"] for r in results if r["status"] == "ok" and r.get("reused"))
+    reused = catalog.n_faces_of(r.hash for r in results if r.status == "ok" and r.reused and r.hash)
     analyses, files, shot_rows, metadata = [], [], [], []
     now = time.time()
     for res in results:
-        key = res["key"]
+        key = res.key
         s = shots_by_key[key]
         n_faces = None
-        if res["status"] == "ok" and not res.get("reused"):
-            analyses.append((res["hash"], res["analysis"], res["faces"], res["scores"], res.get("identities")))
-            n_faces = res["analysis"]["n_faces"]
-        elif res["status"] == "ok":
-            n_faces = reused.get(res["hash"], 0)
+        if res.status == "ok" and not res.reused and res.analysis is not None and res.hash:
+            analyses.append((res.hash, res.analysis, res.faces, res.scores, res.identities))
+            n_faces = res.analysis["n_faces"]
+        elif res.status == "ok" and res.hash:
+            n_faces = reused.get(res.hash, 0)
         files.append(
             {
-                "path": key, "shot": key, "role": "primary", "size": res.get("size"),
-                "mtime_ns": res.get("mtime_ns"), "hash": res.get("hash") if res["status"] != "pending" else None,
-                "status": res["status"],
-                "reason": res.get("reason"),
+                "path": key, "shot": key, "role": "primary", "size": res.size,
+                "mtime_ns": res.mtime_ns, "hash": res.hash if res.status != "pending" else None,
+                "status": res.status, "reason": res.reason,
             }
         )  # fmt: skip
         for comp in s.companions:
@@ -628,12 +705,12 @@ def _store_batch(catalog: Catalog, root: Path, results: list[dict[str, Any]], sh
             {
                 "key": key, "primary_path": key,
                 "raw_path": path_key(s.raw.relative_to(root).as_posix()) if s.raw else None,
-                "hash": res.get("hash"), "status": res["status"], "reason": res.get("reason"),
+                "hash": res.hash, "status": res.status, "reason": res.reason,
                 "n_faces": n_faces, "seen_at": now,
             }
         )  # fmt: skip
-        if res.get("metadata"):
-            metadata.append({"shot": key, **res["metadata"]})
+        if res.metadata:
+            metadata.append({"shot": key, **res.metadata})
     catalog.store_batch(analyses, files, shot_rows, metadata)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 HELP = "analyse a folder of bursts, group it into scenes and rank every group best-first"
 DESCRIPTION = """\
-Analyse every photo of DIR (JPEG, PNG, TIFF, HEIC, camera RAW through its
+Analyse every photo of DIR (JPEG, PNG, TIFF, HEIC, WebP, AVIF, camera RAW through its
 embedded preview), find and judge the faces, group the shots into scenes by
 capture time and content, and rank each group best-first.
 

@@ -105,6 +105,37 @@ def test_file_that_kills_its_worker_every_time_is_skipped_and_run_goes_on(tmp_pa
     assert r2.returncode == 0 and CRASH_REASON in r2.stdout
 
 
+def test_a_worker_that_hangs_is_stopped_by_the_watchdog_and_its_file_skipped(tmp_path: Path) -> None:
+    from engine.pipeline import HANG_REASON
+
+    root = tmp_path / "s"
+    files = _burst(root, n=4)
+    cat = tmp_path / "c.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CULLER_FAULT_HANG_ON": files[2].name, "CULLER_TASK_TIMEOUT": "5"}
+    cmd = [sys.executable, "-m", "engine", "rank", str(root), "--catalog", str(cat), "-q", "-j", "2"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=150)
+    assert r.returncode == 0, r.stderr
+    assert f"{files[2].name}: {HANG_REASON.format(seconds=5)}" in r.stdout
+    with Catalog(cat, readonly=True) as c:
+        assert len(c.shots_with_status("ok")) == 3
+
+
+def test_in_process_run_that_dies_on_a_file_is_not_killed_by_it_again(tmp_path: Path) -> None:
+    """-j 1 analyses in the run's own process: a native crash there ends the run.  The lock file
+    names the file it died on, and the next run tries that file apart (and skips it)."""
+    root = tmp_path / "s"
+    files = _burst(root, n=4)
+    cat = tmp_path / "c.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CULLER_FAULT_CRASH_ON": files[1].name}
+    cmd = [sys.executable, "-m", "engine", "rank", str(root), "--catalog", str(cat), "-q", "-j", "1"]
+    r1 = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert r1.returncode == -signal.SIGKILL  # the run itself died on files[1]
+    assert files[1].name in Path(str(cat) + ".lock").read_text()
+    r2 = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert r2.returncode == 0, r2.stderr
+    assert f"{files[1].name}: {CRASH_REASON}" in r2.stdout and "3 shot(s)" in r2.stdout
+
+
 # -- 2. names that are not UTF-8 ---------------------------------------------------------------------
 def test_non_utf8_file_name_is_analysed_shown_and_exported_to_the_right_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     from engine.cli import main as culler

@@ -48,7 +48,7 @@ def test_results_are_written_in_batches_and_kept_when_the_run_stops(tmp_path: Pa
     commits: list[str] = []
     cat.conn.set_trace_callback(lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None)
     stored: list[str] = []
-    with ResultWriter(cat, root, shots, lambda r: stored.append(r["key"]), batch=64, seconds=60) as w:
+    with ResultWriter(cat, root, shots, lambda r: stored.append(r.key), batch=64, seconds=60) as w:
         for i, s in enumerate(shots[:150]):
             w.add(_result(s.key, i))
             if i == 63:
