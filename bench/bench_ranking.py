@@ -181,7 +181,7 @@ def main() -> None:
     ap.add_argument("-j", "--workers", type=int, default=2)
     ap.add_argument("--only", choices=("defects", "realistic"))
     ap.add_argument("--verbose", action="store_true", help="list every mis-ordered pair")
-    ap.add_argument("--cache", type=Path, help="pickle of the analysed realistic bursts (reused when present)")
+    ap.add_argument("--cache", type=Path, help="pickle of the analysed bursts (reused when present; defects in NAME-defects.pkl)")
     args = ap.parse_args()
     items: list[tuple[str, str | None]] = [("astronaut", None)]
     if EXAMPLES.is_dir():
@@ -190,9 +190,18 @@ def main() -> None:
         print(f"(PIQ23 examples not found at {EXAMPLES}: astronaut only)")
     everyone = default_member_names()
     technical = [m for m in everyone if not m.startswith("pack:")]
+    print(f"load average at start: {Path('/proc/loadavg').read_text().split()[:3]}", flush=True)
     with mp.get_context("spawn").Pool(args.workers) as pool:
         if args.only != "realistic":
-            results = dict(pool.imap_unordered(_defect_job, items))
+            import pickle
+
+            dcache = args.cache.with_name(args.cache.stem + "-defects" + args.cache.suffix) if args.cache else None
+            if dcache and dcache.is_file():
+                results = pickle.loads(dcache.read_bytes())
+            else:
+                results = dict(pool.imap_unordered(_defect_job, items))
+                if dcache:
+                    dcache.write_bytes(pickle.dumps(results))
             for label, members in (("default members", everyone), ("technical members only", technical)):
                 bad = {n: p for n, rows in results.items() if (p := defect_problems(rows, members))}
                 print(f"defect bursts, {label}: {len(results) - len(bad)}/{len(results)} bursts perfect")

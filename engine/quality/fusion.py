@@ -73,13 +73,13 @@ def _eyes_factor(rows: Sequence[tuple[Any, ...]], eligible: set[int], scale: flo
 
     Judged on the frames where this person's face is sharp enough to read (``face_detail``
     at least 0.8 of their sharpest: a blurred eye fools the landmark model either way; the
-    sharpness member speaks for those frames), only for persons whose eyes read open in some
-    frame (``eyes_open`` >= 0.5: otherwise the model cannot tell a blink for them), and
-    where the face is not looking down (lowered lids are a pose, not a blink).  The cost is
-    the smaller of two shortfalls from the person's best judged frame -- the eye aspect ratio
-    (relative, dead zone ``scale``) and the eyes-open probability (absolute, dead zone
-    0.2) -- so that both readings must agree; a half-closed eye costs about as much as a
-    closed one.
+    sharpness member speaks for those frames) and where the face is not looking down
+    (pitch 8 degrees under the person's usual: lowered lids are a pose, not a blink).  The
+    cost is the smaller of two shortfalls from the person's best judged frame -- the eye
+    aspect ratio (relative, dead zone ``scale``) and the eyes-open probability (absolute, dead
+    zone 0.2) -- so that both readings must agree.  A person whose eyes never read open
+    (``eyes_open`` < 0.5 in every frame: squints, hard light) is not judged.  A half-closed
+    eye costs about as much as a closed one.
     """
     n = len(rows)
     ear = np.array([float(r[2]) for r in rows])
@@ -95,9 +95,11 @@ def _eyes_factor(rows: Sequence[tuple[Any, ...]], eligible: set[int], scale: flo
         return factor
     ref_idx = [j for j in range(n) if judged[j] and rows[j][0] in eligible] or [j for j in range(n) if judged[j]]
     if not np.isfinite(p[ref_idx]).any() or float(np.nanmax(p[ref_idx])) < EYES_READABLE:
-        return factor  # the model never sees this person's eyes open: it cannot tell a blink
-    p_ref = float(np.nanmax(p[ref_idx]))
+        # the model never sees this person's eyes open (squints, hard light): it cannot tell
+        # a blink for them (the aspect ratio alone reorders motion-blurred frames)
+        return factor
     ear_ref = max(float(ear[ref_idx].max()), 1e-6)
+    p_ref = float(np.nanmax(p[ref_idx]))
     f_ear = np.exp(-np.maximum(1.0 - ear / ear_ref - scale, 0.0) / (0.5 * scale))
     f_p = np.exp(-np.maximum(np.nan_to_num(p_ref - p, nan=0.0) - EYES_P_DEAD, 0.0) / EYES_P_SCALE)
     f = np.maximum(f_ear, f_p)  # both readings must agree: one alone jitters
