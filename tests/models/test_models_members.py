@@ -209,3 +209,14 @@ def test_unknown_device_warns_and_runs_on_auto(pack: Path, caplog: pytest.LogCap
         m = member_class(pack, verify_pack(pack))(device="tpu")
     assert m.device == "auto" and m.score(ShotInput(image=sharp())) is not None
     assert any("unknown device 'tpu'" in r.getMessage() for r in caplog.records)
+
+
+def test_pack_cache_identity_changes_with_the_model(tmp_path: Path) -> None:
+    """Cached scores are keyed by pack name + version + model sha256: a retrained model of the
+    same pack never has its scores fused with the old one's."""
+    a = member(make_pack(tmp_path / "a", name="tiny-sharp", size=32))
+    b = member(make_pack(tmp_path / "b", name="tiny-sharp", size=48))  # same name and version, other weights
+    sa, sb = a.spec(), b.spec()
+    assert sa.name == sb.name == "pack:tiny-sharp"
+    assert sa.cache_id.startswith("pack:tiny-sharp@0.1#") and sa.cache_id != sb.cache_id
+    assert sa.licence == "Apache-2.0" and sa.needs == frozenset({"image"})
