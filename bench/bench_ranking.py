@@ -1,15 +1,24 @@
-"""How often does the ranking put the clean frame first and order every defect by strength?
+"""How often does the ranking put the clean frame first and order the spoiled frames right?
 
-    python bench/bench_ranking.py                 # astronaut + every PIQ23 example in ../shared
-    python bench/bench_ranking.py --step 7 -j 2   # every 7th example, two processes
+    python bench/bench_ranking.py                  # defect bursts + realistic bursts
+    python bench/bench_ranking.py --only defects   # the whole-frame defect bursts only
+    python bench/bench_ranking.py --only realistic --step 3 -j 2
 
-Each source photo becomes a burst: the clean frame plus defocus, motion blur,
-noise, under- and over-exposure and JPEG at three strengths (engine.demo), saved
-as JPEG and analysed exactly as ``culler rank`` does (engine.pipeline.analyse_path).
-The burst is ranked as one group with the default members and again with the
-technical members alone.  A burst is *perfect* when the clean frame ranks first
-and, for every defect, level 1 > level 2 > level 3.  PIQ23 photos are read from
-../shared only (non-commercial; never copied).
+**Defect bursts.**  Each source photo (astronaut + every PIQ23 example in ../shared) becomes
+a burst: the clean frame plus defocus, motion blur, noise, under- and over-exposure and JPEG
+at three strengths (engine.demo).  A burst is *perfect* when the clean frame ranks first and,
+for every defect, level 1 > level 2 > level 3.
+
+**Realistic bursts** (engine.demo_bursts): hand-held frames (shift 1-3 %, roll 1 degree,
+zoom 3 %, fresh noise), face-only defocus, subject-only motion, a shallow-depth-of-field frame
+against soft faces, half-closed and closed eyes, couples and 4-6 person groups with exactly
+one face spoiled per frame.  Per kind: the share of ordered pairs ranked right and of bursts
+won by the clean frame, for the engine and for a whole-frame variance-of-Laplacian baseline.
+
+Every frame is saved as JPEG and analysed exactly as ``culler rank`` does
+(engine.pipeline.analyse_path) and each burst is ranked as one group by the engine's one
+fusion (engine.quality.fusion.rank_group).  PIQ23 photos are read from ../shared only
+(non-commercial; never copied).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import multiprocessing as mp
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,28 +39,58 @@ from engine import demo, pipeline  # noqa: E402
 from engine.quality.fusion import rank_group  # noqa: E402
 from engine.quality.registry import default_member_names  # noqa: E402
 
+EXAMPLES = REPO.parent / "shared" / "data" / "piq23" / "examples"
 
-def _analyse(item: tuple[str, str | None]) -> tuple[str, list[dict]]:
-    name, path = item
-    from PIL import Image
 
-    names = default_member_names()
+def _init() -> None:
     if not pipeline._W:
-        pipeline._init_worker(names, "retinaface", "auto", 1)
-    rgb = demo.demo_sources(1200)["astronaut"] if path is None else np.asarray(Image.open(path).convert("RGB"))
-    rows = []
+        pipeline._init_worker(default_member_names(), "retinaface", "cpu", 1)
+
+
+def analyse_frames(frames: list[np.ndarray]) -> list[dict[str, Any]]:
+    """Each frame saved as JPEG and analysed as ``culler rank`` does; adds the baseline."""
+    import cv2
+
+    _init()
+    out = []
     with tempfile.TemporaryDirectory() as tmp:
         f = Path(tmp) / "frame.jpg"
-        for d, lv in demo.burst_plan():
-            demo.save_jpeg(f, demo.apply_defect(rgb, d, lv), None)
-            rows.append(pipeline.analyse_path(f, pipeline._W["members"], pipeline._detector(), pipeline._eye_model())["scores"])
-    return name, rows
+        for rgb in frames:
+            demo.save_jpeg(f, rgb, None)
+            res = pipeline.analyse_path(f, pipeline._W["members"], pipeline._detector(), pipeline._eye_model())
+            gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+            res["laplacian"] = float(cv2.Laplacian(gray, cv2.CV_64F).var())
+            out.append({"scores": res["scores"], "faces": res["faces"], "laplacian": res["laplacian"]})
+    return out
 
 
-def problems(rows: list[dict], members: list[str]) -> list[str]:
+def _load(path: str | None, max_side: int = 1400) -> np.ndarray:
+    from PIL import Image
+
+    if path is None:
+        return demo.demo_sources(1200)["astronaut"]
+    im = Image.open(path)
+    im.draft("RGB", (max_side, max_side))
+    im = im.convert("RGB")
+    s = min(1.0, max_side / max(im.size))
+    if s < 1:
+        im = im.resize((round(im.size[0] * s), round(im.size[1] * s)), Image.Resampling.LANCZOS)
+    return np.asarray(im)
+
+
+# ------------------------------------------------------------------------------ defect bursts
+
+
+def _defect_job(item: tuple[str, str | None]) -> tuple[str, list[dict]]:
+    name, path = item
+    rgb = _load(path, 100000) if path else _load(None)
+    return name, analyse_frames([demo.apply_defect(rgb, d, lv) for d, lv in demo.burst_plan()])
+
+
+def defect_problems(rows: list[dict], members: list[str]) -> list[str]:
     specs = pipeline.member_specs(members)
-    group = [{m: v for m, v in r.items() if m in specs} for r in rows]
-    ranks = rank_group(group, specs).ranks
+    group = [{m: v for m, v in r["scores"].items() if m in specs} for r in rows]
+    ranks = rank_group(group, specs, faces=[r["faces"] for r in rows]).ranks
     plan = demo.burst_plan()
     out = [] if ranks[0] == 1 else [f"clean ranked {ranks[0]}"]
     for d in demo.DEFECTS:
@@ -60,24 +100,138 @@ def problems(rows: list[dict], members: list[str]) -> list[str]:
     return out
 
 
+# --------------------------------------------------------------------------- realistic bursts
+
+
+def _portraits(items: list[tuple[str, str | None]]) -> list[Any]:
+    from engine.demo_bursts import detect_portrait
+
+    _init()
+    out = []
+    for name, path in items:
+        p = detect_portrait(name, _load(path), pipeline._detector())
+        if p is not None:
+            out.append(p)
+    return out
+
+
+def _realistic_job(job: tuple[str, list[tuple[str, str | None]], int]) -> list[tuple[str, str, list[str], list[tuple[int, int]], list[dict]]]:
+    from engine import demo_bursts as B
+
+    kind, items, seed = job
+    ps = _portraits(items)
+    if kind == "single":
+        bursts = [b for p in ps for b in B.single_bursts(p, seed)]
+    else:
+        b = B.group_burst(ps, kind, seed) if len(ps) >= (2 if kind == "duo" else 4) else None
+        bursts = [b] if b is not None else []
+    return [(b.kind, b.name, b.labels, b.better, analyse_frames(b.frames)) for b in bursts]
+
+
+def realistic_jobs(items: list[tuple[str, str | None]]) -> list[tuple[str, list[tuple[str, str | None]], int]]:
+    jobs: list[tuple[str, list[tuple[str, str | None]], int]] = [("single", [it], i) for i, it in enumerate(items)]
+    piq = [it for it in items if it[1] is not None]
+    for i in range(0, len(piq) - 1, 2):
+        jobs.append(("duo", piq[i : i + 2], 100 + i))
+    for i, n in zip(range(0, len(piq), 5), (4, 5, 6, 4, 5, 6, 4)):
+        if len(piq[i : i + n]) >= 4:
+            jobs.append(("group", piq[i : i + n], 200 + i))
+    return jobs
+
+
+def evaluate(bursts: list[tuple[str, str, list[str], list[tuple[int, int]], list[dict]]],
+             members: list[str]) -> dict[str, dict[str, list[int]]]:
+    """Per kind: [pairs right, pairs, bursts won, bursts] for the engine and the baseline."""
+    specs = pipeline.member_specs(members)
+    table: dict[str, dict[str, list[int]]] = {}
+    for kind, _name, _labels, better, rows in bursts:
+        group = [{m: v for m, v in r["scores"].items() if m in specs} for r in rows]
+        ranks = rank_group(group, specs, faces=[r["faces"] for r in rows]).ranks
+        lap = [r["laplacian"] for r in rows]
+        base = [1 + sum(1 for y in lap if y > x) for x in lap]
+        for who, rk in (("engine", ranks), ("laplacian", base)):
+            t = table.setdefault(kind, {}).setdefault(who, [0, 0, 0, 0])
+            t[0] += sum(1 for i, j in better if rk[i] < rk[j])
+            t[1] += len(better)
+            winners = set(range(len(rk))) - {j for _i, j in better}  # frames nothing must beat
+            t[2] += int(any(rk[w] == 1 for w in winners) and rk.count(1) == 1)
+            t[3] += 1
+    return table
+
+
+def failures(bursts: list[tuple[str, str, list[str], list[tuple[int, int]], list[dict]]], members: list[str]) -> list[str]:
+    specs = pipeline.member_specs(members)
+    out = []
+    for kind, name, labels, better, rows in bursts:
+        group = [{m: v for m, v in r["scores"].items() if m in specs} for r in rows]
+        ranks = rank_group(group, specs, faces=[r["faces"] for r in rows]).ranks
+        bad = [f"{labels[i]}<{labels[j]}" for i, j in better if ranks[i] > ranks[j]]
+        if bad:
+            out.append(f"  {kind} {name}: {', '.join(bad)}  ranks {dict(zip(labels, ranks))}")
+    return out
+
+
+def _pct(a: int, b: int) -> str:
+    return f"{100.0 * a / b:.0f} % ({a}/{b})" if b else "-"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--step", type=int, default=1, help="use every STEP-th PIQ23 example")
     ap.add_argument("-j", "--workers", type=int, default=2)
+    ap.add_argument("--only", choices=("defects", "realistic"))
+    ap.add_argument("--verbose", action="store_true", help="list every mis-ordered pair")
+    ap.add_argument("--cache", type=Path, help="pickle of the analysed bursts (reused when present; defects in NAME-defects.pkl)")
     args = ap.parse_args()
     items: list[tuple[str, str | None]] = [("astronaut", None)]
-    ex = REPO.parent / "shared" / "data" / "piq23" / "examples"
-    if ex.is_dir():
-        items += [(p.name, str(p)) for p in sorted(ex.glob("*.[jJ][pP][gG]"))[:: args.step]]
-    with mp.get_context("spawn").Pool(args.workers) as pool:
-        results = dict(pool.imap_unordered(_analyse, items))
+    if EXAMPLES.is_dir():
+        items += [(p.name, str(p)) for p in sorted(EXAMPLES.glob("*.[jJ][pP][gG]"))[:: args.step]]
+    else:
+        print(f"(PIQ23 examples not found at {EXAMPLES}: astronaut only)")
     everyone = default_member_names()
     technical = [m for m in everyone if not m.startswith("pack:")]
-    for label, members in (("default members", everyone), ("technical members only", technical)):
-        bad = {n: p for n, rows in results.items() if (p := problems(rows, members))}
-        print(f"{label}: {len(results) - len(bad)}/{len(results)} bursts perfect")
-        for n, p in sorted(bad.items()):
-            print(f"  {n}: {', '.join(p)}")
+    print(f"load average at start: {Path('/proc/loadavg').read_text().split()[:3]}", flush=True)
+    with mp.get_context("spawn").Pool(args.workers) as pool:
+        if args.only != "realistic":
+            import pickle
+
+            dcache = args.cache.with_name(args.cache.stem + "-defects" + args.cache.suffix) if args.cache else None
+            if dcache and dcache.is_file():
+                results = pickle.loads(dcache.read_bytes())
+            else:
+                results = dict(pool.imap_unordered(_defect_job, items))
+                if dcache:
+                    dcache.write_bytes(pickle.dumps(results))
+            for label, members in (("default members", everyone), ("technical members only", technical)):
+                bad = {n: p for n, rows in results.items() if (p := defect_problems(rows, members))}
+                print(f"defect bursts, {label}: {len(results) - len(bad)}/{len(results)} bursts perfect")
+                for n, p in sorted(bad.items()):
+                    print(f"  {n}: {', '.join(p)}")
+        if args.only != "defects":
+            import pickle
+
+            if args.cache and args.cache.is_file():
+                bursts = pickle.loads(args.cache.read_bytes())
+            else:
+                bursts = [b for part in pool.imap_unordered(_realistic_job, realistic_jobs(items)) for b in part]
+                if args.cache:
+                    args.cache.write_bytes(pickle.dumps(bursts))
+            for label, members in (("default members", everyone), ("technical members only", technical)):
+                table = evaluate(bursts, members)
+                print(f"\nrealistic bursts, {label}:")
+                print("| kind | bursts | pairs right (engine) | bursts won (engine) | pairs right (Laplacian) | bursts won (Laplacian) |")
+                print("|---|---|---|---|---|---|")
+                tot = {"engine": [0, 0, 0, 0], "laplacian": [0, 0, 0, 0]}
+                for kind in sorted(table):
+                    e, b = table[kind]["engine"], table[kind]["laplacian"]
+                    for k in range(4):
+                        tot["engine"][k] += e[k]
+                        tot["laplacian"][k] += b[k]
+                    print(f"| {kind} | {e[3]} | {_pct(e[0], e[1])} | {_pct(e[2], e[3])} | {_pct(b[0], b[1])} | {_pct(b[2], b[3])} |")
+                e, b = tot["engine"], tot["laplacian"]
+                print(f"| all | {e[3]} | {_pct(e[0], e[1])} | {_pct(e[2], e[3])} | {_pct(b[0], b[1])} | {_pct(b[2], b[3])} |")
+                if args.verbose:
+                    print("\n".join(failures(bursts, members)))
 
 
 if __name__ == "__main__":

@@ -113,6 +113,7 @@ CREATE TABLE IF NOT EXISTS faces (
     det_score REAL,
     landmarks TEXT,                 -- JSON [[x,y]*5], relative coordinates
     signals TEXT,                   -- JSON {name: value}
+    scores TEXT,                    -- JSON {member: [value, quality]} of this face
     crop BLOB,                      -- JPEG of the aligned, padded crop
     PRIMARY KEY (hash, idx)
 );
@@ -156,6 +157,14 @@ class Decision:
     flag: str | None = None
     stars: int = 0
     label: str | None = None
+
+
+def is_decided(decision: Decision | None) -> bool:
+    """The photographer has decided about this shot: a flag, stars or a colour label.
+    Accepting suggestions must never change such a shot (see ``engine.quality.suggest``)."""
+    from engine.quality.suggest import is_decided as decided
+
+    return decided(decision)
 
 
 def _check_decision(flag: Any = ..., stars: Any = ..., label: Any = ...) -> None:
@@ -631,7 +640,7 @@ class Catalog:
                 analysis_rows.append({"hash": content_hash, **analysis})
                 for i, f in enumerate(faces):
                     row = {**f, "hash": content_hash, "idx": i}
-                    for k in ("landmarks", "signals"):
+                    for k in ("landmarks", "signals", "scores"):
                         if k in row and not isinstance(row[k], str):
                             row[k] = json.dumps(row[k])
                     face_rows.append(row)
@@ -794,7 +803,7 @@ class Catalog:
                 row = dict(f)
                 row["hash"] = content_hash
                 row["idx"] = i
-                for k in ("landmarks", "signals"):
+                for k in ("landmarks", "signals", "scores"):
                     if k in row and not isinstance(row[k], str):
                         row[k] = json.dumps(row[k])
                 self.db.table("faces").insert(row, pk=("hash", "idx"))
@@ -870,10 +879,22 @@ class Catalog:
             out.setdefault(h, {})[member] = (value, quality)
         return out
 
+    def face_records(self) -> dict[str, list[dict[str, Any]]]:
+        """hash -> its faces (x, y, w, h, signals, scores; no crops), in index order: what
+        the ranking needs to match faces across a burst and judge each person."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        cur = self.conn.execute("SELECT hash, idx, x, y, w, h, signals, scores FROM faces ORDER BY hash, idx")
+        for h, idx, x, y, w, hh, sig, sc in cur:
+            out.setdefault(h, []).append(
+                {"idx": idx, "x": x, "y": y, "w": w, "h": hh,
+                 "signals": json.loads(sig) if sig else {}, "scores": json.loads(sc) if sc else {}}
+            )  # fmt: skip
+        return out
+
     def faces_of(self, content_hash: str) -> list[dict[str, Any]]:
         rows = list(self.db.table("faces").rows_where("hash = ?", [content_hash], order_by="idx"))
         for r in rows:
-            for k in ("landmarks", "signals"):
+            for k in ("landmarks", "signals", "scores"):
                 if r.get(k):
                     r[k] = json.loads(r[k])
         return rows

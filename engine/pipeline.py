@@ -43,6 +43,7 @@ ANALYSIS_MIN_SIDE = 1000  # JPEG DCT scaling stops here (no resampling: the 8x8 
 WRITE_BATCH = 64  # results per catalog transaction ...
 WRITE_SECONDS = 1.0  # ... or fewer, when this long has passed since the first of them
 FACE_MIN_SCORE = 0.8  # real subjects score > 0.95; a cat or foliage in the 0.6-0.8 band
+FACE_MAX = 12  # every face of a 10-person group, and a couple of bystanders
 
 
 class PipelineError(Exception):
@@ -55,12 +56,13 @@ class RankOptions:
     catalog: Path | None = None
     recursive: bool = False
     workers: int | None = None
-    sensitivity: float = 0.5
+    sensitivity: float | None = None  # None: the catalog's stored value (default 0.5)
     members: list[str] | None = None  # None: the default members
     face_backend: str = "retinaface"
     device: str = "auto"
     relink: bool = False  # the catalog was made for this folder elsewhere (moved): move it here
     ray: str | None = None  # analyse on Ray: "auto" (a local instance) or a cluster address
+    strictness: str | None = None  # None: the catalog's stored value (default "moments")
 
 
 @dataclass
@@ -179,9 +181,10 @@ def analyse_decoded(dec: Any, members: list[Any], detector: Any, t0: float, eye_
     from engine.quality.base import ShotInput
 
     rgb = dec.rgb
-    faces = analyse_faces(rgb, detector, min_score=FACE_MIN_SCORE, eye_model=eye_model)
+    faces = analyse_faces(rgb, detector, min_score=FACE_MIN_SCORE, max_faces=FACE_MAX, eye_model=eye_model)
     shot = ShotInput(rgb, faces, {"jpeg_block": dec.jpeg_block})
     scores: dict[str, tuple[float, float]] = {}
+    face_scores: list[dict[str, list[float]]] = [{} for _ in faces]
     identities = {m.name: m.spec().cache_id for m in members}
     for m in members:
         if "faces" in m.needs and "image" not in m.needs and not faces:
@@ -189,9 +192,12 @@ def analyse_decoded(dec: Any, members: list[Any], detector: Any, t0: float, eye_
         r = m.score(shot)
         if r is not None and np.isfinite(r.value):
             scores[m.name] = (float(r.value), float(r.quality))
+            for k, pf in enumerate(r.per_face or []):
+                if pf is not None and k < len(faces) and all(np.isfinite(pf)):
+                    face_scores[k][m.name] = [float(pf[0]), float(pf[1])]
     h, w = rgb.shape[:2]
     face_rows = []
-    for f in faces:
+    for f, fsc in zip(faces, face_scores):
         x, y, fw, fh = f.box
         face_rows.append(
             {
@@ -199,6 +205,7 @@ def analyse_decoded(dec: Any, members: list[Any], detector: Any, t0: float, eye_
                 "det_score": float(f.det_score),
                 "landmarks": [[float(px) / w, float(py) / h] for px, py in np.asarray(f.landmarks)],
                 "signals": {k: float(v) for k, v in f.signals.items()},
+                "scores": fsc,
                 "crop": encode_jpeg(f.crop, 90),
             }
         )  # fmt: skip
@@ -566,7 +573,7 @@ def _rank(
         if cancel is not None and cancel.is_set():
             summary.cancelled = True
         emit(ProgressEvent("group", 0, 1, message="grouping and ranking"))
-        regroup(catalog, names, opts.sensitivity, specs)
+        regroup(catalog, names, opts.sensitivity, specs, strictness=opts.strictness)
         for row in catalog.shots_with_status("skipped"):
             reason = row["reason"] or "skipped"
             if (row["key"], reason) not in summary.skipped:
@@ -715,14 +722,24 @@ def _store_batch(catalog: Catalog, root: Path, results: list[ShotResult], shots_
 
 
 def regroup(
-    catalog: Catalog, member_names: list[str] | None = None, sensitivity: float = 0.5, specs: dict[str, Any] | None = None
+    catalog: Catalog,
+    member_names: list[str] | None = None,
+    sensitivity: float | None = None,
+    specs: dict[str, Any] | None = None,
+    strictness: str | None = None,
 ) -> None:
-    """Group every analysed shot into scenes and rank each group (also used by the GUI's sensitivity knob)."""
+    """Group every analysed shot into scenes and rank each group (also used by the GUI's sensitivity knob).
 
+    ``sensitivity`` and ``strictness`` (:mod:`engine.quality.suggest`) default to the values
+    stored in the catalog by the last run (0.5 and "moments" for a new catalog); the values
+    used are stored, so ``culler rank -s`` and a GUI regroup never silently disagree.
+    """
     from engine.grouping import GroupItem, group_shots
     from engine.quality.fusion import rank_group
     from engine.quality.registry import default_member_names
+    from engine.quality.suggest import suggest
 
+    sensitivity, strict = ranking_settings(catalog, sensitivity, strictness)
     if specs is None:
         specs = member_specs(member_names or default_member_names())
     rows = catalog.grouping_rows()
@@ -738,6 +755,7 @@ def regroup(
 
     taste = ranker_for(catalog)  # the photographer's learned taste, when a profile is on
     all_scores = catalog.scores_by_hash({n: s.cache_id for n, s in specs.items()})
+    all_faces = catalog.face_records()
     by_group: dict[int, list[int]] = {}
     for i, g in enumerate(labels):
         by_group.setdefault(g, []).append(i)
@@ -748,16 +766,18 @@ def regroup(
             member_scores = all_scores.get(rows[i][1], {})
             group_scores.append({k: v for k, v in member_scores.items() if k in specs})
         tiebreak = [(items[i].ts or 0.0, items[i].key) for i in idx]
-        ranking = rank_group(group_scores, specs, tiebreak)
+        group_faces = [_current_face_scores(all_faces.get(rows[i][1], []), specs) for i in idx]
+        ranking = rank_group(group_scores, specs, tiebreak, faces=group_faces)
         scores, ranks = ranking.scores, ranking.ranks
         if taste is not None:
             scores, ranks = taste.rerank([items[i].key for i in idx], [rows[i][1] for i in idx], [all_scores.get(rows[i][1], {}) for i in idx], scores, tiebreak)
+        suggested = suggest(scores, ranks, strict, [items[i].embedding for i in idx])
         best = None
-        for i, sc, rk, e in zip(idx, scores, ranks, ranking.explain):
+        for i, sc, rk, e, sg in zip(idx, scores, ranks, ranking.explain, suggested):
             assignments.append(
                 {
                     "key": items[i].key, "group_id": g + 1, "rank": rk, "score": round(sc, 3),
-                    "suggested": "pick" if rk == 1 else "reject",
+                    "suggested": sg,
                     "explain": json.dumps(e),
                 }
             )  # fmt: skip
@@ -765,8 +785,36 @@ def regroup(
                 best = items[i].key
         first_ts = min((float(t) for i in idx if (t := items[i].ts) is not None), default=None)
         groups.append({"id": g + 1, "n_shots": len(idx), "best": best, "start_time": _iso(first_ts)})
-    catalog.write_groups(assignments, groups)
+    with catalog.transaction():
+        catalog.write_groups(assignments, groups)
+        catalog.set_meta("sensitivity", repr(float(sensitivity)))
+        catalog.set_meta("strictness", str(strict))
     record(catalog, taste)
+
+
+def ranking_settings(catalog: Catalog, sensitivity: float | None = None, strictness: str | None = None) -> tuple[float, Any]:
+    """(grouping sensitivity, :class:`~engine.quality.suggest.Strictness`): the given values,
+    else those stored in the catalog, else the defaults (0.5, "moments")."""
+    from engine.quality.suggest import Strictness
+
+    if sensitivity is None:
+        stored = catalog.get_meta("sensitivity")
+        try:
+            sensitivity = float(stored) if stored is not None else 0.5
+        except ValueError:
+            sensitivity = 0.5
+    if strictness is None:
+        strictness = catalog.get_meta("strictness")
+    try:
+        strict = Strictness.parse(strictness)
+    except ValueError:
+        strict = Strictness()
+    return float(sensitivity), strict
+
+
+def _current_face_scores(faces: list[dict[str, Any]], specs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Face records with only the per-face scores of the selected members."""
+    return [{**f, "scores": {n: v for n, v in (f.get("scores") or {}).items() if n in specs}} for f in faces]
 
 
 def _iso(ts: float | None) -> str | None:

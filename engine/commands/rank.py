@@ -27,8 +27,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-r", "--recursive", action="store_true", help="include sub-folders")
     p.add_argument("-j", "--workers", type=int, default=None, help="parallel workers (default: one per CPU core)")
     p.add_argument(
-        "-s", "--sensitivity", type=float, default=0.5,
-        help="grouping sensitivity 0..1: higher splits scenes more readily (default 0.5)",
+        "-s", "--sensitivity", type=float, default=None,
+        help="grouping sensitivity 0..1: higher splits scenes more readily (default: the catalog's last value, else 0.5)",
+    )  # fmt: skip
+    p.add_argument(
+        "--keep", metavar="STRICTNESS", default=None,
+        help="suggested picks per group: 'moments' (the best shot and every distinct moment nearly as good; "
+             "near-duplicates of a pick are the rejects), 'best:N' (the N best) or 'margin:X' (within X score "
+             "points of the best); default: the catalog's last value, else 'moments'",
     )  # fmt: skip
     p.add_argument("--members", help="comma-separated quality members (default: all default members; see `culler models list`)")
     p.add_argument("--faces", default="retinaface", choices=["retinaface", "insightface"], help="face detector backend (insightface: opt-in, non-commercial model packs you already have)")
@@ -46,7 +52,15 @@ def run(args: argparse.Namespace) -> int:
     from engine.pipeline import RankOptions
     from engine.report import rank_and_report
 
-    if not 0.0 <= args.sensitivity <= 1.0:
+    if args.keep is not None:
+        from engine.quality.suggest import Strictness
+
+        try:
+            Strictness.parse(args.keep)
+        except ValueError as exc:
+            print(f"culler rank: --keep: {exc}", file=sys.stderr)
+            return 2
+    if args.sensitivity is not None and not 0.0 <= args.sensitivity <= 1.0:
         print("culler rank: --sensitivity must be between 0 and 1", file=sys.stderr)
         return 2
     if args.workers is not None and args.workers < 1:
@@ -71,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     opts = RankOptions(
         root=args.dir, catalog=args.catalog, recursive=args.recursive, workers=args.workers,
         sensitivity=args.sensitivity, members=[m.strip() for m in args.members.split(",")] if args.members else None,
-        face_backend=args.faces, device=args.device, relink=args.relink, ray=args.ray,
+        face_backend=args.faces, device=args.device, relink=args.relink, ray=args.ray, strictness=args.keep,
     )  # fmt: skip
     code, _ = rank_and_report(opts, args.output, "culler rank", args.quiet)
     return code

@@ -22,6 +22,10 @@ Signals (per face, floats in ``FaceInput.signals``)
     re-detected on every variant): strictly falling with defocus and motion
     blur on 29/29; Gaussian noise up to sigma 20/255 raises it by at most
     0.25 % (landmark jitter), where the variance of the Laplacian rises 1.7-250x.
+``face_detail``
+    Noise-corrected, brightness-normalised gradient energy of the whole inner face box
+    (the frame's sharpness measure on 16 px tiles, mean of the top half): how sharp the face
+    is as a whole, little changed by the eyes closing (``eye_sharpness`` is).
 ``face_exposure``
     Mean luminance (Rec.601 weights, 0..1) of the inner face box.
 ``face_clip_high`` / ``face_clip_low``
@@ -126,6 +130,7 @@ def analyse_faces(
         gray = S.gray_of(rgb[y0:y1, x0:x1])
         signals: dict[str, float] = {
             "eye_sharpness": S.eye_sharpness(gray, lm - np.array([x0, y0], np.float32)),
+            "face_detail": S.face_detail(S.gray_of(S.box_region(rgb, det.box, shrink=0.1))),
             "face_exposure": exposure,
             "face_clip_high": clip_hi,
             "face_clip_low": clip_lo,

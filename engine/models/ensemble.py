@@ -268,5 +268,15 @@ class Ensemble:
             {n: (r[i].value, r[i].quality) for n, r in per_member.items() if r[i] is not None}  # type: ignore[union-attr]
             for i in range(len(shots))
         ]
-        ranking = rank_group(group, self.specs)
+        faces = []
+        for i, shot in enumerate(shots):
+            h, w = shot.image.shape[:2]
+            recs = []
+            for k, f in enumerate(shot.faces):
+                per = {n: r[i].per_face[k] for n, r in per_member.items()  # type: ignore[union-attr,index]
+                       if r[i] is not None and r[i].per_face and k < len(r[i].per_face) and r[i].per_face[k] is not None}  # type: ignore[union-attr,index,arg-type]
+                recs.append({"x": f.box[0] / w, "y": f.box[1] / h, "w": f.box[2] / w, "h": f.box[3] / h,
+                             "signals": f.signals, "scores": per})
+            faces.append(recs)
+        ranking = rank_group(group, self.specs, faces=faces)
         return ranking.scores, ranking.ranks

@@ -170,14 +170,15 @@ class PackMember(QualityMember):
             if image_raw is not None:
                 raw_img = float(image_raw[i])
                 q_img = self._q(raw_img)
-            per_face: list[float] | None = None
+            per_face: list[tuple[float, float] | None] | None = None
             q_face = raw_face = None
             if face_raw and len(face_raw[i]):
                 pf = [self._q(float(r)) for r in face_raw[i]]
                 important = {id(f) for f in s.important_faces()}
                 idx = [j for j, f in enumerate(s.faces) if id(f) in important] or list(range(len(s.faces)))
                 worst = min(idx, key=lambda j: pf[j])
-                per_face, q_face, raw_face = pf, pf[worst], float(face_raw[i][worst])
+                per_face = [(float(r), q) for r, q in zip(face_raw[i], pf)]
+                q_face, raw_face = pf[worst], float(face_raw[i][worst])
             if q_img is not None and raw_img is not None:
                 value = raw_img
                 q = q_img if q_face is None else q_img ** (1.0 - self.face_weight) * q_face**self.face_weight

@@ -63,7 +63,7 @@ class ShotInput:
         return [f for f in self.faces if f.area >= min_rel * top]
 
 
-GROUP_COMPARISONS = (None, "best", "median", "below_median")
+GROUP_COMPARISONS = (None, "best", "median", "below_median", "below_best")
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,13 @@ class MemberSpec:
     licence: str = "Apache-2.0"
     cache_id: str = ""
     face_signal: str | None = None
+    face_relative: str | None = None
+    face_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.relative not in GROUP_COMPARISONS:
-            raise ValueError(f"{self.name}: unknown group comparison {self.relative!r}")
+        for kind in (self.relative, self.face_relative):
+            if kind not in GROUP_COMPARISONS:
+                raise ValueError(f"{self.name}: unknown group comparison {kind!r}")
         if not self.weight >= 0:
             raise ValueError(f"{self.name}: weight must be >= 0, not {self.weight!r}")
         if not self.cache_id:
@@ -103,7 +106,9 @@ class MemberSpec:
 class MemberScore:
     value: float  # raw signal in the member's own units
     quality: float  # in (0, 1], higher is better
-    per_face: list[float] | None = None  # quality of each face, when the member looks at faces
+    # (value, quality) of each face of ``ShotInput.faces`` (None: that face not judged), when
+    # the member looks at faces
+    per_face: list[tuple[float, float] | None] | None = None
 
 
 class QualityMember:
@@ -130,8 +135,13 @@ class QualityMember:
     # ``relative_scale``: a blink against a burst of open eyes).
     relative: ClassVar[str | None] = None
     relative_scale: ClassVar[float] = 1.0
-    # The per-face signal the member judges (compared per person across the burst), if any.
+    # The per-face signal the member judges, if any; and how each person's per-face values
+    # (``MemberScore.per_face``) are compared with that person's other frames of the burst:
+    # a group comparison as above ("below_best": relative shortfall from the person's best
+    # frame beyond a dead zone of ``face_scale``).
     face_signal: ClassVar[str | None] = None
+    face_relative: ClassVar[str | None] = None
+    face_scale: ClassVar[float] = 1.0
 
     def cache_id(self) -> str:
         """Identity of this member's cached scores (packs add version and model checksum)."""
@@ -149,6 +159,8 @@ class QualityMember:
             licence=self.licence,
             cache_id=self.cache_id(),
             face_signal=self.face_signal,
+            face_relative=self.face_relative,
+            face_scale=float(self.face_scale),
         )
 
     def score(self, shot: ShotInput) -> MemberScore | None:

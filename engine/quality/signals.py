@@ -312,3 +312,12 @@ def face_exposure(rgb: np.ndarray, box: Sequence[float]) -> tuple[float, float, 
     mean = float(gray_of(inner).mean())
     mx = whole.max(axis=2)
     return mean, float((mx >= 250).mean()), float((mx <= 5).mean())
+
+
+def face_detail(gray_face: np.ndarray) -> float:
+    """Sharpness of a whole face region (0..1 luminance): :func:`sharpness` on 16 px tiles,
+    mean of the sharpest half, /1000 (unitless, like ``eye_sharpness``)."""
+    if min(gray_face.shape[:2]) < 16:
+        return 0.0
+    g = np.ascontiguousarray(gray_face, dtype=np.float32)
+    return sharpness(g, noise_sigma(g), top=0.5, tile=16) / 1000.0

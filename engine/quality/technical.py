@@ -35,6 +35,22 @@ def _face_region(shot: ShotInput, face) -> np.ndarray:  # type: ignore[no-untype
     return shot.gray[y0:y1, x0:x1]
 
 
+def _subject_region(shot: ShotInput) -> np.ndarray | None:
+    """The grey pixels of the bounding box of the important faces' heads and shoulders."""
+    faces = shot.important_faces()
+    if not faces:
+        return None
+    H, W = shot.gray.shape
+    x0 = min(f.box[0] - 0.6 * f.box[2] for f in faces)
+    x1 = max(f.box[0] + 1.6 * f.box[2] for f in faces)
+    y0 = min(f.box[1] - 0.4 * f.box[3] for f in faces)
+    y1 = max(f.box[1] + 2.2 * f.box[3] for f in faces)
+    xs0, ys0, xs1, ys1 = max(0, int(x0)), max(0, int(y0)), min(W, int(x1)), min(H, int(y1))
+    if xs1 - xs0 < 96 or ys1 - ys0 < 96:
+        return None
+    return shot.gray[ys0:ys1, xs0:xs1]
+
+
 def _eyes_measurable(face) -> bool:  # type: ignore[no-untyped-def]
     lm = np.asarray(face.landmarks, dtype=np.float64).reshape(-1, 2)
     iod = float(np.linalg.norm(lm[1] - lm[0])) if len(lm) >= 2 else 0.0
@@ -48,7 +64,7 @@ def sharpness_quality(s: float, s0: float = 40.0) -> float:
 class FrameSharpness(QualityMember):
     name = "sharpness"
     needs = frozenset({IMAGE})
-    description = "Sharpness of the sharpest part of the frame, corrected for noise and brightness"
+    description = "Sharpness of the sharpest part of the subject (or the frame without faces), corrected for noise and brightness"
     weight = 2.0
     relative = "best"
     relative_scale = 1.5
@@ -57,7 +73,10 @@ class FrameSharpness(QualityMember):
         return sharpness_quality(s)
 
     def score(self, shot: ShotInput) -> MemberScore:
-        s = signals.sharpness(shot.gray, _sigma(shot))
+        # With faces, the subject (heads and shoulders) is what must be sharp: a sharp
+        # background behind a soft face is missed focus, a blurred one is a choice.
+        region = _subject_region(shot)
+        s = signals.sharpness(shot.gray if region is None else region, _sigma(shot))
         return MemberScore(s, self.quality_of(s))
 
 
@@ -68,21 +87,29 @@ class FaceSharpness(QualityMember):
     weight = 3.0
     relative = "best"
     relative_scale = 1.5
+    face_signal = "eye_sharpness"
+    face_relative = "best"  # each person against their own sharpest frame
+    face_scale = 1.5
 
     def score(self, shot: ShotInput) -> MemberScore | None:
         # Eyes a dozen pixels apart, or a profile whose far eye is hidden, say nothing
         # reliable about focus: the frame's sharpness member speaks for those shots.
-        faces = [f for f in shot.important_faces() if _eyes_measurable(f)]
-        if not faces:
-            return None
-        per = []
-        for f in faces:
+        important = {id(f) for f in shot.important_faces()}
+        per_face: list[tuple[float, float] | None] = []
+        worst: float | None = None
+        for f in shot.faces:
+            if not _eyes_measurable(f):
+                per_face.append(None)
+                continue
             s = f.signals.get("eye_sharpness")
             if s is None:
                 s = signals.sharpness(_face_region(shot, f), _sigma(shot), top=0.3, tile=16) / 1000.0
-            per.append(float(s))
-        worst = min(per)
-        return MemberScore(worst, self.quality_of(worst), [self.quality_of(p) for p in per])
+            per_face.append((float(s), self.quality_of(float(s))))
+            if id(f) in important:
+                worst = float(s) if worst is None else min(worst, float(s))
+        if worst is None:
+            return None
+        return MemberScore(worst, self.quality_of(worst), per_face)
 
     def quality_of(self, s: float, faces: bool = True) -> float:
         return sharpness_quality(s, 0.1)
@@ -118,14 +145,21 @@ class Exposure(QualityMember):
     weight = 1.5
     relative = "median"
     relative_scale = 0.6  # EV
+    face_signal = "face_exposure"
+    face_relative = "median"  # each face against the person's usual exposure in the burst
+    face_scale = 0.6
 
     def score(self, shot: ShotInput) -> MemberScore:
         faces = shot.important_faces()
+        per_face: list[tuple[float, float] | None] | None = None
         if faces:
-            ev = float(np.mean([signals.exposure_ev(_face_region(shot, f)) for f in faces]))
+            evs = [signals.exposure_ev(_face_region(shot, f)) for f in shot.faces]
+            per_face = [(e, self.quality_of(e, True)) for e in evs]
+            important = {id(f) for f in faces}
+            ev = float(np.mean([e for f, e in zip(shot.faces, evs) if id(f) in important]))
         else:
             ev = signals.exposure_ev(shot.gray)
-        return MemberScore(ev, self.quality_of(ev, bool(faces)))
+        return MemberScore(ev, self.quality_of(ev, bool(faces)), per_face)
 
     def quality_of(self, ev: float, faces: bool = False) -> float:
         lo, hi = (-2.3, 1.2) if faces else (-3.0, 1.0)
@@ -171,16 +205,32 @@ class EyesOpen(QualityMember):
     weight = 2.0
     relative = "below_median"
     relative_scale = 0.2
+    # Per person, the eye aspect ratio against the same person's widest-open frame: 10 %
+    # narrower is jitter, beyond that it costs fast (half-closed counts as closed).
+    face_signal = "eye_aspect_ratio"
+    face_relative = "below_best"
+    face_scale = 0.1
+
+    @staticmethod
+    def _judged(f) -> bool:  # type: ignore[no-untyped-def]
+        # Profiles and tiny faces don't show their eyes reliably.
+        return "eyes_open" in f.signals and abs(f.signals.get("yaw", 0.0)) < 45 and f.signals.get("face_size", 1.0) > 0.05
 
     def score(self, shot: ShotInput) -> MemberScore | None:
-        faces = [f for f in shot.important_faces() if "eyes_open" in f.signals]
-        # Profiles and tiny faces don't show their eyes reliably.
-        faces = [f for f in faces if abs(f.signals.get("yaw", 0.0)) < 45 and f.signals.get("face_size", 1.0) > 0.05]
-        if not faces:
+        important = {id(f) for f in shot.important_faces()}
+        per_face: list[tuple[float, float] | None] = []
+        worst: float | None = None
+        for f in shot.faces:
+            if not self._judged(f):
+                per_face.append(None)
+                continue
+            p = float(f.signals["eyes_open"])
+            per_face.append((float(f.signals.get("eye_aspect_ratio", p)), _eyes_quality(p)))
+            if id(f) in important:
+                worst = p if worst is None else min(worst, p)
+        if worst is None:
             return None
-        per = [float(f.signals["eyes_open"]) for f in faces]
-        worst = min(per)
-        return MemberScore(worst, _eyes_quality(worst), [_eyes_quality(p) for p in per])
+        return MemberScore(worst, _eyes_quality(worst), per_face)
 
     def quality_of(self, p: float, faces: bool = True) -> float:
         return _eyes_quality(p)

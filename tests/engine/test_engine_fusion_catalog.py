@@ -35,7 +35,7 @@ def test_rank_group_uses_relative_members_and_ignores_missing() -> None:
         {"sharp": (100.0, 0.9), "noise": (9.0, 0.2), "expo": (0.0, 1.0)},  # noisy
         {"sharp": (100.0, 0.9), "expo": (0.0, 1.0)},  # the member that most shots have did not apply
     ]
-    scores, ranks, eff, _explain = rank_group(group, SPECS, tiebreak=["a", "b", "c", "d", "e"])
+    scores, ranks, eff, *_rest = rank_group(group, SPECS, tiebreak=["a", "b", "c", "d", "e"])
     assert eff[1]["sharp"] == pytest.approx(0.45)
     assert eff[2]["expo"] < 0.05
     assert eff[4]["noise"] == pytest.approx(0.2)  # no better than the worst shot that has it

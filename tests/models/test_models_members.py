@@ -65,12 +65,13 @@ def test_weakest_important_face_counts(pack: Path) -> None:
     m = member(pack, targets=["faces"])
     s = m.score(shot)
     assert s is not None and s.per_face is not None and len(s.per_face) == 3
-    assert s.per_face[0] > s.per_face[1] > s.per_face[2]
-    assert s.quality == pytest.approx(s.per_face[1])
+    q = [pf[1] for pf in s.per_face]  # per face: (raw output, quality)
+    assert q[0] > q[1] > q[2]
+    assert s.quality == pytest.approx(q[1])
     # frame and faces together: q_image^(1-w) * q_face^w
     both = member(pack, targets=["image", "faces"], face_weight=0.25).score(shot)
     q_img = member(pack, targets=["image"]).score(shot).quality
-    assert both.quality == pytest.approx(q_img**0.75 * s.per_face[1] ** 0.25, rel=1e-6)
+    assert both.quality == pytest.approx(q_img**0.75 * q[1] ** 0.25, rel=1e-6)
     # the same shot with both important faces sharp scores higher
     better = ShotInput(image=img, faces=[faces[0], face(200, 30, 110, crop_sharp), faces[2]])
     assert m.score(better).quality > s.quality
@@ -100,14 +101,14 @@ def test_face_pack_and_pair_pack(tmp_path: Path) -> None:
     assert fm.needs == {"image", "faces"} and fm.targets == ("faces",)
     assert fm.score(ShotInput(image=sharp())) is None
     s = fm.score(ShotInput(image=sharp(), faces=[face(0, 0, 60, sharp()), face(0, 0, 60, blurred(sharp()))]))
-    assert s is not None and s.quality == pytest.approx(min(s.per_face))
+    assert s is not None and s.quality == pytest.approx(min(pf[1] for pf in s.per_face))
 
     pm = member(make_pair_pack(tmp_path / "pair"))
     dark, bright = np.full((40, 40, 3), 20, np.uint8), np.full((40, 40, 3), 230, np.uint8)
     shot = ShotInput(image=dark, faces=[face(0, 0, 30, bright), face(5, 5, 30, dark)])
     s = pm.score(shot)
     # image mean + 2 * face mean, per (frame, face) pair
-    assert s.per_face[0] == pytest.approx(quality_of(20 / 255 + 2 * 230 / 255, PackOutput(range=(0, 3))), rel=1e-4)
+    assert s.per_face[0][1] == pytest.approx(quality_of(20 / 255 + 2 * 230 / 255, PackOutput(range=(0, 3))), rel=1e-4)
     assert s.value == pytest.approx(20 / 255 + 2 * 20 / 255, rel=1e-4)  # weakest face's raw output
     assert pm.score(ShotInput(image=dark)) is None
 
@@ -208,3 +209,14 @@ def test_unknown_device_warns_and_runs_on_auto(pack: Path, caplog: pytest.LogCap
         m = member_class(pack, verify_pack(pack))(device="tpu")
     assert m.device == "auto" and m.score(ShotInput(image=sharp())) is not None
     assert any("unknown device 'tpu'" in r.getMessage() for r in caplog.records)
+
+
+def test_pack_cache_identity_changes_with_the_model(tmp_path: Path) -> None:
+    """Cached scores are keyed by pack name + version + model sha256: a retrained model of the
+    same pack never has its scores fused with the old one's."""
+    a = member(make_pack(tmp_path / "a", name="tiny-sharp", size=32))
+    b = member(make_pack(tmp_path / "b", name="tiny-sharp", size=48))  # same name and version, other weights
+    sa, sb = a.spec(), b.spec()
+    assert sa.name == sb.name == "pack:tiny-sharp"
+    assert sa.cache_id.startswith("pack:tiny-sharp@0.1#") and sa.cache_id != sb.cache_id
+    assert sa.licence == "Apache-2.0" and sa.needs == frozenset({"image"})

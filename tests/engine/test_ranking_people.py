@@ -1,0 +1,238 @@
+"""Every face counts: persons matched across hand-held frames, importance, per-person eyes,
+one spoiled face losing the top rank, strictness and decided shots."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.catalog import Catalog, Decision, is_decided
+from engine.quality.base import MemberSpec
+from engine.quality.fusion import rank_group
+from engine.quality.people import important_people, match_people
+from engine.quality.suggest import Strictness, suggest
+
+EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared/data/piq23/examples"
+
+
+def _face(cx: float, cy: float, h: float, **signals: float) -> dict:
+    return {"x": cx - h * 0.4, "y": cy - h / 2, "w": h * 0.8, "h": h, "signals": dict(signals), "scores": {}}
+
+
+def test_persons_are_matched_across_a_handheld_burst() -> None:
+    """Four people side by side; frames shift by 3 %, zoom by 3 % and lose or gain a face."""
+    row = [(0.2, 0.4), (0.4, 0.42), (0.6, 0.4), (0.8, 0.41)]
+    frames, truth = [], []
+    rng = np.random.default_rng(1)
+    for k in range(6):
+        dx, dy = rng.uniform(-0.03, 0.03, 2)
+        z = 1 + rng.uniform(-0.03, 0.03)
+        fs = [_face(0.5 + (x - 0.5) * z + dx, 0.5 + (y - 0.5) * z + dy, 0.12 * z) for x, y in row]
+        order = [int(j) for j in rng.permutation(4) if k != 3 or j != 2]  # detector order; one face lost
+        frames.append([fs[j] for j in order])
+        truth.append(order)
+    people = match_people(frames)
+    seen: dict[int, int] = {}  # true person -> id: the same in every frame, and one-to-one
+    for ids, true in zip(people, truth):
+        for p, t in zip(ids, true):
+            assert seen.setdefault(t, p) == p
+    assert len(set(seen.values())) == 4
+
+
+def test_importance_couple_group_profile_and_bystanders() -> None:
+    frames = []
+    for _ in range(4):
+        frames.append([
+            _face(0.3, 0.4, 0.20, eye_sharpness=0.12),  # bride
+            _face(0.55, 0.4, 0.19, eye_sharpness=0.11),  # groom
+            _face(0.8, 0.4, 0.18, yaw=70.0),  # profile: eyes not measurable, judged on size
+            _face(0.1, 0.3, 0.14, eye_sharpness=0.09),  # back row, a bit smaller
+            _face(0.9, 0.2, 0.06, eye_sharpness=0.10),  # far bystander: small
+            _face(0.05, 0.8, 0.15, eye_sharpness=0.02),  # bystander off the focus plane: never sharp
+        ])  # fmt: skip
+    frames[2].append(_face(0.5, 0.9, 0.2, eye_sharpness=0.12))  # a passer-by in one frame only
+    people = match_people(frames)
+    imp = important_people(frames, people)
+    names = {people[0][k]: n for k, n in enumerate(["bride", "groom", "profile", "back", "far", "soft"])}
+    assert {names[p] for p in imp if p in names} == {"bride", "groom", "profile", "back"}
+    assert len(imp) == 4  # the passer-by does not count either
+
+
+SPECS = {
+    "eyes_open": MemberSpec("eyes_open", 2.0, relative="below_median", relative_scale=0.2, needs=frozenset({"faces"}),
+                            face_relative="below_best", face_scale=0.1),
+    "face_sharpness": MemberSpec("face_sharpness", 3.0, relative="best", relative_scale=1.5, needs=frozenset({"faces"}),
+                                 face_relative="best", face_scale=1.5),
+}  # fmt: skip
+
+
+def _shot(faces: list[dict]) -> tuple[dict, list[dict]]:
+    for f in faces:
+        s = f["signals"]
+        f["scores"] = {"eyes_open": [s["eye_aspect_ratio"], 1.0], "face_sharpness": [s["eye_sharpness"], 0.5]}
+    worst_p = min(f["signals"]["eyes_open"] for f in faces)
+    worst_s = min(f["signals"]["eye_sharpness"] for f in faces)
+    return {"eyes_open": (worst_p, 1.0), "face_sharpness": (worst_s, 0.5)}, faces
+
+
+def test_each_person_judged_against_their_own_eyes() -> None:
+    """A person with narrow eyes in every frame is not blinking; the other person's half-closed
+    eyes cost the frame; looking down (pitch lower) is not a blink."""
+
+    def frame(b_ear: float, b_p: float, b_pitch: float = 0.0, jitter: float = 0.0) -> tuple[dict, list[dict]]:
+        narrow = _face(0.3, 0.4, 0.2, eye_sharpness=0.1, eyes_open=0.25 + jitter, eye_aspect_ratio=0.17 + jitter / 10, pitch=0.0)
+        other = _face(0.7, 0.4, 0.2, eye_sharpness=0.1, eyes_open=b_p, eye_aspect_ratio=b_ear, pitch=b_pitch)
+        return _shot([narrow, other])
+
+    shots = [frame(0.32, 0.98), frame(0.31, 0.97, jitter=0.03), frame(0.20, 0.55), frame(0.19, 0.5, b_pitch=-18.0), frame(0.33, 0.99)]
+    r = rank_group([s for s, _ in shots], SPECS, faces=[f for _, f in shots])
+    eyes = [e["eyes_open"] for e in r.effective]
+    assert eyes[0] == pytest.approx(1.0) and eyes[1] == pytest.approx(1.0) and eyes[4] == pytest.approx(1.0)
+    assert eyes[2] < 0.15  # half-closed counts as closed
+    assert eyes[3] == pytest.approx(1.0)  # looking down at a book
+    assert r.ranks[2] == 5
+    # the explain record names the face that cost the shot
+    assert r.explain[2]["eyes_open"]["worst_face"] == 1
+    from engine.quality.fusion import flagged_faces
+
+    assert flagged_faces(r.explain[2], "eyes_open") == [1] and flagged_faces(r.explain[0], "eyes_open") == []
+    assert flagged_faces(r.explain[3], "eyes_open") == []
+
+
+def _analysed(frames: list[np.ndarray]) -> list[dict]:
+    from engine import demo, pipeline
+    from engine.quality.registry import default_member_names
+
+    if not pipeline._W:
+        pipeline._init_worker(default_member_names(), "retinaface", "cpu", 1)
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "f.jpg"
+        for rgb in frames:
+            demo.save_jpeg(f, rgb, None)
+            out.append(pipeline.analyse_path(f, pipeline._W["members"], pipeline._detector(), pipeline._eye_model()))
+    return out
+
+
+def _rank(results: list[dict]) -> list[int]:
+    from engine import pipeline
+    from engine.quality.registry import default_member_names
+
+    specs = pipeline.member_specs(default_member_names())
+    group = [{m: v for m, v in r["scores"].items() if m in specs} for r in results]
+    return rank_group(group, specs, faces=[r["faces"] for r in results]).ranks
+
+
+@pytest.fixture(scope="module")
+def portraits() -> list:
+    from engine import demo
+    from engine.demo_bursts import Portrait, detect_portrait
+    from engine.faces import FaceDetector
+
+    det = FaceDetector()
+    astro = demo.demo_sources(1200)["astronaut"]
+    p = detect_portrait("astronaut", astro, det)
+    assert p is not None
+    mirrored = np.ascontiguousarray(astro[:, ::-1])
+    q = detect_portrait("astronaut-mirrored", mirrored, det)
+    assert q is not None
+    return [p, q] if isinstance(q, Portrait) else [p]
+
+
+def test_one_spoiled_face_loses_the_top_rank_in_a_couple(portraits) -> None:
+    """A couple, hand-held: the frame where both faces are good ranks first; a frame where only
+    one face is soft, blinking or moving ranks below it, whatever the other face does."""
+    from engine import demo_bursts as B
+
+    burst = B.group_burst(portraits, "duo", seed=3)
+    assert burst is not None and len(burst.frames) == 4
+    results = _analysed(burst.frames)
+    assert all(len(r["faces"]) == 2 for r in results)
+    assert all("face_sharpness" in f["scores"] for r in results for f in r["faces"])  # per-face qualities kept
+    ranks = _rank(results)
+    assert ranks[0] == 1, dict(zip(burst.labels, ranks))
+
+
+def test_one_spoiled_face_loses_the_top_rank_in_a_group() -> None:
+    from engine import demo_bursts as B
+    from engine.faces import FaceDetector
+
+    if not EXAMPLES.is_dir():
+        pytest.skip(f"PIQ23 examples not found at {EXAMPLES} (../shared is optional)")
+    from PIL import Image
+
+    det = FaceDetector()
+    ps = []
+    for path in sorted(EXAMPLES.glob("*.jpg")):
+        with Image.open(path) as im:
+            im.draft("RGB", (1400, 1400))
+            p = B.detect_portrait(path.name, np.asarray(im.convert("RGB")), det)
+        if p is not None:
+            ps.append(p)
+        if len(ps) == 5:
+            break
+    burst = B.group_burst(ps, "group", seed=5)
+    assert burst is not None
+    ranks = _rank(_analysed(burst.frames))
+    assert ranks[0] == 1, dict(zip(burst.labels, ranks))
+
+
+def test_strictness_modes_and_near_duplicates() -> None:
+    assert str(Strictness.parse("best:2")) == "best:2" and str(Strictness.parse(None)) == "moments"
+    assert Strictness.parse("margin:7.5").margin == 7.5
+    for bad in ("best:0", "margin:-1", "loose", "best:x"):
+        with pytest.raises(ValueError):
+            Strictness.parse(bad)
+    scores, ranks = [90.0, 88.0, 85.0, 60.0], [1, 2, 3, 4]
+    rng = np.random.default_rng(0)
+    from engine.grouping import CHROMA_SIZE, EMBED_SIZE
+
+    def emb(base: np.ndarray) -> np.ndarray:
+        lum = base / np.linalg.norm(base)
+        return np.concatenate([lum, np.full(CHROMA_SIZE * CHROMA_SIZE * 2, 1 / 3)]).astype(np.float32)
+
+    a = rng.normal(size=EMBED_SIZE * EMBED_SIZE)
+    other = rng.normal(size=EMBED_SIZE * EMBED_SIZE)
+    embs = [emb(a), emb(a + 0.05 * rng.normal(size=a.size)), emb(other), emb(other)]
+    assert suggest(scores, ranks, Strictness.parse("best:2")) == ["pick", "pick", "reject", "reject"]
+    assert suggest(scores, ranks, Strictness.parse("margin:3")) == ["pick", "pick", "reject", "reject"]
+    # moments: the near-duplicate of the pick goes, the distinct good moment stays, the weak one goes
+    assert suggest(scores, ranks, Strictness(), embs) == ["pick", "reject", "pick", "reject"]
+
+
+def test_regroup_persists_sensitivity_and_strictness(tmp_path: Path) -> None:
+    from engine import pipeline
+
+    cat = Catalog(tmp_path / "c.sqlite", tmp_path)
+    specs = {"a": MemberSpec("a", 1.0)}
+    emb = np.ones(EMB_LEN, np.float32).tobytes()
+    for i, q in enumerate((0.9, 0.8, 0.7)):
+        cat.store_analysis(f"h{i}", {"engine_version": "1", "embedding": emb, "n_faces": 0, "members": "[]"}, [], {"a": (1.0, q)})
+        cat.upsert_shot({"key": f"s{i}.jpg", "primary_path": f"s{i}.jpg", "hash": f"h{i}", "status": "ok"})
+    pipeline.regroup(cat, specs=specs, sensitivity=0.8, strictness="best:2")
+    assert cat.get_meta("sensitivity") == "0.8" and cat.get_meta("strictness") == "best:2"
+    pipeline.regroup(cat, specs=specs)  # a GUI regroup: the stored values, not the defaults
+    assert pipeline.ranking_settings(cat)[0] == 0.8
+    assert [cat.shot(f"s{i}.jpg")["suggested"] for i in range(3)] == ["pick", "pick", "reject"]
+    cat.close()
+
+
+EMB_LEN = 24 * 24 + 6 * 6 * 2
+
+
+def test_stars_or_a_label_count_as_decided() -> None:
+    assert not is_decided(Decision("a")) and not is_decided(None)
+    assert is_decided(Decision("a", stars=3)) and is_decided(Decision("a", label="Red"))
+    assert is_decided(Decision("a", flag="reject"))
+
+
+def test_culler_rank_rejects_a_bad_strictness(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "engine.cli", "rank", str(tmp_path), "--keep", "loose"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--keep" in r.stderr and "best:N" in r.stderr
