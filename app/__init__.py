@@ -1,6 +1,6 @@
 """The portrait-culler desktop app (PySide6) over the Qt-free engine.
 
-Layout: :mod:`app.session` (the folder's catalog held in memory, plain Python), :mod:`app.models`
+Layout: :mod:`app.session` (the folder's catalog held in memory, plain Python), :mod:`app.item_models`
 (Qt item models), :mod:`app.thumbs` (decoding off the GUI thread, bounded caches), views and
 widgets in :mod:`app.grid`, :mod:`app.loupe`, :mod:`app.inspector`, :mod:`app.explain`; the
 window :mod:`app.window` composes them and wires them to the controllers

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from app import theme
 from app import warnings as W
-from app.models import GROUP_ROLE, RECORD_ROLE, SCENE_START_ROLE, GroupListModel, ShotListModel
+from app.item_models import GROUP_ROLE, RECORD_ROLE, SCENE_START_ROLE, GroupListModel, ShotListModel
 from app.session import PENDING_GROUP, GroupRecord, Session, ShotRecord
 from app.thumbs import ImageCache
 from app.tiles import (

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject
 
-from app.models import ShotFilter
+from app.item_models import ShotFilter
 from app.session import GroupRecord, ShotRecord
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """A culling session: the catalog of one folder, held in memory for the views.
 
-Plain Python (no Qt): the item models in :mod:`app.models` sit on top of it.  Every decision is
+Plain Python (no Qt): the item models in :mod:`app.item_models` sit on top of it.  Every decision is
 written to the catalog at once; when a write fails (disk full, catalog locked) the decision is
 kept in memory, queued, and retried, so nothing the photographer did is lost.  Every query goes
 through :class:`engine.catalog.Catalog` (the only door to SQL); a decision is the catalog's

@@ -25,8 +25,8 @@ from app.decisions import DecisionController
 from app.facereview import FaceReview
 from app.grid import GroupDelegate, GroupList, ShotGrid
 from app.inspector import Inspector
+from app.item_models import GroupListModel, ShotListModel
 from app.loupe import ComparePane, ImageView
-from app.models import GroupListModel, ShotListModel
 from app.navigation import Navigator
 from app.session import DecisionWriteError, GroupRecord, Session, SessionError, ShotRecord
 from app.session_controller import SessionController

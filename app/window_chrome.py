@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from app import theme
 from app.actions import SHORTCUTS
-from app.models import ShotFilter
+from app.item_models import ShotFilter
 from app.session import DecisionWriteError
 from app.settings import SettingsDialog
 
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from app.facereview import FaceReview
     from app.grid import GroupList, ShotGrid
     from app.inspector import Inspector
+    from app.item_models import GroupListModel, ShotListModel
     from app.loupe import ComparePane, ImageView
-    from app.models import GroupListModel, ShotListModel
     from app.navigation import Navigator
     from app.session import Session, ShotRecord
     from app.settings import AppSettings

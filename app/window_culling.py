@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
     from app.decisions import DecisionController
     from app.grid import GroupList, ShotGrid
+    from app.item_models import ShotListModel
     from app.loupe import ComparePane
-    from app.models import ShotListModel
     from app.navigation import Navigator
     from app.session import GroupRecord, Session, ShotRecord
     from app.viewer import Viewer

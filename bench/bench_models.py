@@ -38,8 +38,8 @@ def bench_cpu(arch: str, backbone: str, repeats: int) -> dict[str, float]:
     import onnxruntime as ort
     import torch
 
+    from training.architectures import create_model
     from training.export import export_onnx, random_inputs
-    from training.registry import create_model
 
     model = create_model(arch, backbone=backbone).eval()
     onnx_bytes = export_onnx(model)
@@ -66,9 +66,9 @@ def bench_cpu(arch: str, backbone: str, repeats: int) -> dict[str, float]:
 def bench_gpu(arch: str, backbone: str, repeats: int) -> dict[str, float]:
     import torch
 
+    from training.architectures import create_model
     from training.export import random_inputs
     from training.losses import LossSet
-    from training.registry import create_model
 
     dev = torch.device("cuda")
     model = create_model(arch, backbone=backbone).to(dev)

@@ -1088,3 +1088,23 @@ class Catalog:
         if orphan:
             problems.append(f"{orphan} analysed shot(s) have no analysis row")
         return problems
+
+    # -- taste and export reads -----------------------------------------------------------
+    def face_boxes(self) -> list[tuple[str, Any, Any, str | None]]:
+        """Every face row as ``(hash, w, h, signals JSON text)``, unordered (the taste
+        features keep each photo's largest face)."""
+        return self.conn.execute("SELECT hash, w, h, signals FROM faces").fetchall()
+
+    def grouped_shots(self) -> list[tuple[str, str, int, int | None]]:
+        """Analysed shots that belong to a group, as ``(key, hash, group id, n_faces)``,
+        by group then key."""
+        return self.conn.execute(
+            "SELECT key, hash, group_id, n_faces FROM shots WHERE status = 'ok' AND group_id IS NOT NULL "
+            "ORDER BY group_id, key"
+        ).fetchall()
+
+    def all_files(self) -> list[dict[str, Any]]:
+        """Every ``files`` row as a dict, by path (an export looks at all of them at once)."""
+        cur = self.conn.execute("SELECT * FROM files ORDER BY path")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, values)) for values in cur.fetchall()]

@@ -81,6 +81,25 @@ def test_installed_commands_match_pyproject() -> None:
     assert declared["gui"] == "app.cli" and declared["train"] == "training.command"
 
 
+def test_every_declared_entry_point_exists_in_this_checkout() -> None:
+    """Each entry point pyproject declares (every group) names a module, and attribute, that
+    exists here: a renamed module (``training.registry`` -> ``training.architectures``) must take
+    its entry point along.  Read from pyproject, not the installed metadata, which may be stale."""
+    import importlib
+
+    groups = tomllib.loads(PYPROJECT.read_text())["project"]["entry-points"]
+    targets = [(g, n, v) for g, eps in groups.items() for n, v in eps.items()]
+    assert any(g == "portrait_culler.architectures" for g, _, _ in targets)
+    for group, name, value in targets:
+        module, _, attr = value.partition(":")
+        obj = importlib.import_module(module)
+        where = Path(obj.__file__ or "").resolve()
+        assert where.is_relative_to(ROOT), f"{group}: {name} = {value!r}: {module} is not in this checkout ({where})"
+        for part in filter(None, attr.split(".")):
+            assert hasattr(obj, part), f"{group}: {name} = {value!r}: no {part} in {module}"
+            obj = getattr(obj, part)
+
+
 def test_help_loads_no_heavy_module() -> None:
     """``culler --help`` builds every command's parser and imports neither Qt, torch nor onnxruntime."""
     code = (

@@ -289,7 +289,7 @@ def cmd_make_tiny(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from training.registry import list_models, model_config
+    from training.architectures import list_models, model_config
 
     for name in list_models():
         c = model_config(name)
@@ -308,12 +308,12 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     if not getattr(args, "_func", None):
         parser.print_help()
         return 2
+    from training.architectures import ConfigError
     from training.backbones import BackboneError
     from training.data import DataError
     from training.export import ExportError
     from training.losses import LossSpecError
     from training.piq23 import Piq23Error
-    from training.registry import ConfigError
 
     try:
         return int(args._func(args) or 0)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from engine.models.pack import Manifest, PackOutput, write_pack
-from training.models import QualityModel, ScoreOnly
+from training.networks import QualityModel, ScoreOnly
 from training.train import PIQ23_LICENCE, PIQ23_TERMS, model_from_checkpoint
 
 log = logging.getLogger("training.export")
@@ -105,7 +105,7 @@ def model_card(m: Manifest, ck: dict[str, Any]) -> str:
         "",
         m.description,
         "",
-        f"- architecture: `{m.architecture}` (portrait-culler `training.registry`)",
+        f"- architecture: `{m.architecture}` (portrait-culler `training.architectures`)",
         f"- backbone: `{m.extra.get('backbone')}`; initial weights: {', '.join(ck.get('weights_sources', [])) or 'n/a'}",
         "- inputs: " + "; ".join(f"`{i.name}` ({i.kind}, {i.size[0]}x{i.size[1]}, crops `{i.crops}`)" for i in m.inputs),
         f"- output: `{m.output.name}`, {m.output.direction.replace('_', ' ')}, typical range {m.output.range}",

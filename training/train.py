@@ -31,15 +31,15 @@ import torch
 from torch.utils.data import DataLoader
 
 from engine.metrics import ChallengeMetrics, challenge_metrics
-from training.data import DataError, Piq23Dataset, SceneBatchSampler, collate
-from training.losses import LossSet
-from training.models import QualityModel
-from training.registry import (
+from training.architectures import (
     ModelConfig,
     config_from_dict,
     config_to_dict,
     model_config,
 )
+from training.data import DataError, Piq23Dataset, SceneBatchSampler, collate
+from training.losses import LossSet
+from training.networks import QualityModel
 
 log = logging.getLogger("training")
 
@@ -227,7 +227,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def model_from_checkpoint(path: str | os.PathLike[str]) -> tuple[QualityModel, dict[str, Any]]:
     """Rebuild the model of a checkpoint (no backbone weights loaded first: the checkpoint has them)."""
-    from training.registry import create_model
+    from training.architectures import create_model
 
     ck = read_checkpoint(path)
     mc = config_from_dict({**ck["model_config"], "pretrained": "none"})
@@ -507,7 +507,7 @@ def plot_history(history: list[dict[str, Any]], path: Path) -> None:
 
 def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, Any]:
     """Train according to ``cfg``; returns {"best": metrics dict, "history": [...], "checkpoint": path}."""
-    from training.registry import create_model
+    from training.architectures import create_model
 
     if cfg.mode not in ("piq23", "synthetic"):
         raise DataError(f"unknown mode {cfg.mode!r}")

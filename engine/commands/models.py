@@ -73,7 +73,7 @@ def architectures() -> tuple[list[str], str | None]:
 
     The engine does not import the training module: a module that can build architectures
     registers a callable returning their names in the ``portrait_culler.architectures``
-    entry-point group (the training module registers ``training.registry:list_models``).
+    entry-point group (the training module registers ``training.architectures:list_models``).
     """
     from importlib.metadata import entry_points
 

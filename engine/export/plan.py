@@ -45,12 +45,9 @@ class FileIndex:
     """Every ``files`` row, read in one query (an export looks at all of them)."""
 
     def __init__(self, catalog: Catalog):
-        cur = catalog.conn.execute("SELECT * FROM files ORDER BY path")
-        names = [d[0] for d in cur.description]
         self.by_shot: dict[Any, list[dict[str, Any]]] = defaultdict(list)
         self.by_path: dict[Any, dict[str, Any]] = {}
-        for values in cur.fetchall():
-            row = dict(zip(names, values))
+        for row in catalog.all_files():
             self.by_shot[row["shot"]].append(row)
             self.by_path[row["path"]] = row
 

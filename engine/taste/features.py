@@ -122,7 +122,7 @@ def face_signals_by_hash(catalog: Any) -> dict[str, tuple[dict[str, float], int]
     """hash -> (largest face's signals, number of faces), in one query."""
     out: dict[str, tuple[dict[str, float], int]] = {}
     best: dict[str, float] = {}
-    for h, w, hh, sig in catalog.conn.execute("SELECT hash, w, h, signals FROM faces"):
+    for h, w, hh, sig in catalog.face_boxes():
         area = float(w or 0) * float(hh or 0)
         prev = out.get(h)
         n = (prev[1] if prev else 0) + 1
@@ -156,13 +156,12 @@ FLAG_RANK = {"pick": 1, None: 0, "reject": -1}
 
 def load_groups(catalog: Any, session: str) -> list[Group]:
     """Every ranked group of a catalog with its shots, default log-scores and decisions."""
-    rows = catalog.conn.execute(
-        "SELECT key, hash, group_id, n_faces FROM shots WHERE status = 'ok' AND group_id IS NOT NULL ORDER BY group_id, key"
-    ).fetchall()
+    rows = catalog.grouped_shots()
     scores: dict[str, dict[str, tuple[float, float]]] = {}
-    for h, m, v, q in catalog.conn.execute("SELECT hash, member, value, quality FROM scores"):
-        if v is not None and q is not None:
-            scores.setdefault(h, {})[m] = (float(v), float(q))
+    for h, by_member in catalog.all_scores().items():
+        for m, (v, q) in by_member.items():
+            if v is not None and q is not None:
+                scores.setdefault(h, {})[m] = (float(v), float(q))
     specs = _specs_for({m for s in scores.values() for m in s})
     faces = face_signals_by_hash(catalog)
     decisions = catalog.decisions()

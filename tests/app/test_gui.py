@@ -655,7 +655,7 @@ def test_no_catalog_left_behind_for_an_empty_folder(qtbot, settings: AppSettings
 def test_habits_home_end_next_undecided_undo_reopen_counts(qtbot, settings: AppSettings, folder: Path) -> None:
     from PySide6.QtCore import QPoint
 
-    from app.models import SCENE_START_ROLE
+    from app.item_models import SCENE_START_ROLE
 
     w = make_window(qtbot, settings)
     open_and_wait(qtbot, w, folder)

@@ -84,7 +84,7 @@ def test_install_and_remove(search_dirs: dict[str, Path], tmp_path: Path, capsys
 
 def test_architectures_come_from_the_registered_training_module(search_dirs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     from engine.commands.models import architectures
-    from training.registry import list_models
+    from training.architectures import list_models
 
     expected = sorted(list_models())
     assert architectures() == (expected, None) and "sem_hyperiqa" in expected
@@ -104,10 +104,10 @@ def test_architectures_without_or_with_a_broken_provider(search_dirs: dict[str, 
     rc, out, _ = run(capsys, "list", "--architectures")
     assert rc == 0 and "architectures: not available: no training module is registered" in out
     assert "pip install 'portrait-culler[train]'" in out
-    broken = md.EntryPoint(name="training", value="training.registry:no_such_function", group=ARCHITECTURES_GROUP)
+    broken = md.EntryPoint(name="training", value="training.architectures:no_such_function", group=ARCHITECTURES_GROUP)
     monkeypatch.setattr(md, "entry_points", lambda group: [broken])
     rc, out, _ = run(capsys, "list", "--architectures")
-    assert rc == 0 and "architectures: not available: the architecture list training.registry:no_such_function failed: AttributeError" in out
+    assert rc == 0 and "architectures: not available: the architecture list training.architectures:no_such_function failed: AttributeError" in out
 
 
 def test_bare_models_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:

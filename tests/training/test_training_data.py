@@ -15,6 +15,7 @@ from training.defects import DEFECTS, apply_defect, jod_penalty
 
 torch = pytest.importorskip("torch", reason="torch is not installed (training extra)")
 
+from training.architectures import model_config, tiny_overrides  # noqa: E402
 from training.data import (  # noqa: E402
     DataError,
     FaceCropper,
@@ -23,7 +24,6 @@ from training.data import (  # noqa: E402
     collate,
     fallback_face_crop,
 )
-from training.registry import model_config, tiny_overrides  # noqa: E402
 
 
 def test_real_piq23_files(piq23_shared: Path) -> None:
@@ -222,8 +222,8 @@ def test_synthetic_ranked_groups() -> None:
 
 
 def test_random_crops_and_mosaics_come_from_the_picture() -> None:
+    from training.architectures import model_config
     from training.data import prepare_inputs, random_mosaics
-    from training.registry import model_config
 
     rng = np.random.default_rng(0)
     img = rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)

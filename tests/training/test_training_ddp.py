@@ -14,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch is not installed (training extra)")
 pytest.importorskip("timm", reason="timm is not installed (training extra)")
 
-from training.registry import tiny_overrides  # noqa: E402
+from training.architectures import tiny_overrides  # noqa: E402
 from training.train import TrainConfig, fit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

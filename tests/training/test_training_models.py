@@ -11,15 +11,15 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch is not installed (training extra)")
 pytest.importorskip("timm", reason="timm is not installed (training extra)")
 
-from training.backbones import BackboneError, packaged_state_dict  # noqa: E402
-from training.export import export_onnx, parity  # noqa: E402
-from training.registry import (  # noqa: E402
+from training.architectures import (  # noqa: E402
     ConfigError,
     create_model,
     list_models,
     model_config,
     tiny_overrides,
 )
+from training.backbones import BackboneError, packaged_state_dict  # noqa: E402
+from training.export import export_onnx, parity  # noqa: E402
 
 ARCHS = [
     "hyperiqa", "sem_hyperiqa", "fhiqa", "hyperiqa_piq23", "sem_hyperiqa_piq23", "fhiqa_piq23",

@@ -14,8 +14,8 @@ torch = pytest.importorskip("torch", reason="torch is not installed (training ex
 pytest.importorskip("timm", reason="timm is not installed (training extra)")
 
 from engine.models.pack import verify_pack  # noqa: E402
+from training.architectures import model_config, tiny_overrides  # noqa: E402
 from training.cli import main as training_main  # noqa: E402
-from training.registry import model_config, tiny_overrides  # noqa: E402
 from training.train import TrainConfig, fit  # noqa: E402
 
 ARCHS = [

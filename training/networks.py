@@ -1,4 +1,4 @@
-"""The portrait quality models (torch).  Build them with ``training.registry.create_model``.
+"""The portrait quality networks (torch).  Build them with ``training.architectures.create_model``.
 
 Every model takes a dict of NCHW float tensors named as its config's ``inputs()`` (``image``,
 ``face``, ``mosaic``) and returns a dict with ``score`` (B,) and, for the scene-aware HyperIQAs,
@@ -14,8 +14,7 @@ import math
 import torch
 from torch import nn
 
-from training.backbones import Backbone
-from training.registry import (
+from training.architectures import (
     FaceFullConfig,
     FaceGateConfig,
     GlobalLocalConfig,
@@ -25,6 +24,7 @@ from training.registry import (
     SceneHyperIQAConfig,
     SemHyperIQAPiq23Config,
 )
+from training.backbones import Backbone
 
 Batch = dict[str, torch.Tensor]
 

@@ -1,4 +1,4 @@
-"""Model registry in the style of timm: ``create_model(name, **overrides)``.
+"""The architecture table in the style of timm: ``create_model(name, **overrides)``.
 
 One config dataclass per model says everything a pack needs to run it: backbone, input size and
 patching (test-time crops), normalisation, outputs, score direction and licence.
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from engine.models.pack import PackInput
 
 if TYPE_CHECKING:
-    from training.models import QualityModel
+    from training.networks import QualityModel
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -271,7 +271,7 @@ class FaceGateConfig(FaceFullConfig):
 @dataclass(frozen=True)
 class _Entry:
     config_cls: type[ModelConfig]
-    model: str  # class name in training.models
+    model: str  # class name in training.networks
 
 
 _REGISTRY: dict[str, _Entry] = {
@@ -330,13 +330,13 @@ def config_from_dict(d: dict[str, Any]) -> ModelConfig:
 
 
 def create_model(name: str | ModelConfig, **overrides: Any) -> QualityModel:
-    """Build a model by registry name (or from a config), timm style."""
-    from training import models
+    """Build a model by architecture name (or from a config), timm style."""
+    from training import networks
 
     cfg = name if isinstance(name, ModelConfig) else model_config(name, **overrides)
     if isinstance(name, ModelConfig) and overrides:
         cfg = config_from_dict({**config_to_dict(name), **overrides})
-    cls = getattr(models, _REGISTRY[cfg.name].model)
+    cls = getattr(networks, _REGISTRY[cfg.name].model)
     model: QualityModel = cls(cfg)
     return model
 
