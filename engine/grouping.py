@@ -81,6 +81,28 @@ def threshold_for(sensitivity: float) -> float:
     return 0.55 - 0.4 * s
 
 
+def _content_block(
+    lum_r: np.ndarray, lum_c: np.ndarray, chroma_r: np.ndarray, chroma_c: np.ndarray, chroma_scale: float
+) -> np.ndarray:
+    """Content distance (structure and colour, no time) of every (row, column) pair."""
+    d_struct = np.clip(1.0 - lum_r @ lum_c.T, 0.0, 2.0)
+    # Mean absolute chromaticity difference, scaled so a strong colour change ~ 1.
+    if len(lum_r) * len(lum_c) <= 4096:
+        d_chroma = np.abs(chroma_r[:, None, :] - chroma_c[None, :, :]).sum(axis=2)
+    else:
+        from scipy.spatial.distance import cdist
+
+        d_chroma = cdist(chroma_r, chroma_c, "cityblock")
+    return 0.7 * d_struct + 0.3 * np.minimum(d_chroma * chroma_scale, 2.0)
+
+
+def content_distance(emb: np.ndarray) -> np.ndarray:
+    """Content distance matrix of a few descriptors (one group's shots: near-duplicate tests)."""
+    emb = np.asarray(emb, np.float32)
+    lum, chroma = emb[:, :N_LUM], emb[:, N_LUM:]
+    return _content_block(lum, lum, chroma, chroma, 12.0 / max(1, chroma.shape[1]))
+
+
 class _Frames:
     """Descriptors and times of all frames, and the exact pairwise distance between two index sets."""
 
@@ -97,15 +119,7 @@ class _Frames:
 
     def block(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Combined distance of every (rows[i], cols[j]) pair: |rows| x |cols|."""
-        d_struct = np.clip(1.0 - self.lum[rows] @ self.lum[cols].T, 0.0, 2.0)
-        # Mean absolute chromaticity difference, scaled so a strong colour change ~ 1.
-        if len(rows) * len(cols) <= 4096:
-            d_chroma = np.abs(self.chroma[rows][:, None, :] - self.chroma[cols][None, :, :]).sum(axis=2)
-        else:
-            from scipy.spatial.distance import cdist
-
-            d_chroma = cdist(self.chroma[rows], self.chroma[cols], "cityblock")
-        d = 0.7 * d_struct + 0.3 * np.minimum(d_chroma * self.chroma_scale, 2.0)
+        d = _content_block(self.lum[rows], self.lum[cols], self.chroma[rows], self.chroma[cols], self.chroma_scale)
         vr, vc = self.valid[rows], self.valid[cols]
         if vr.any() and vc.any():
             same = (self.cam[rows][:, None] == self.cam[cols][None, :]) & vr[:, None] & vc[None, :]
