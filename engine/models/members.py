@@ -14,11 +14,12 @@ a member is cheap.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -55,13 +56,11 @@ class PackMember(QualityMember):
     as ``q_image ** (1 - face_weight) * q_face ** face_weight``.
     """
 
-    name: ClassVar[str] = "pack"
-    pack_dir: ClassVar[Path]
-    manifest: ClassVar[Manifest]
-    config: ClassVar[MemberConfig]
-
     def __init__(
         self,
+        pack_dir: str | os.PathLike[str],
+        manifest: Manifest,
+        config: MemberConfig | None = None,
         *,
         device: str | None = None,
         threads: int | None = None,
@@ -72,6 +71,15 @@ class PackMember(QualityMember):
         map: str | None = None,
         **unused: Any,
     ) -> None:
+        self.pack_dir = Path(pack_dir)
+        self.manifest = manifest
+        self.config = (config or MemberConfig()).merged(pack_member_config(self.pack_dir, manifest.extra))
+        kinds0 = {i.kind for i in manifest.inputs}
+        self.name = member_name(manifest.name)
+        self.needs = frozenset({IMAGE, FACES} if "face" in kinds0 or "faces" in (self.config.targets or ()) else {IMAGE})
+        self.higher_is_better = manifest.output.direction != "lower_is_better"
+        self.description = manifest.description or f"deep quality model {manifest.architecture}"
+        self.licence = manifest.licence
         override = MemberConfig.from_mapping(
             {
                 k: v
@@ -203,25 +211,13 @@ class PackMember(QualityMember):
         return d
 
 
-def member_class(pack_dir: str | os.PathLike[str], manifest: Manifest, config: MemberConfig | None = None) -> type[PackMember]:
-    """A ``PackMember`` subclass bound to one pack (its name, needs and direction as class attributes)."""
+def member_class(pack_dir: str | os.PathLike[str], manifest: Manifest, config: MemberConfig | None = None) -> Callable[..., PackMember]:
+    """The member factory of one pack: ``member_class(dir, manifest)(device=...)`` builds a
+    :class:`PackMember` bound to it (its name, needs, direction and licence come from the
+    manifest; its spec from :meth:`PackMember.spec`)."""
     pdir = Path(pack_dir)
-    cfg = (config or MemberConfig()).merged(pack_member_config(pdir, manifest.extra))
-    kinds = {i.kind for i in manifest.inputs}
-    faces = "face" in kinds or "faces" in (cfg.targets or ())
-    needs = frozenset({IMAGE, FACES} if faces else {IMAGE})
-    attrs = {
-        "name": member_name(manifest.name),
-        "pack_dir": pdir,
-        "manifest": manifest,
-        "config": cfg,
-        "needs": needs,
-        "higher_is_better": manifest.output.direction != "lower_is_better",
-        "description": manifest.description or f"deep quality model {manifest.architecture}",
-        "licence": manifest.licence,
-    }
-    cls = type(f"PackMember_{manifest.name.replace('-', '_')}", (PackMember,), attrs)
-    return cls
+    pack_member_config(pdir, manifest.extra)  # a malformed member.toml fails here, at registration
+    return functools.partial(PackMember, pdir, manifest, config)
 
 
 def _warn_once(key: str, msg: str) -> None:
@@ -245,9 +241,9 @@ def register_pack(
 
     m = verify_pack(pack_dir)
     cfg = config if config is not None else load_config()
-    cls = member_class(pack_dir, m, cfg.member(m.name))
-    register_member(cls.name, cls, default=default)
-    return cls.name
+    factory = member_class(pack_dir, m, cfg.member(m.name))
+    register_member(member_name(m.name), factory, default=default)
+    return member_name(m.name)
 
 
 def register_installed_packs(extra: Iterable[str | os.PathLike[str]] = ()) -> list[FoundPack]:
@@ -275,10 +271,10 @@ def register_installed_packs(extra: Iterable[str | os.PathLike[str]] = ()) -> li
             )
             continue
         try:
-            cls = member_class(fp.path, m, cfg.member(m.name))
+            factory = member_class(fp.path, m, cfg.member(m.name))
         except (PackError, OSError) as exc:
             _warn_once(str(fp.path), f"model pack {fp.name!r} skipped: {exc}")
             continue
-        register_member(cls.name, cls, default=m.name in default)
+        register_member(member_name(m.name), factory, default=m.name in default)
         registered.append(fp)
     return registered

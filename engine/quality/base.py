@@ -120,12 +120,12 @@ class QualityMember:
     face member on a shot with no face): the fusion then ignores it.
     """
 
-    name: ClassVar[str] = "member"
-    needs: ClassVar[frozenset[str]] = frozenset({IMAGE})
-    higher_is_better: ClassVar[bool] = True
+    name: str = "member"
+    needs: frozenset[str] = frozenset({IMAGE})
+    higher_is_better: bool = True
     weight: float = 1.0
-    description: ClassVar[str] = ""
-    licence: ClassVar[str] = "Apache-2.0"
+    description: str = ""
+    licence: str = "Apache-2.0"
     # How the fusion compares a shot with the rest of its group, on top of ``quality``:
     # None (absolute only), "best" (ratio to the best value of the group, to the power
     # ``relative_scale``: the sharpest frame of a burst sets the bar) or "median"
