@@ -331,6 +331,7 @@ class MainWindow(Chrome, Culling, QMainWindow):
     def close_session(self) -> None:
         if self.session is not None and self.current_key:
             self.settings.set_last_shot(self.session.root, self.current_key)
+        self.decisions.settle()  # a large change still being applied or written
         self.ctl.close()
         self.decisions.set_session(None)
         self.viewer.clear()
@@ -358,6 +359,7 @@ class MainWindow(Chrome, Culling, QMainWindow):
                 return
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.decisions.settle()
         session = self.session
         if session is not None and session.pending_writes:
             try:
