@@ -14,7 +14,8 @@ Measures, on the offscreen platform (or the one QT_QPA_PLATFORM names, e.g. xcb 
   * peak memory (VmHWM) after every thumbnail of the session was decoded and 200 loupe steps.
 
 The session: JPEGs of 2400x1600 (12 variants of three public-domain scikit-image photographs,
-with EXIF times); the analysed catalog is filled the way the engine fills it (tests/app/gen.py),
+with EXIF times); the analysed catalog is filled the way the engine fills it (tests/app/gen.py,
+through the engine's batched store),
 so that the figures are about the GUI, not the models.  Figures are medians over --runs.
 
 Large sessions (``--shots 50000``) without writing tens of GB: each shot is a hard link to one of
@@ -267,8 +268,8 @@ def main() -> int:
             print(r.stdout + r.stderr, file=sys.stderr)
             return 1
     else:
-        gen.fill_catalog(folder, cat, 10)
-    print(f"catalog of {args.shots} analysed shots written by {'culler rank' if args.catalog == 'rank' else 'gen.py'} "
+        gen.fill_catalog_batched(folder, cat, 10)
+    print(f"catalog of {args.shots} analysed shots written by {'culler rank' if args.catalog == 'rank' else 'gen.py (batched store)'} "
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
     reopen_call, reopen_open, reopen_first, reopen_stall = [], [], [], []
