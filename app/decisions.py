@@ -160,8 +160,6 @@ class DecisionController(QObject):
     def set_session(self, session: Session | None) -> None:
         self.settle()
         self.session = session
-        if session is None:
-            gc.unfreeze()
         self.undo_stack.clear()
         self._retry.stop()
         self._failing = False
@@ -169,7 +167,7 @@ class DecisionController(QObject):
     @staticmethod
     def _freeze() -> None:
         """Before a large change: the session's records (and whatever else lives now) go out of
-        the garbage collector's sight until the session closes.  A full collection, set off by
+        the garbage collector's sight (as after each catalog read).  A full collection, set off by
         any large allocation in any thread and holding the GIL, then takes a few milliseconds
         instead of 100-200 ms at 50,000 shots (``gc.freeze``, meant for long-lived objects)."""
         gc.freeze()
@@ -183,6 +181,7 @@ class DecisionController(QObject):
         """Apply ``fn`` to the decisions of ``keys`` as one undo step; returns how many changed."""
         if self.session is None:
             return 0
+        self._drain()  # fn applies to the decisions as they will be
         before = {k: self.session.shots[k].decision for k in keys if k in self.session.shots}
         return self.push(text, {k: fn(d) for k, d in before.items()})
 
@@ -337,9 +336,9 @@ class DecisionController(QObject):
         """Apply every queued change in memory now and wait for the write in flight (before
         the session closes or is exported: afterwards ``pending_writes`` holds what is left)."""
         self._drain()
-        w = self._writer
-        if w is not None:
-            w.wait()
+        for w in (self._planner, self._writer):
+            if w is not None:
+                w.wait()
         self._drain_reconcile()
 
     def _failed(self, message: str) -> None:
