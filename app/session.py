@@ -460,18 +460,28 @@ class Session:
         return None
 
     # -- decisions ------------------------------------------------------------------------
-    def set_decisions(self, changes: dict[str, Decision]) -> None:
+    def set_decisions(self, changes: dict[str, Decision], write: bool = True) -> None:
         """Apply decisions in memory and write them to the catalog in one transaction.
 
         On a write error the decisions stay applied in memory and queued for a retry, and
-        :class:`DecisionWriteError` is raised with a user-facing message.
+        :class:`DecisionWriteError` is raised with a user-facing message.  ``write=False``
+        leaves them queued in :attr:`pending_writes` (the caller writes them off the GUI thread).
         """
+        shots = self.shots
+        c = self._counts[1] if self._counts is not None and self._counts[0] == self.version else None
         for key, d in changes.items():
-            if key in self.shots:
-                self.shots[key].decision = d
+            s = shots.get(key)
+            if s is not None:
+                if c is not None:  # kept up to date: recounting 50,000 shots per change stalls
+                    c[s.decision.flag or "unflagged"] -= 1
+                    c[d.flag or "unflagged"] += 1
+                s.decision = d
         self.version += 1
+        if c is not None:
+            self._counts = (self.version, c)
         self.pending_writes.update(changes)
-        self.flush_pending()
+        if write:
+            self.flush_pending()
 
     def flush_pending(self) -> None:
         if not self.pending_writes:

@@ -121,12 +121,16 @@ class StatusArea:
             return
         total = len(session.shots)
         keys = list(session.shots) if shown is None else shown
-        picks = rejects = 0
-        for k in keys:
-            s = session.shots.get(k)
-            f = s.decision.flag if s is not None else None
-            picks += f == "pick"
-            rejects += f == "reject"
+        if len(keys) == total:  # the whole session: its counts are kept up to date, no recount
+            c = session.counts()
+            picks, rejects = c["pick"], c["reject"]
+        else:
+            picks = rejects = 0
+            for k in keys:
+                s = session.shots.get(k)
+                f = s.decision.flag if s is not None else None
+                picks += f == "pick"
+                rejects += f == "reject"
         head = plural(total, "shot") if len(keys) == total else f"Showing {len(keys)} of {plural(total, 'shot')}"
         text = f"{head} · {plural(picks, 'pick')} · {plural(rejects, 'reject')} · {len(keys) - picks - rejects} to decide"
         pending = len(session.pending_writes)

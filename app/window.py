@@ -339,6 +339,7 @@ class MainWindow(Chrome, Culling, QMainWindow):
     def close_session(self) -> None:
         if self.session is not None and self.current_key:
             self.settings.set_last_shot(self.session.root, self.current_key)
+        self.decisions.settle()  # a large change still being applied or written
         closed = self.ctl.close()
         if closed is not None and not closed.pending_writes:
             self.taste.offer(closed.catalog_path)  # once: learn from the decisions just made
@@ -377,6 +378,7 @@ class MainWindow(Chrome, Culling, QMainWindow):
                 return
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.decisions.settle()
         session = self.session
         if session is not None and session.pending_writes:
             try:

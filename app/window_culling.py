@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
-from app.decisions import accepted
+from app.decisions import AcceptPlan, accepted, plan_accept_all
 from app.statusbar import plural
 
 if TYPE_CHECKING:
@@ -121,21 +121,27 @@ class Culling(_Base):
         session = self.session
         if session is None:
             return
-        shots = [session.shots[k] for g in session.groups if g.id >= 0 for k in g.keys]
-        after = accepted(shots, True)
+        if len(session.shots) >= self.decisions.LARGE:  # worked out in a worker: no freeze
+            self.decisions.plan_in_background(session, self._accept_all_planned)
+            return
+        self._accept_all_planned(plan_accept_all(session))
+
+    def _accept_all_planned(self, plan: AcceptPlan) -> None:
+        session = self.session
+        if session is None or plan.session is not session:
+            return
         text = "Accept suggestions for all scenes"
-        if not after:
+        if not plan.after:
             self.statusBar().showMessage(f"{text}: no undecided shot", 5000)
             return
-        picks = sum(1 for d in after.values() if d.flag == "pick")
-        left = sum(1 for s in shots if s.decided)
+        picks, left, after = plan.picks, plan.left, plan.after
         question = (f"Accept the suggestions for {plural(len(after), 'undecided shot')}: "
                     f"{plural(picks, 'pick')} and {plural(len(after) - picks, 'reject')}?\n\n"
                     f"{plural(left, 'shot')} with a flag, stars or a colour label "
                     f"{'is' if left == 1 else 'are'} left as they are. Undo (Ctrl+Z) takes it back.")
         if not self.confirm("Accept all suggestions", question):
             return
-        n = self.decisions.push(text, after)
+        n = self.decisions.push_plan(text, plan)
         self.statusBar().showMessage(f"{text}: {plural(n, 'shot')} changed", 5000)
 
     def _on_decisions_applied(self, changes: dict[str, Any]) -> None:
