@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.models.pack import PackError, PackOutput
+from engine.packs.pack import PackError, PackOutput
 from engine.quality.base import MemberScore, QualityMember, ShotInput, clamp_quality
 
-log = logging.getLogger("engine.models")
+log = logging.getLogger("engine.packs")
 
 TARGETS = ("image", "faces")
 MAPS = ("logistic", "linear")
@@ -136,7 +136,7 @@ def read_config_file(path: str | os.PathLike[str]) -> EnsembleConfig:
 def load_config(files: Iterable[str | os.PathLike[str]] | None = None) -> EnsembleConfig:
     """Merge the ensemble configs (first file has priority); unreadable files are warned about and skipped."""
     if files is None:
-        from engine.models.search import config_files
+        from engine.packs.search import config_files
 
         files = config_files()
     merged = EnsembleConfig()

@@ -23,19 +23,19 @@ from typing import Any
 
 import numpy as np
 
-from engine.models.ensemble import (
+from engine.packs.ensemble import (
     EnsembleConfig,
     MemberConfig,
     load_config,
     pack_member_config,
     quality_of,
 )
-from engine.models.pack import Manifest, PackError, verify_pack
-from engine.models.runtime import PackRuntime, parse_device
-from engine.models.search import FoundPack, find_packs
+from engine.packs.pack import Manifest, PackError, verify_pack
+from engine.packs.runtime import PackRuntime, parse_device
+from engine.packs.search import FoundPack, find_packs
 from engine.quality.base import FACES, IMAGE, MemberScore, QualityMember, ShotInput, clamp_quality
 
-log = logging.getLogger("engine.models")
+log = logging.getLogger("engine.packs")
 
 ENV_NONCOMMERCIAL = "CULLER_ALLOW_NONCOMMERCIAL"
 _ENV_WARNED = "_CULLER_PACK_WARNINGS_SHOWN"  # inherited by worker processes: warn once per session
