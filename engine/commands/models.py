@@ -151,7 +151,7 @@ def _list(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from engine.packs.ensemble import load_config, pack_member_config
+    from engine.packs.ensemble import load_config, pack_member_config, resolve_member_settings
     from engine.packs.pack import PackError, read_manifest, verify_pack
     from engine.packs.search import pack_size, resolve_pack
 
@@ -166,7 +166,7 @@ def _info(args: argparse.Namespace) -> int:
     except PackError as exc:
         error = str(exc)
     try:
-        member = pack_member_config(path, m.extra).merged(load_config().member(m.name))
+        member = resolve_member_settings(m, ensemble=load_config().member(m.name), pack=pack_member_config(path, m.extra))
     except PackError as exc:
         member = None
         error = error or str(exc)
@@ -181,7 +181,7 @@ def _info(args: argparse.Namespace) -> int:
             return _err(str(exc))
     d = asdict(m)
     d.update(path=str(path), bytes=pack_size(path), verified=error is None, error=error)
-    d["member"] = asdict(member) if member else None
+    d["member"] = {k: v if k != "source" else dict(v) for k, v in asdict(member).items()} if member else None
     if runtime:
         d["runtime"] = runtime
     if args.json:
@@ -202,7 +202,9 @@ def _info(args: argparse.Namespace) -> int:
     for k, v in m.metrics.items():
         print(f"  metric:      {k}: {v}")
     if member:
-        print(f"  member:      pack:{m.name} weight={member.weight} targets={member.targets} face_weight={member.face_weight} map={member.map}")
+        print(f"  member:      pack:{m.name} weight={member.weight} targets={list(member.targets)} face_weight={member.face_weight} map={member.map}")
+        for key, where in member.source.items():
+            print(f"               {key} from {where}")
     if runtime:
         print(f"  runtime:     {runtime['device']} ({', '.join(runtime['providers'])})")
         if runtime["message"]:
