@@ -86,6 +86,9 @@ class RankSummary:
     bad_dates: list[str] = field(default_factory=list)  # shots whose invalid EXIF date gave way to file time
     seconds: float = 0.0
     cancelled: bool = False
+    # member -> cache identity (MemberSpec.cache_id) of the members this run ranked with: the
+    # rank files read only the scores stored under these (engine.report)
+    identities: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -557,6 +560,7 @@ def _rank(
     try:
         names = _member_names(opts)
         specs = member_specs(names)
+        summary.identities = {n: s.cache_id for n, s in specs.items()}
         emit(ProgressEvent("scan", 0, 0, message=f"scanning {root}"))
         scan = scan_folder(root, opts.recursive)
         summary.skipped.extend(scan.skipped)
