@@ -97,7 +97,7 @@ def piq23_photos(limit: int | None = None) -> dict[str, np.ndarray]:
 
 
 def speed(members: dict[str, object], ensemble_names: list[str], shots: list, runs: int) -> list[tuple[str, float, float]]:
-    from engine.models.ensemble import Ensemble
+    from engine.packs.ensemble import Ensemble
     from engine.quality.base import ShotInput
 
     def fresh(ss: list) -> list:  # members cache per-shot signals in ShotInput: time from scratch
@@ -119,8 +119,8 @@ def speed(members: dict[str, object], ensemble_names: list[str], shots: list, ru
 
 
 def gpu_speed(pack_names: Sequence[str]) -> list[tuple[str, str, float]]:
-    from engine.models.runtime import PackRuntime, available_providers
-    from engine.models.search import find_packs
+    from engine.packs.runtime import PackRuntime, available_providers
+    from engine.packs.search import find_packs
 
     if not any(p in available_providers() for p in ("CUDAExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider")):
         return []
@@ -198,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rank_sections = []
     if not args.no_ranking:
-        from engine.models.ensemble import Ensemble
+        from engine.packs.ensemble import Ensemble
 
         def member_fn(n: str) -> Callable[[list], list[float]]:
             def f(shots: list) -> list[float]:

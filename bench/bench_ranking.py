@@ -43,7 +43,7 @@ EXAMPLES = REPO.parent / "shared" / "data" / "piq23" / "examples"
 
 
 def _init() -> None:
-    if not pipeline._W:
+    if not pipeline._WORKER.ready:
         pipeline._init_worker(default_member_names(), "retinaface", "cpu", 1)
 
 
@@ -57,7 +57,7 @@ def analyse_frames(frames: list[np.ndarray]) -> list[dict[str, Any]]:
         f = Path(tmp) / "frame.jpg"
         for rgb in frames:
             demo.save_jpeg(f, rgb, None)
-            res = pipeline.analyse_path(f, pipeline._W["members"], pipeline._detector(), pipeline._eye_model())
+            res = pipeline.analyse_path(f, pipeline._WORKER.members, pipeline._detector(), pipeline._eye_model())
             gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
             res["laplacian"] = float(cv2.Laplacian(gray, cv2.CV_64F).var())
             out.append({"scores": res["scores"], "faces": res["faces"], "laplacian": res["laplacian"]})

@@ -86,6 +86,9 @@ class RankSummary:
     bad_dates: list[str] = field(default_factory=list)  # shots whose invalid EXIF date gave way to file time
     seconds: float = 0.0
     cancelled: bool = False
+    # member -> cache identity (MemberSpec.cache_id) of the members this run ranked with: the
+    # rank files read only the scores stored under these (engine.report)
+    identities: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -123,7 +126,25 @@ class ShotResult:
 
 # -- worker side -----------------------------------------------------------------------------
 
-_W: dict[str, Any] = {}
+@dataclass
+class _WorkerState:
+    """What one analysis worker process keeps between tasks: set by :func:`_init_worker` (the
+    pool's initializer, the Ray actor's constructor), read by :func:`_work`.  The face detector
+    and the eye model are built on first use (:func:`_detector`, :func:`_eye_model`)."""
+
+    ready: bool = False  # _init_worker has run in this process
+    members: list[Any] = field(default_factory=list)  # QualityMember instances, in run order
+    face_backend: str = "retinaface"
+    threads: int = 1
+    device: str = "cpu"
+    known: frozenset[str] = frozenset()  # hashes already analysed: sent once per worker, not per task
+    known_images: dict[str, str] = field(default_factory=dict)  # image key -> analysed hash (engine.imagekey)
+    detector: Any = None  # FaceDetector, built on first use
+    eye_model: Any = None  # the eye-state model, or None when not installed ...
+    eye_model_loaded: bool = False  # ... once load_eye_model has been asked
+
+
+_WORKER = _WorkerState()
 
 
 def _init_worker(
@@ -135,32 +156,36 @@ def _init_worker(
     cv2.setNumThreads(threads)
     from engine.quality.registry import create_member
 
-    _W.clear()
-    _W["members"] = [create_member(m, device=device) if m.startswith("pack:") else create_member(m) for m in members]
-    _W["face_backend"] = face_backend
-    _W["threads"] = threads
-    _W["device"] = device
-    _W["detector"] = None
-    _W["known"] = known  # hashes already analysed: sent once per worker, not with every task
-    _W["known_images"] = known_images or {}  # image key -> analysed hash (engine.imagekey), likewise
-    _W["eye_model"] = ...
+    global _WORKER
+    _WORKER = _WorkerState(
+        ready=True,
+        members=[create_member(m, device=device) if m.startswith("pack:") else create_member(m) for m in members],
+        face_backend=face_backend,
+        threads=threads,
+        device=device,
+        known=known,
+        known_images=known_images or {},
+    )
 
 
 def _detector():  # type: ignore[no-untyped-def]
-    if _W.get("detector") is None:
+    w = _WORKER
+    if w.detector is None:
         from engine.faces import FaceDetector
 
-        _W["detector"] = FaceDetector(backend=_W["face_backend"], threads=_W["threads"], device=_W.get("device", "cpu"))
-    return _W["detector"]
+        w.detector = FaceDetector(backend=w.face_backend, threads=w.threads, device=w.device)
+    return w.detector
 
 
 def _eye_model():  # type: ignore[no-untyped-def]
     """The worker's eye-state model (None when not installed), built on first use."""
-    if _W.get("eye_model", ...) is ...:
+    w = _WORKER
+    if not w.eye_model_loaded:
         from engine.faces import load_eye_model
 
-        _W["eye_model"] = load_eye_model(_W.get("threads", 1))
-    return _W["eye_model"]
+        w.eye_model = load_eye_model(w.threads)
+        w.eye_model_loaded = True
+    return w.eye_model
 
 
 def analyse_path(path: Path, members: list[Any], detector: Any, eye_model: Any = None) -> dict[str, Any]:
@@ -287,9 +312,9 @@ def _work(task: dict[str, Any]) -> ShotResult:
     path = Path(task["path"])
     _fault_crash(path)
     try:
-        needed, key = identify(path, task, out, _W.get("known", ()), _W.get("known_images"))
+        needed, key = identify(path, task, out, _WORKER.known, _WORKER.known_images)
         if needed:
-            out.update(analyse_path(path, _W["members"], _detector(), _eye_model()))
+            out.update(analyse_path(path, _WORKER.members, _detector(), _eye_model()))
             out["analysis"]["image_key"] = key
     except Exception as exc:  # never let one file stop a session
         record_skip(out, exc)
@@ -535,6 +560,7 @@ def _rank(
     try:
         names = _member_names(opts)
         specs = member_specs(names)
+        summary.identities = {n: s.cache_id for n, s in specs.items()}
         emit(ProgressEvent("scan", 0, 0, message=f"scanning {root}"))
         scan = scan_folder(root, opts.recursive)
         summary.skipped.extend(scan.skipped)

@@ -126,7 +126,7 @@ def rank_and_report(opts: Any, output: Path | None, prog: str, quiet: bool = Fal
         bar.close()
     if output:
         try:
-            write_ranks(summary.catalog_path, output)
+            write_ranks(summary.catalog_path, output, summary.identities or None)
         except OSError as exc:
             print(f"{prog}: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
             return 1, summary
@@ -134,11 +134,25 @@ def rank_and_report(opts: Any, output: Path | None, prog: str, quiet: bool = Fal
     return (0 if summary.n_shots else 1), summary
 
 
-def rank_rows(catalog_path: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """One dict per analysed shot, ordered by group and rank, and the member names."""
+def default_identities() -> dict[str, str]:
+    """member -> cache identity of the default members (built-in and installed packs)."""
+    from engine.quality.registry import default_member_names, member_specs
+
+    return {n: s.cache_id for n, s in member_specs(default_member_names()).items()}
+
+
+def rank_rows(catalog_path: Path, identities: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """One dict per analysed shot, ordered by group and rank, and the member names.
+
+    ``identities``: member -> cache identity of the members the ranking used (``RankSummary.
+    identities``; default: the default members').  Only scores stored under those identities
+    are reported, as ``regroup`` fuses only those: an older model's scores of the same pack, or
+    a member no longer selected, never appear in a rank file."""
+    if identities is None:
+        identities = default_identities()
     with Catalog(catalog_path) as cat:
         rows = cat.ranked_shots()
-        scores = cat.all_scores()
+        scores = cat.scores_by_hash(identities)
     members = sorted({m for s in scores.values() for m in s})
     out = []
     for r in rows:
@@ -155,9 +169,10 @@ def rank_rows(catalog_path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     return out, members
 
 
-def write_ranks(catalog_path: Path, output: Path) -> None:
-    """Write the ranks as CSV (one column per member signal) or JSON, atomically."""
-    rows, members = rank_rows(catalog_path)
+def write_ranks(catalog_path: Path, output: Path, identities: dict[str, str] | None = None) -> None:
+    """Write the ranks as CSV (one column per member signal) or JSON, atomically
+    (``identities``: as :func:`rank_rows`)."""
+    rows, members = rank_rows(catalog_path, identities)
     if output.suffix.lower() == ".json":
         text = json.dumps({"members": members, "shots": rows}, indent=1)
     else:

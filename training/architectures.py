@@ -29,7 +29,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.models.pack import PackInput
+from engine.packs.pack import PackInput
 
 if TYPE_CHECKING:
     from training.networks import QualityModel

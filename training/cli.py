@@ -264,7 +264,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         args.checkpoint, args.out, name=args.name, version=args.version, description=args.description,
         parity_batch=args.parity_batch, tol=args.tol,
     )
-    from engine.models.pack import read_manifest
+    from engine.packs.pack import read_manifest
 
     m = read_manifest(out)
     print(f"pack written to {out}: {m.name} {m.version} ({m.architecture}), licence {m.licence}, commercial use {m.commercial_use}")

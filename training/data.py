@@ -1,6 +1,6 @@
 """PIQ23 dataset (torch), face crops, prepared-input cache and the scene-balanced sampler.
 
-Inputs are prepared exactly as the pack runtime does (``engine.models.runtime.make_crops`` and
+Inputs are prepared exactly as the pack runtime does (``engine.packs.runtime.make_crops`` and
 ``normalise``), so a model sees the same pixels in training and in ``culler rank``:
 
 * ``image`` (kind image, ``full``): the whole frame resized to the input size;
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from engine.models.pack import PackInput
+from engine.packs.pack import PackInput
 from training.piq23 import ScoreRow
 
 log = logging.getLogger("training.data")
@@ -107,7 +107,7 @@ class FaceCropper:
 def random_crops(rgb: np.ndarray, size: tuple[int, int], n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` random ``size`` crops (n x H x W x 3) of the picture at the scale the runtime's
     ``grid5`` crops use (its own resolution, upscaled only when smaller than ``size``)."""
-    from engine.models.runtime import _at_least
+    from engine.packs.runtime import _at_least
 
     h, w = int(size[0]), int(size[1])
     base = _at_least(rgb, h, w)
@@ -123,7 +123,7 @@ def random_mosaics(rgb: np.ndarray, size: tuple[int, int], n_grid: int, n: int, 
     """``n`` mosaics (n x H x W x 3) of ``n_grid`` x ``n_grid`` mini-patches taken at random places
     at the picture's own resolution (RQ-Net's training mosaic; the runtime's ``mosaic:N`` takes
     the centres of an N x N grid instead)."""
-    from engine.models.runtime import _at_least
+    from engine.packs.runtime import _at_least
 
     h, w = int(size[0]), int(size[1])
     ph, pw = h // n_grid, w // n_grid
@@ -146,7 +146,7 @@ def prepare_inputs(
     crop, n x H x W x 3 for several (``grid5``).  With ``train_crops`` > 0 (training only), image
     inputs whose test-time crops are ``grid5`` / ``center`` get that many random crops and
     ``mosaic:N`` inputs that many random mosaics; ``full`` inputs stay as they are."""
-    from engine.models.runtime import make_crops
+    from engine.packs.runtime import make_crops
 
     out: dict[str, np.ndarray] = {}
     face: np.ndarray | None = None
@@ -171,8 +171,8 @@ def prepare_inputs(
 
 def to_tensor(a: np.ndarray, spec: PackInput) -> torch.Tensor:
     """uint8 HxWx3 -> normalised float 3xHxW (n x 3 x H x W for n crops), as
-    ``engine.models.runtime.normalise``."""
-    from engine.models.runtime import normalise
+    ``engine.packs.runtime.normalise``."""
+    from engine.packs.runtime import normalise
 
     if a.ndim == 4:
         return torch.from_numpy(normalise(a, spec.mean, spec.std, "float32"))

@@ -1,4 +1,4 @@
-"""Checkpoint -> ONNX model pack (``engine.models.pack``), with a torch vs onnxruntime parity check.
+"""Checkpoint -> ONNX model pack (``engine.packs.pack``), with a torch vs onnxruntime parity check.
 
 The ONNX graph has one input per model input (``image``, ``face``, ``mosaic``; N x 3 x H x W
 float32, dynamic batch N) and one output ``score`` (N,).  Parity: the max absolute difference
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.models.pack import Manifest, PackOutput, write_pack
+from engine.packs.pack import Manifest, PackOutput, write_pack
 from training.networks import QualityModel, ScoreOnly
 from training.train import PIQ23_LICENCE, PIQ23_TERMS, model_from_checkpoint
 

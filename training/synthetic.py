@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.models.pack import PackInput
+from engine.packs.pack import PackInput
 from training.defects import DEFECT_JOD, DEFECTS, apply_defect, apply_defects, jod_penalty
 from training.piq23 import ATTRIBUTES
 
@@ -79,7 +79,7 @@ def _rgb3(a: np.ndarray) -> np.ndarray:
 
 
 def _limit(a: np.ndarray, max_side: int) -> np.ndarray:
-    from engine.models.runtime import resize
+    from engine.packs.runtime import resize
 
     s = max_side / max(a.shape[:2])
     if s >= 1:
@@ -89,7 +89,7 @@ def _limit(a: np.ndarray, max_side: int) -> np.ndarray:
 
 def random_view(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator, min_scale: float = 0.5) -> np.ndarray:
     """A random crop (aspect of ``size``, 50-100 % of the largest such crop), resized to ``size``."""
-    from engine.models.runtime import resize
+    from engine.packs.runtime import resize
 
     h, w = photo.shape[:2]
     th, tw = size

@@ -98,7 +98,7 @@ class Scorer:
             image_key = res.pop("_image_key", None)
             if dec is not None:
                 try:
-                    res.update(p.analyse_decoded(dec, p._W["members"], p._detector(), t0, p._eye_model()))
+                    res.update(p.analyse_decoded(dec, p._WORKER.members, p._detector(), t0, p._eye_model()))
                     res["analysis"]["image_key"] = image_key
                 except Exception as exc:
                     record_skip(res, exc)

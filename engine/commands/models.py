@@ -93,7 +93,7 @@ def architectures() -> tuple[list[str], str | None]:
 
 
 def _pack_row(fp: Any, sizes: bool = True) -> dict[str, Any]:
-    from engine.models.search import pack_size
+    from engine.packs.search import pack_size
 
     m = fp.manifest
     row: dict[str, Any] = {"name": fp.name, "path": str(fp.path), "ok": fp.ok, "error": fp.error}
@@ -111,8 +111,8 @@ def _pack_row(fp: Any, sizes: bool = True) -> dict[str, Any]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from engine.models.ensemble import load_config
-    from engine.models.search import find_packs, search_path
+    from engine.packs.ensemble import load_config
+    from engine.packs.search import find_packs, search_path
 
     packs = find_packs(verify=True)
     cfg = load_config()
@@ -151,9 +151,9 @@ def _list(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from engine.models.ensemble import load_config, pack_member_config
-    from engine.models.pack import PackError, read_manifest, verify_pack
-    from engine.models.search import pack_size, resolve_pack
+    from engine.packs.ensemble import load_config, pack_member_config, resolve_member_settings
+    from engine.packs.pack import PackError, read_manifest, verify_pack
+    from engine.packs.search import pack_size, resolve_pack
 
     try:
         path = resolve_pack(args.pack)
@@ -166,13 +166,13 @@ def _info(args: argparse.Namespace) -> int:
     except PackError as exc:
         error = str(exc)
     try:
-        member = pack_member_config(path, m.extra).merged(load_config().member(m.name))
+        member = resolve_member_settings(m, ensemble=load_config().member(m.name), pack=pack_member_config(path, m.extra))
     except PackError as exc:
         member = None
         error = error or str(exc)
     runtime = None
     if args.device is not None and error is None:
-        from engine.models.runtime import PackRuntime
+        from engine.packs.runtime import PackRuntime
 
         try:
             rt = PackRuntime(path, device=args.device, verify=False, manifest=m)
@@ -181,7 +181,7 @@ def _info(args: argparse.Namespace) -> int:
             return _err(str(exc))
     d = asdict(m)
     d.update(path=str(path), bytes=pack_size(path), verified=error is None, error=error)
-    d["member"] = asdict(member) if member else None
+    d["member"] = {k: v if k != "source" else dict(v) for k, v in asdict(member).items()} if member else None
     if runtime:
         d["runtime"] = runtime
     if args.json:
@@ -202,7 +202,9 @@ def _info(args: argparse.Namespace) -> int:
     for k, v in m.metrics.items():
         print(f"  metric:      {k}: {v}")
     if member:
-        print(f"  member:      pack:{m.name} weight={member.weight} targets={member.targets} face_weight={member.face_weight} map={member.map}")
+        print(f"  member:      pack:{m.name} weight={member.weight} targets={list(member.targets)} face_weight={member.face_weight} map={member.map}")
+        for key, where in member.source.items():
+            print(f"               {key} from {where}")
     if runtime:
         print(f"  runtime:     {runtime['device']} ({', '.join(runtime['providers'])})")
         if runtime["message"]:
@@ -214,8 +216,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from engine.models.pack import PackError, verify_pack
-    from engine.models.search import find_packs, resolve_pack
+    from engine.packs.pack import PackError, verify_pack
+    from engine.packs.search import find_packs, resolve_pack
 
     failures = 0
     if args.paths:
@@ -245,8 +247,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _install(args: argparse.Namespace) -> int:
-    from engine.models.pack import PackError
-    from engine.models.search import install_pack
+    from engine.packs.pack import PackError
+    from engine.packs.search import install_pack
 
     try:
         fp = install_pack(args.source, args.dest, sha256=args.sha256, replace=args.replace)
@@ -263,9 +265,9 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _fp16(args: argparse.Namespace) -> int:
-    from engine.models.fp16 import FP16_FILE, add_fp16_variant
-    from engine.models.pack import PackError
-    from engine.models.search import resolve_pack
+    from engine.packs.fp16 import FP16_FILE, add_fp16_variant
+    from engine.packs.pack import PackError
+    from engine.packs.search import resolve_pack
 
     try:
         path = add_fp16_variant(resolve_pack(args.pack))
@@ -277,8 +279,8 @@ def _fp16(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from engine.models.pack import PackError
-    from engine.models.search import uninstall_pack
+    from engine.packs.pack import PackError
+    from engine.packs.search import uninstall_pack
 
     try:
         path = uninstall_pack(args.name, args.dest)

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         print("culler rank: --workers must be at least 1", file=sys.stderr)
         return 2
-    from engine.models.runtime import parse_device
+    from engine.packs.runtime import parse_device
 
     try:
         parse_device(args.device)

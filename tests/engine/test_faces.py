@@ -405,7 +405,7 @@ def test_eyes_open_score_mapping():
 def test_detector_session_comes_from_the_runtime_factory(astronaut):
     """--device reaches the face detector: a missing GPU provider falls back to the CPU with
     the runtime's message, and the detections are the same."""
-    from engine.models.runtime import available_providers
+    from engine.packs.runtime import available_providers
 
     cpu = F.FaceDetector(device="cpu")
     assert cpu.device == "cpu" and cpu.provider_message is None

@@ -106,14 +106,14 @@ def _analysed(frames: list[np.ndarray]) -> list[dict]:
     from engine import demo, pipeline
     from engine.quality.registry import default_member_names
 
-    if not pipeline._W:
+    if not pipeline._WORKER.ready:
         pipeline._init_worker(default_member_names(), "retinaface", "cpu", 1)
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         f = Path(tmp) / "f.jpg"
         for rgb in frames:
             demo.save_jpeg(f, rgb, None)
-            out.append(pipeline.analyse_path(f, pipeline._W["members"], pipeline._detector(), pipeline._eye_model()))
+            out.append(pipeline.analyse_path(f, pipeline._WORKER.members, pipeline._detector(), pipeline._eye_model()))
     return out
 
 

@@ -10,7 +10,7 @@ import pytest
 @pytest.fixture
 def search_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     """Point every search-path folder at tmp_path (no user or shipped packs)."""
-    import engine.models.search as search
+    import engine.packs.search as search
 
     dirs = {k: tmp_path / k for k in ("env", "user", "builtin")}
     for d in dirs.values():

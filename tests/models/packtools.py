@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.models.pack import Manifest, PackInput, PackOutput, write_pack
+from engine.packs.pack import Manifest, PackInput, PackOutput, write_pack
 
 
 def sharpness_model(size: int = 32, input_name: str = "image", fixed_batch: int | None = None) -> bytes:

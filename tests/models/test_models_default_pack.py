@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.models.ensemble import load_config
-from engine.models.pack import PackError, verify_pack
-from engine.models.search import builtin_models_dir
+from engine.packs.ensemble import load_config
+from engine.packs.pack import PackError, verify_pack
+from engine.packs.search import builtin_models_dir
 
 NAME = "portrait-lite-synth"
 PACK = builtin_models_dir() / NAME
@@ -55,7 +55,7 @@ def test_shipped_pack_is_in_the_default_ensemble(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("CULLER_USER_MODELS", str(tmp_path))
     monkeypatch.delenv("CULLER_MODELS_PATH", raising=False)
     assert NAME in (load_config().default or [])
-    from engine.models.members import register_installed_packs
+    from engine.packs.members import register_installed_packs
     from engine.quality import registry
 
     registry._ensure_loaded()
@@ -99,7 +99,7 @@ def burst():  # type: ignore[no-untyped-def]
 
 
 def _member():  # type: ignore[no-untyped-def]
-    from engine.models.members import member_class
+    from engine.packs.members import member_class
 
     return member_class(PACK, verify_pack(PACK), load_config().member(NAME))(device="cpu")
 
@@ -117,7 +117,7 @@ def test_pack_alone_prefers_the_clean_frame_at_strong_defects(burst) -> None:  #
 def test_clean_frame_ranks_first_with_the_deep_pack_on(burst) -> None:  # type: ignore[no-untyped-def]
     """The whole burst as one scene group (as culler rank groups it): clean first, ahead of every
     defect type and level, with the technical members and the deep pack together."""
-    from engine.models.ensemble import Ensemble
+    from engine.packs.ensemble import Ensemble
     from engine.quality.registry import create_member, default_member_names
 
     tech = [create_member(n) for n in default_member_names() if not n.startswith("pack:")]
@@ -133,7 +133,7 @@ def test_clean_frame_ranks_first_with_the_deep_pack_on(burst) -> None:  # type: 
 def test_shipped_fp16_variant_agrees_with_fp32(burst) -> None:  # type: ignore[no-untyped-def]
     import onnxruntime as ort
 
-    from engine.models.runtime import PackRuntime, preprocess
+    from engine.packs.runtime import PackRuntime, preprocess
 
     m = verify_pack(PACK)
     assert m.extra.get("fp16_model") == "model_fp16.onnx"

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from packtools import make_pack
 
-from engine.models import runtime
-from engine.models.fp16 import FP16_FILE, add_fp16_variant
-from engine.models.pack import verify_pack
-from engine.models.runtime import PackRuntime
+from engine.packs import runtime
+from engine.packs.fp16 import FP16_FILE, add_fp16_variant
+from engine.packs.pack import verify_pack
+from engine.packs.runtime import PackRuntime
 
 pytest.importorskip("onnx")
 
@@ -65,7 +65,7 @@ def test_gpu_device_picks_the_variant_and_falls_back_cleanly(
         return real_session(path, sess_options=sess_options, providers=["CPUExecutionProvider"])
 
     monkeypatch.setattr(ort, "InferenceSession", session)
-    with caplog.at_level(logging.WARNING, logger="engine.models"):
+    with caplog.at_level(logging.WARNING, logger="engine.packs"):
         rt = PackRuntime(p, device="auto")
     assert opened[0] == (FP16_FILE, ["CUDAExecutionProvider", "CPUExecutionProvider"])
     assert opened[-1] == ("model.onnx", ["CPUExecutionProvider"])

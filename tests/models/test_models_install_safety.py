@@ -14,9 +14,9 @@ import pytest
 from packtools import make_pack
 
 from engine.cli import main
-from engine.models import pack as packmod
-from engine.models import search
-from engine.models.pack import PackError, verify_pack
+from engine.packs import pack as packmod
+from engine.packs import search
+from engine.packs.pack import PackError, verify_pack
 
 
 def cli(*argv: object) -> int:

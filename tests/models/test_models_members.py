@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from packtools import make_pack, make_pair_pack
 
-from engine.models.ensemble import Ensemble, load_config, quality_of
-from engine.models.members import member_class, register_installed_packs, register_pack
-from engine.models.pack import PackError, PackOutput, verify_pack
+from engine.packs.ensemble import Ensemble, load_config, quality_of
+from engine.packs.members import member_class, register_installed_packs, register_pack
+from engine.packs.pack import PackError, PackOutput, verify_pack
 from engine.quality.base import FaceInput, MemberScore, QualityMember, ShotInput
 
 RNG = np.random.default_rng(7)
@@ -139,7 +139,7 @@ def test_register_installed_packs(search_dirs: dict[str, Path], clean_registry, 
     (search_dirs["builtin"] / "ensemble.toml").write_text(
         '[ensemble]\ndefault = ["tiny-sharp"]\n[members."tiny-sharp"]\nweight = 0.7\ntargets = ["image", "faces"]\n'
     )
-    with caplog.at_level(logging.WARNING, logger="engine.models"):
+    with caplog.at_level(logging.WARNING, logger="engine.packs"):
         got = register_installed_packs()
         register_installed_packs()  # a second registration (a worker process) does not warn again
     assert sorted(p.name for p in got) == ["extra", "tiny-sharp"]
@@ -164,7 +164,7 @@ def test_pack_member_config_and_bad_config(search_dirs: dict[str, Path], tmp_pat
     assert m.weight == 2.5 and m.map == "linear"
     (search_dirs["env"] / "ensemble.toml").write_text('[members.own]\nweight = 0.5\n')
     (search_dirs["user"] / "ensemble.toml").write_text("[members.own]\ntargts = 3\n")
-    with caplog.at_level(logging.WARNING, logger="engine.models"):
+    with caplog.at_level(logging.WARNING, logger="engine.packs"):
         cfg = load_config()
     assert cfg.member("own").weight == 0.5
     assert any("unknown member settings ['targts']" in r.getMessage() for r in caplog.records)
@@ -191,13 +191,13 @@ def test_ensemble_fuses_technical_and_deep_members(pack: Path, clean_registry) -
 
 
 def test_a_pack_that_cannot_run_is_skipped_not_fatal(tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.models.pack import Manifest, PackInput, write_pack
+    from engine.packs.pack import Manifest, PackInput, write_pack
 
     monkeypatch.setenv("_CULLER_PACK_WARNINGS_SHOWN", "")
     m = Manifest("junk", "1", "x", [PackInput("image", "image", (8, 8))])
     p = write_pack(tmp_path / "junk", m, {"model.onnx": b"\x00 not onnx"})  # checksums fine, model unreadable
     mem = member(p)
-    with caplog.at_level(logging.WARNING, logger="engine.models"):
+    with caplog.at_level(logging.WARNING, logger="engine.packs"):
         assert mem.score_batch([ShotInput(image=sharp()), ShotInput(image=sharp())]) == [None, None]
         assert mem.score(ShotInput(image=sharp())) is None
     assert sum("'junk' cannot run and is skipped" in r.getMessage() for r in caplog.records) == 1
@@ -205,7 +205,7 @@ def test_a_pack_that_cannot_run_is_skipped_not_fatal(tmp_path: Path, caplog: pyt
 
 def test_unknown_device_warns_and_runs_on_auto(pack: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("_CULLER_PACK_WARNINGS_SHOWN", "")
-    with caplog.at_level(logging.WARNING, logger="engine.models"):
+    with caplog.at_level(logging.WARNING, logger="engine.packs"):
         m = member_class(pack, verify_pack(pack))(device="tpu")
     assert m.device == "auto" and m.score(ShotInput(image=sharp())) is not None
     assert any("unknown device 'tpu'" in r.getMessage() for r in caplog.records)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from packtools import make_pack
 
-from engine.models.pack import MANIFEST, PackError, read_manifest, verify_pack
-from engine.models.runtime import PackRuntime
+from engine.packs.pack import MANIFEST, PackError, read_manifest, verify_pack
+from engine.packs.runtime import PackRuntime
 
 
 def flip_byte(path: Path, offset: int) -> None:
@@ -75,7 +75,7 @@ def test_missing_file_and_malformed_manifest(tmp_path: Path) -> None:
 def test_manifest_inputs_must_match_the_graph(tmp_path: Path) -> None:
     from packtools import sharpness_model
 
-    from engine.models.pack import Manifest, PackInput, write_pack
+    from engine.packs.pack import Manifest, PackInput, write_pack
 
     m = Manifest(name="bad", version="1", architecture="x", inputs=[PackInput("pixels", "image", (32, 32))])
     p = write_pack(tmp_path / "bad", m, {"model.onnx": sharpness_model(32)})

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from packtools import IDENTITY, make_pack
 
-from engine.models import runtime
-from engine.models.pack import Manifest, PackError, PackInput, PackOutput, write_pack
-from engine.models.runtime import PackRuntime, make_crops, normalise, preprocess, select_providers
+from engine.packs import runtime
+from engine.packs.pack import Manifest, PackError, PackInput, PackOutput, write_pack
+from engine.packs.runtime import PackRuntime, make_crops, normalise, preprocess, select_providers
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -48,7 +48,7 @@ def test_bad_device_is_a_clear_error() -> None:
 
 def test_runtime_falls_back_and_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     p = make_pack(tmp_path / "p")
-    with caplog.at_level(logging.WARNING, logger="engine.models"):
+    with caplog.at_level(logging.WARNING, logger="engine.packs"):
         rt = PackRuntime(p, device="cuda")  # no CUDA provider in this onnxruntime build
     assert rt.device == "cpu" and rt.session.get_providers() == [CPU]
     assert "falling back to the CPU" in (rt.provider_message or "")

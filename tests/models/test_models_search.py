@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from packtools import make_pack
 
-from engine.models import search
-from engine.models.pack import PackError, sha256_file, verify_pack
+from engine.packs import search
+from engine.packs.pack import PackError, sha256_file, verify_pack
 
 
 def test_search_path_order(search_dirs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

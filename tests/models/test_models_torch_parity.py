@@ -11,8 +11,8 @@ import pytest
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
 
-from engine.models.pack import Manifest, PackInput, PackOutput, write_pack  # noqa: E402
-from engine.models.runtime import PackRuntime, make_crops  # noqa: E402
+from engine.packs.pack import Manifest, PackInput, PackOutput, write_pack  # noqa: E402
+from engine.packs.runtime import PackRuntime, make_crops  # noqa: E402
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 

@@ -195,7 +195,7 @@ def test_packaged_imagenet_weights_are_loaded() -> None:
     import timm
     from skimage import data as skdata
 
-    from engine.models.runtime import make_crops, normalise
+    from engine.packs.runtime import make_crops, normalise
 
     img = normalise(make_crops(skdata.chelsea(), (224, 224), "full")[0][None], (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     for name in ("efficientnet_lite0", "mobilenetv2_100"):

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch is not installed (training extra)")
 pytest.importorskip("timm", reason="timm is not installed (training extra)")
 
-from engine.models.pack import verify_pack  # noqa: E402
+from engine.packs.pack import verify_pack  # noqa: E402
 from training.architectures import model_config, tiny_overrides  # noqa: E402
 from training.cli import main as training_main  # noqa: E402
 from training.train import TrainConfig, fit  # noqa: E402
@@ -129,7 +129,7 @@ def test_config_file_resume_and_evaluate(tiny_piq23: Path, tmp_path: Path, capsy
 def test_synthetic_pretraining_pack_runs_in_the_engine(tiny_piq23: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """pretrain-synthetic -> export -> the engine's pack runtime gives the torch model's score;
     fine-tuning that checkpoint on PIQ23 (--init) makes a non-commercial model."""
-    from engine.models.runtime import PackRuntime
+    from engine.packs.runtime import PackRuntime
     from training.train import model_from_checkpoint
 
     out = tmp_path / "pre"
@@ -309,7 +309,7 @@ def test_baseline_config_runs_on_the_download_layout(name: str, tiny_download_tr
 def test_test_time_crops_match_the_runtime(tiny_piq23: Path, tmp_path: Path) -> None:
     """RQ-Net-style options of global_local (random mosaics in training, grid5 crops of the global
     view at test time): training's evaluation averages the crops exactly as the pack runtime."""
-    from engine.models.runtime import PackRuntime
+    from engine.packs.runtime import PackRuntime
     from training.data import Piq23Dataset, collate, load_rgb
     from training.train import model_from_checkpoint, predict
 

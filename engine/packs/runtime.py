@@ -12,13 +12,13 @@ Devices (``device=`` or the ``CULLER_DEVICE`` environment variable):
 
 When the requested provider is missing (or fails to start) the runtime falls
 back to the CPU and says so once, in ``PackRuntime.provider_message`` and as a
-warning on the ``engine.models`` logger.
+warning on the ``engine.packs`` logger.
 
 Threads: one intra-op thread per session by default, because ranking runs one
 worker process per core; ``threads=`` or ``CULLER_ORT_THREADS`` change it
 (0 lets onnxruntime use every core, for a single process).
 
-Preprocessing follows each :class:`~engine.models.pack.PackInput` (training
+Preprocessing follows each :class:`~engine.packs.pack.PackInput` (training
 imports :func:`make_crops` and :func:`normalise` so both sides agree):
 
 ``full``      the whole picture resized to the input size (aspect not kept);
@@ -45,9 +45,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.models.pack import Manifest, PackError, PackInput, read_manifest, verify_pack
+from engine.packs.pack import Manifest, PackError, PackInput, read_manifest, verify_pack
 
-log = logging.getLogger("engine.models")
+log = logging.getLogger("engine.packs")
 
 ENV_DEVICE = "CULLER_DEVICE"
 ENV_THREADS = "CULLER_ORT_THREADS"

@@ -7,8 +7,9 @@ research-only packs, e.g. ones fine-tuned on PIQ23).  Packs named in the
 ensemble config's ``default`` list run by default in ``culler rank``.  A pack
 that fails verification is skipped with one warning; ranking goes on without it.
 
-Member options (``create_member("pack:NAME", device=..., threads=..., batch_size=...)``)
-override the config; the onnxruntime session is made on first use, so building
+Member options (``create_member("pack:NAME", device=..., threads=..., batch_size=...)``, and
+``weight=``, ``targets=``, ``face_weight=``, ``map=``) override the config (the precedence of
+each setting: :mod:`engine.packs.ensemble`); the onnxruntime session is made on first use, so building
 a member is cheap.
 """
 
@@ -23,25 +24,23 @@ from typing import Any
 
 import numpy as np
 
-from engine.models.ensemble import (
+from engine.packs.ensemble import (
     EnsembleConfig,
     MemberConfig,
     load_config,
     pack_member_config,
     quality_of,
+    resolve_member_settings,
 )
-from engine.models.pack import Manifest, PackError, verify_pack
-from engine.models.runtime import PackRuntime, parse_device
-from engine.models.search import FoundPack, find_packs
+from engine.packs.pack import Manifest, PackError, verify_pack
+from engine.packs.runtime import PackRuntime, parse_device
+from engine.packs.search import FoundPack, find_packs
 from engine.quality.base import FACES, IMAGE, MemberScore, QualityMember, ShotInput, clamp_quality
 
-log = logging.getLogger("engine.models")
+log = logging.getLogger("engine.packs")
 
 ENV_NONCOMMERCIAL = "CULLER_ALLOW_NONCOMMERCIAL"
 _ENV_WARNED = "_CULLER_PACK_WARNINGS_SHOWN"  # inherited by worker processes: warn once per session
-
-DEFAULTS = MemberConfig(weight=1.0, face_weight=0.5, map="logistic")
-
 
 def member_name(pack_name: str) -> str:
     return f"pack:{pack_name}"
@@ -62,6 +61,7 @@ class PackMember(QualityMember):
         manifest: Manifest,
         config: MemberConfig | None = None,
         *,
+        pack_config: MemberConfig | None = None,
         device: str | None = None,
         threads: int | None = None,
         batch_size: int = 8,
@@ -71,33 +71,32 @@ class PackMember(QualityMember):
         map: str | None = None,
         **unused: Any,
     ) -> None:
+        """``config``: the ensemble layer (``load_config().member(NAME)``); ``pack_config``: the
+        pack's own layer (read from the pack when not given); ``weight``, ``targets``,
+        ``face_weight``, ``map``: the options layer.  They are merged by
+        :func:`~engine.packs.ensemble.resolve_member_settings`, the one place that does."""
         self.pack_dir = Path(pack_dir)
         self.manifest = manifest
-        self.config = (config or MemberConfig()).merged(pack_member_config(self.pack_dir, manifest.extra))
-        kinds0 = {i.kind for i in manifest.inputs}
         self.name = member_name(manifest.name)
-        self.needs = frozenset({IMAGE, FACES} if "face" in kinds0 or "faces" in (self.config.targets or ()) else {IMAGE})
-        self.higher_is_better = manifest.output.direction != "lower_is_better"
-        self.description = manifest.description or f"deep quality model {manifest.architecture}"
-        self.licence = manifest.licence
-        override = MemberConfig.from_mapping(
+        options = MemberConfig.from_mapping(
             {
                 k: v
                 for k, v in {"weight": weight, "targets": targets, "face_weight": face_weight, "map": map}.items()
                 if v is not None
             },
-            self.name,
+            f"{self.name} options",
         )
-        cfg = override.merged(self.config).merged(DEFAULTS)
-        self.weight = float(cfg.weight if cfg.weight is not None else 1.0)
-        self.face_weight = float(cfg.face_weight if cfg.face_weight is not None else 0.5)
-        self.map = cfg.map or "logistic"
-        kinds = {i.kind for i in self.manifest.inputs}
-        self.pair = kinds == {"image", "face"}
-        if self.pair or kinds == {"face"}:
-            self.targets: tuple[str, ...] = ("faces",)
-        else:
-            self.targets = tuple(cfg.targets) if cfg.targets else ("image",)
+        own = pack_config if pack_config is not None else pack_member_config(self.pack_dir, manifest.extra)
+        self.settings = resolve_member_settings(manifest, options=options, ensemble=config, pack=own)
+        self.weight = self.settings.weight
+        self.face_weight = self.settings.face_weight
+        self.map = self.settings.map
+        self.targets: tuple[str, ...] = self.settings.targets
+        self.pair = {i.kind for i in manifest.inputs} == {"image", "face"}
+        self.needs = frozenset({IMAGE, FACES} if "faces" in self.targets else {IMAGE})
+        self.higher_is_better = manifest.output.direction != "lower_is_better"
+        self.description = manifest.description or f"deep quality model {manifest.architecture}"
+        self.licence = manifest.licence
         if device is not None:
             try:
                 parse_device(device)
@@ -216,8 +215,8 @@ def member_class(pack_dir: str | os.PathLike[str], manifest: Manifest, config: M
     :class:`PackMember` bound to it (its name, needs, direction and licence come from the
     manifest; its spec from :meth:`PackMember.spec`)."""
     pdir = Path(pack_dir)
-    pack_member_config(pdir, manifest.extra)  # a malformed member.toml fails here, at registration
-    return functools.partial(PackMember, pdir, manifest, config)
+    own = pack_member_config(pdir, manifest.extra)  # read once; a malformed member.toml fails here
+    return functools.partial(PackMember, pdir, manifest, config, pack_config=own)
 
 
 def _warn_once(key: str, msg: str) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.models.pack import (
+from engine.packs.pack import (
     MANIFEST,
     PACK_NAME_RE,
     Manifest,

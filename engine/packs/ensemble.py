@@ -1,13 +1,22 @@
 """The deep ensemble: which packs run, their fusion weights and how raw outputs map to quality.
 
-Configuration is TOML (or JSON) and comes from three places, highest priority first:
+A pack member has four settings: ``weight``, ``targets``, ``face_weight`` and ``map``.  Each
+is resolved in one place, :func:`resolve_member_settings`, from four layers; the first layer
+that sets a setting wins, setting by setting (:data:`PRECEDENCE`):
 
-1. ``ensemble.toml`` files on the model search path (``CULLER_MODELS_PATH``, the
-   user's models folder, then ``resources/models/ensemble.toml`` which ships
-   the default ensemble);
-2. a pack's own ``member.toml`` / ``member.json`` (checksummed with the pack), or
-   ``extra.member`` in its manifest;
-3. built-in defaults.
+1. ``options``: the keyword arguments of ``create_member("pack:NAME", weight=...)``;
+2. ``ensemble``: the ``[members."NAME"]`` tables of the ``ensemble.toml`` files on the model
+   search path, themselves highest priority first (``CULLER_MODELS_PATH``, the user's models
+   folder, then ``resources/models/ensemble.toml``, which ships the default ensemble) -- this
+   is where a user tunes a pack;
+3. ``pack``: the pack's own defaults, given in exactly one place: ``member.toml``,
+   ``member.json`` or the manifest's ``extra.member`` (a pack with more than one is refused);
+4. ``default``: :data:`DEFAULT_SETTINGS`.
+
+``targets`` is the exception: a pack whose inputs are a face crop (or an image and a face)
+scores face crops whatever the layers say (source ``"inputs"``).  The resolved
+:class:`MemberSettings` records, per setting, the layer (and file) it came from; ``culler
+models info`` prints it.
 
 Example (``resources/models/ensemble.toml``)::
 
@@ -38,10 +47,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.models.pack import PackError, PackOutput
+from engine.packs.pack import PackError, PackOutput
 from engine.quality.base import MemberScore, QualityMember, ShotInput, clamp_quality
 
-log = logging.getLogger("engine.models")
+log = logging.getLogger("engine.packs")
 
 TARGETS = ("image", "faces")
 MAPS = ("logistic", "linear")
@@ -54,15 +63,18 @@ class MemberConfig:
     targets: tuple[str, ...] | None = None
     face_weight: float | None = None
     map: str | None = None
+    source: dict[str, str] = field(default_factory=dict, compare=False)  # setting -> where it was set
 
     def merged(self, other: MemberConfig) -> MemberConfig:
-        """Fields of ``self`` where set, else those of ``other``."""
-        return MemberConfig(
-            weight=self.weight if self.weight is not None else other.weight,
-            targets=self.targets if self.targets is not None else other.targets,
-            face_weight=self.face_weight if self.face_weight is not None else other.face_weight,
-            map=self.map if self.map is not None else other.map,
-        )
+        """Fields of ``self`` where set, else those of ``other`` (with their sources)."""
+        out = MemberConfig()
+        for key in ("weight", "targets", "face_weight", "map"):
+            mine = getattr(self, key)
+            src = self if mine is not None else other
+            setattr(out, key, getattr(src, key))
+            if key in src.source and getattr(src, key) is not None:
+                out.source[key] = src.source[key]
+        return out
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any], where: str) -> MemberConfig:
@@ -92,6 +104,7 @@ class MemberConfig:
                 cfg.map = str(d["map"])
         except (TypeError, ValueError) as exc:
             raise PackError(f"{where}: {exc}") from exc
+        cfg.source = {k: where for k in ("weight", "targets", "face_weight", "map") if k in d}
         return cfg
 
 
@@ -136,7 +149,7 @@ def read_config_file(path: str | os.PathLike[str]) -> EnsembleConfig:
 def load_config(files: Iterable[str | os.PathLike[str]] | None = None) -> EnsembleConfig:
     """Merge the ensemble configs (first file has priority); unreadable files are warned about and skipped."""
     if files is None:
-        from engine.models.search import config_files
+        from engine.packs.search import config_files
 
         files = config_files()
     merged = EnsembleConfig()
@@ -155,22 +168,84 @@ def load_config(files: Iterable[str | os.PathLike[str]] | None = None) -> Ensemb
 
 
 def pack_member_config(pack_dir: Path, extra: Mapping[str, Any] | None) -> MemberConfig:
-    """A pack's own member settings (``member.toml`` / ``member.json`` or ``extra.member``)."""
-    for fname in PACK_CONFIG_FILES:
-        f = pack_dir / fname
-        if f.is_file():
-            try:
-                text = f.read_text()
-                data = json.loads(text) if fname.endswith(".json") else tomllib.loads(text)
-            except (OSError, ValueError) as exc:
-                raise PackError(f"cannot read {f}: {exc}") from exc
-            data = data.get("member", data) if isinstance(data, dict) else data
-            if not isinstance(data, dict):
-                raise PackError(f"{f}: member settings must be a table")
-            return MemberConfig.from_mapping(data, str(f))
-    if extra and isinstance(extra.get("member"), dict):
+    """A pack's own member settings: ``member.toml``, ``member.json`` or ``extra.member`` of its
+    manifest, whichever it has; a pack that gives them in more than one place is a PackError."""
+    places = [pack_dir / f for f in PACK_CONFIG_FILES if (pack_dir / f).is_file()]
+    has_extra = bool(extra) and extra is not None and "member" in extra
+    named = [p.name for p in places] + (["manifest extra.member"] if has_extra else [])
+    if len(named) > 1:
+        raise PackError(f"{pack_dir}: member settings are given in {' and '.join(named)}; keep one")
+    if places:
+        f = places[0]
+        try:
+            text = f.read_text()
+            data = json.loads(text) if f.suffix == ".json" else tomllib.loads(text)
+        except (OSError, ValueError) as exc:
+            raise PackError(f"cannot read {f}: {exc}") from exc
+        data = data.get("member", data) if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            raise PackError(f"{f}: member settings must be a table")
+        return MemberConfig.from_mapping(data, str(f))
+    if has_extra:
+        assert extra is not None
+        if not isinstance(extra["member"], dict):
+            raise PackError(f"{pack_dir}: manifest extra.member must be a table")
         return MemberConfig.from_mapping(extra["member"], f"{pack_dir}: manifest extra.member")
     return MemberConfig()
+
+
+#: The layers of a pack member's settings, highest priority first (see the module docstring).
+PRECEDENCE = ("options", "ensemble", "pack", "default")
+SETTINGS = ("weight", "targets", "face_weight", "map")
+DEFAULT_SETTINGS = MemberConfig(weight=1.0, targets=("image",), face_weight=0.5, map="logistic")
+
+
+@dataclass(frozen=True)
+class MemberSettings:
+    """A pack member's resolved settings; ``source``: setting -> the layer it came from
+    (``options``, ``ensemble (<file>: members.NAME)``, ``pack (<file>)``, ``default`` or
+    ``inputs``)."""
+
+    weight: float
+    targets: tuple[str, ...]
+    face_weight: float
+    map: str
+    source: Mapping[str, str]
+
+
+def resolve_member_settings(
+    manifest: Any,
+    *,
+    options: MemberConfig | None = None,
+    ensemble: MemberConfig | None = None,
+    pack: MemberConfig | None = None,
+) -> MemberSettings:
+    """The one place a pack member's settings are merged (``PRECEDENCE``: options, ensemble,
+    pack, default; setting by setting).  ``manifest``: the pack's :class:`Manifest` (its inputs
+    decide ``targets`` for face packs); ``ensemble``: ``load_config().member(NAME)``;
+    ``pack``: :func:`pack_member_config`."""
+    layers = {"options": options, "ensemble": ensemble, "pack": pack, "default": DEFAULT_SETTINGS}
+    values: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    for key in SETTINGS:
+        for layer in PRECEDENCE:
+            cfg = layers[layer]
+            v = getattr(cfg, key) if cfg is not None else None
+            if v is None:
+                continue
+            values[key] = v
+            where = cfg.source.get(key, "") if cfg is not None and layer in ("ensemble", "pack") else ""
+            source[key] = f"{layer} ({where})" if where else layer
+            break
+    if "face" in {i.kind for i in manifest.inputs}:  # a face crop (or image + face) per face
+        values["targets"], source["targets"] = ("faces",), "inputs"
+    return MemberSettings(
+        weight=float(values["weight"]),
+        targets=tuple(values["targets"]),
+        face_weight=float(values["face_weight"]),
+        map=str(values["map"]),
+        source=source,
+    )
 
 
 # ------------------------------------------------------------------------------------ quality map

@@ -3,7 +3,7 @@
 The float32 weights, constants and internal tensors of ``model.onnx`` become float16; the graph
 keeps float32 inputs and outputs (casts are inserted), so the runtime feeds it exactly as the
 float32 model.  The variant is added to the pack as ``model_fp16.onnx`` (checksummed, named in
-``extra.fp16_model``); :class:`~engine.models.runtime.PackRuntime` picks it on GPU devices and
+``extra.fp16_model``); :class:`~engine.packs.runtime.PackRuntime` picks it on GPU devices and
 keeps ``model.onnx`` on the CPU.  Needs the ``onnx`` package (installed with the training extra).
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.models.pack import PackError, verify_pack, write_pack
+from engine.packs.pack import PackError, verify_pack, write_pack
 
 FP16_FILE = "model_fp16.onnx"
 # inputs that must stay float32 whatever the graph's precision: (op type, input index)
