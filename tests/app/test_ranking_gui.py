@@ -89,3 +89,29 @@ def test_eyes_badge_judges_each_person_against_their_own_frames(qtbot, analysed,
     rows = {w.shots_model.record(r).key: w.shots_model.record(r) for r in range(w.shots_model.rowCount())}  # type: ignore[union-attr]
     assert W.EYES_CLOSED in rows["A_0003.jpg"].warnings
     assert all(W.EYES_CLOSED not in r.warnings for k, r in rows.items() if k != "A_0003.jpg")
+
+
+def test_inspector_says_which_face_cost_the_shot_its_rank(qtbot, analysed, catalog: Path,
+                                                           tmp_path: Path) -> None:
+    w = open_window(qtbot, analysed, catalog, tmp_path)
+    assert w.session is not None
+    w.select_key("A_0003.jpg")
+    qtbot.waitUntil(lambda: w.inspector.title.text() == "A_0003.jpg")
+    costs = w.inspector.face_costs
+    assert costs and costs[0].faces == (0,) and costs[0].member == "eyes_open"
+    assert costs[0].points >= 10  # a blink costs the frame its rank
+    assert "face 1: eyes closed (−" in w.inspector.costs.text() and w.inspector.costs.isVisibleTo(w.inspector)
+    card = w.inspector.face_cards[0]
+    assert "eyes closed" in card.cost.text() and card.cost.isVisibleTo(w.inspector)
+    # the points agree with the score: were the face's eyes as open as in the best frame, the
+    # shot would score about the best frame's score
+    best = w.session.group(w.session.shots["A_0003.jpg"].group_id).best  # type: ignore[union-attr,arg-type]
+    assert best != "A_0003.jpg"
+    s3, sb = w.session.shots["A_0003.jpg"].score, w.session.shots[best].score
+    assert s3 is not None and sb is not None
+    assert s3 + sum(c.points for c in costs) >= sb - 8
+    # the scene's best shot lost its rank to nothing
+    w.select_key(best)
+    qtbot.waitUntil(lambda: w.inspector.title.text() == best)
+    assert w.inspector.face_costs == [] and not w.inspector.costs.isVisibleTo(w.inspector)
+    assert not w.inspector.face_cards[0].cost.isVisibleTo(w.inspector)
