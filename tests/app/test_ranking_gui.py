@@ -12,10 +12,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app import warnings as W  # noqa: E402
-from app.settings import AppSettings  # noqa: E402
+from app.settings import AppSettings, SettingsDialog  # noqa: E402
 from app.window import MainWindow  # noqa: E402
 from engine.catalog import Catalog  # noqa: E402
 
@@ -115,3 +116,100 @@ def test_inspector_says_which_face_cost_the_shot_its_rank(qtbot, analysed, catal
     qtbot.waitUntil(lambda: w.inspector.title.text() == best)
     assert w.inspector.face_costs == [] and not w.inspector.costs.isVisibleTo(w.inspector)
     assert not w.inspector.face_cards[0].cost.isVisibleTo(w.inspector)
+
+
+def suggested(w: MainWindow, keys: list[str]) -> list[str | None]:
+    assert w.session is not None
+    return [w.session.shots[k].suggested for k in sorted(keys, key=lambda k: w.session.shots[k].rank or 0)]  # type: ignore[union-attr]
+
+
+def test_strictness_from_the_menu_and_the_settings_is_kept_in_the_catalog(qtbot, analysed, catalog: Path,
+                                                                          tmp_path: Path) -> None:
+    w = open_window(qtbot, analysed, catalog, tmp_path)
+    a = scene_of(w, "A")
+    assert stored(catalog)[1] == "moments"
+    w.show_strictness()
+    assert w.keep_actions["moments"].isChecked()
+    # Cull › Suggest keeping › The best 2: stored in the catalog, ranked again off the GUI thread
+    w.keep_actions["best:2"].trigger()
+    assert w.busy()  # regrouping in a worker
+    wait_idle(qtbot, w)
+    assert stored(catalog)[1] == "best:2"
+    assert w.keep_actions["best:2"].isChecked() and not w.keep_actions["moments"].isChecked()
+    assert suggested(w, a) == ["pick", "pick", "reject", "reject"]
+    for r in range(w.shots_model.rowCount()):  # the grid's records are the new ones
+        rec = w.shots_model.record(r)
+        assert rec is not None and rec.suggested == w.session.shots[rec.key].suggested  # type: ignore[union-attr]
+    # A accepts what is suggested now
+    w.act_auto.setChecked(False)
+    w.select_key(a[0])
+    qtbot.keyClick(w.grid, Qt.Key.Key_A)
+    assert [w.session.shots[k].decision.flag for k in sorted(a, key=lambda k: w.session.shots[k].rank or 0)] \
+        == ["pick", "pick", "reject", "reject"]  # type: ignore[union-attr]
+
+    # the settings dialog shows the folder's value and sets another: every shot within 100 points
+    def in_dialog() -> None:
+        dlg = QApplication.activeModalWidget()
+        assert isinstance(dlg, SettingsDialog)
+        assert dlg.strictness.value() == "best:2"
+        dlg.strictness.set_value("margin:100")
+        dlg.accept()
+
+    QTimer.singleShot(200, in_dialog)
+    w.settings_dialog()
+    wait_idle(qtbot, w)
+    assert stored(catalog)[1] == "margin:100"
+    assert suggested(w, a) == ["pick"] * 4
+    # culler rank keeps the folder's strictness (it is the catalog's, not the GUI's)
+    from engine.pipeline import RankOptions, rank_folder
+
+    w.close_session()
+    rank_folder(RankOptions(root=analysed[0], catalog=catalog, workers=1))
+    assert stored(catalog)[1] == "margin:100"
+
+
+def test_analysis_groups_with_the_catalogs_sensitivity_until_changed_in_the_gui(qtbot, analysed, catalog: Path,
+                                                                                tmp_path: Path) -> None:
+    from engine.pipeline import RankOptions, rank_folder
+
+    rank_folder(RankOptions(root=analysed[0], catalog=catalog, workers=1, sensitivity=0.9))  # culler rank -s 0.9
+    assert stored(catalog)[0] == pytest.approx(0.9)
+    w = open_window(qtbot, analysed, catalog, tmp_path)
+    # the app's own settings hold no sensitivity to group with
+    w.settings.set("sensitivity", 0.1)
+    w.start_analysis()  # Re-analyse
+    qtbot.waitUntil(w.analysis_running, timeout=5000)
+    wait_idle(qtbot, w)
+    assert stored(catalog)[0] == pytest.approx(0.9)
+    w.regroup()
+    wait_idle(qtbot, w)
+    assert stored(catalog)[0] == pytest.approx(0.9)
+
+    # the settings dialog shows the folder's value; a new one is stored and grouped with
+    def in_dialog() -> None:
+        dlg = QApplication.activeModalWidget()
+        assert isinstance(dlg, SettingsDialog)
+        assert dlg.sensitivity.value() == pytest.approx(0.9)
+        dlg.sensitivity.setValue(0.3)
+        dlg.accept()
+
+    QTimer.singleShot(200, in_dialog)
+    w.settings_dialog()
+    wait_idle(qtbot, w)
+    assert stored(catalog)[0] == pytest.approx(0.3)
+    w.start_analysis()
+    qtbot.waitUntil(w.analysis_running, timeout=5000)
+    wait_idle(qtbot, w)
+    assert stored(catalog) == (pytest.approx(0.3), "moments")
+
+
+def test_settings_dialog_without_a_folder_offers_no_folder_settings(qtbot, tmp_path: Path) -> None:
+    settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    dlg = SettingsDialog(settings)
+    qtbot.addWidget(dlg)
+    assert dlg.ranking() is None and not dlg.sensitivity.isEnabled()
+    dlg = SettingsDialog(settings, ranking=(0.7, "best:3"))
+    qtbot.addWidget(dlg)
+    assert dlg.sensitivity.isEnabled() and dlg.ranking() == (0.7, "best:3")
+    dlg.strictness.set_value("margin:7.5")
+    assert dlg.ranking() == (0.7, "margin:7.5")
