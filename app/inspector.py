@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import theme
+from app import warnings as W
 from app.explain import RankChart
 from app.facecosts import FaceCost, costs_by_face, face_costs
 from app.imaging import qimage_from_jpeg
@@ -79,7 +80,10 @@ class FaceCard(QFrame):
         if face is not None:
             self.set_face(face)
 
-    def set_face(self, face: dict[str, Any], costs: list[FaceCost] | None = None) -> None:
+    def set_face(self, face: dict[str, Any], costs: list[FaceCost] | None = None,
+                 eyes_closed: bool | None = None) -> None:
+        """``eyes_closed``: the engine's per-person judgement of this face's eyes (None: not
+        judged; then a fixed threshold on the eye-state signal marks them)."""
         costs = costs or []
         self.cost.setText("\n".join(f"{c.what} −{c.points:.0f}" for c in costs))
         self.cost.setVisible(bool(costs))
@@ -101,7 +105,7 @@ class FaceCard(QFrame):
             val.setVisible(x is not None)
             if x is not None:
                 val.setText(fmt.format(x))
-                closed = k == "eyes_open" and x < 0.35
+                closed = k == "eyes_open" and (x < 0.35 if eyes_closed is None else eyes_closed)
                 val.setStyleSheet("color: #e5484d; font-weight: bold;" if closed else "")
         self.setToolTip("\n".join([c.text() for c in costs] + [f"{k}: {v}" for k, v in sorted(sig.items())]))
 
@@ -223,6 +227,7 @@ class Inspector(QWidget):
         self.costs.setStyleSheet("color: #e5484d;")
         lay.addWidget(self.costs)
         self.face_costs: list[FaceCost] = []
+        self._eyes_flagged: list[int] | None = None  # faces whose eyes the engine judged closed
         self.chart = RankChart()
         lay.addWidget(self.chart)
         self.taste_title = _section("Your taste")
@@ -255,6 +260,7 @@ class Inspector(QWidget):
             self.facts.setText("")
             self.set_mark(None, 0, None)
             self._set_costs([])
+            self._eyes_flagged = None
             self._set_faces([])
             self.chart.set_data({}, None, None)
             self.set_taste(None)
@@ -285,6 +291,7 @@ class Inspector(QWidget):
         self.set_mark(s.decision.flag, s.decision.stars, s.decision.label)
         # against the scene's best shot (the best against itself: nothing cost it its rank)
         self._set_costs(face_costs(explain, explain if s.is_best else best_explain) if explain else [])
+        self._eyes_flagged = W.eyes_judged(explain)
         self._set_faces(faces or [])
         if not faces:
             self.no_faces.setText("Faces: pending (not analysed yet)" if s.status == "pending"
@@ -322,7 +329,8 @@ class Inspector(QWidget):
             self.faces_lay.insertWidget(card.idx, card)
             self._card_pool.append(card)
         for k, (card, face) in enumerate(zip(self._card_pool, faces)):
-            card.set_face(face, by_face.get(k))
+            flagged = self._eyes_flagged
+            card.set_face(face, by_face.get(k), None if flagged is None else k in flagged)
             card.show()
         for card in self._card_pool[len(faces):]:
             card.hide()

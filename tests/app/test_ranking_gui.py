@@ -76,6 +76,12 @@ def stored(catalog: Path) -> tuple[float, str]:
         cat.close()
 
 
+def show_scene_of(w: MainWindow, key: str) -> None:
+    assert w.session is not None
+    w.select_group_row(1 + [g.id for g in w.session.groups].index(w.session.shots[key].group_id))
+    assert w.select_key(key)
+
+
 def test_eyes_badge_judges_each_person_against_their_own_frames(qtbot, analysed, catalog: Path,
                                                                 tmp_path: Path) -> None:
     # the half-closed frame of the open-eyed burst is badged; a squint held through a burst is
@@ -86,7 +92,7 @@ def test_eyes_badge_judges_each_person_against_their_own_frames(qtbot, analysed,
     badged = {k for k, s in w.session.shots.items() if W.EYES_CLOSED in s.warnings}  # type: ignore[union-attr]
     assert badged == {k for k, v in truth.items() if v == "half-closed"}
     # the grid's tiles show what the records say
-    w.select_group_row(1 + [g.id for g in w.session.groups].index(w.session.shots["A_0003.jpg"].group_id))  # type: ignore[union-attr]
+    show_scene_of(w, "A_0003.jpg")
     rows = {w.shots_model.record(r).key: w.shots_model.record(r) for r in range(w.shots_model.rowCount())}  # type: ignore[union-attr]
     assert W.EYES_CLOSED in rows["A_0003.jpg"].warnings
     assert all(W.EYES_CLOSED not in r.warnings for k, r in rows.items() if k != "A_0003.jpg")
@@ -96,7 +102,7 @@ def test_inspector_says_which_face_cost_the_shot_its_rank(qtbot, analysed, catal
                                                            tmp_path: Path) -> None:
     w = open_window(qtbot, analysed, catalog, tmp_path)
     assert w.session is not None
-    w.select_key("A_0003.jpg")
+    show_scene_of(w, "A_0003.jpg")
     qtbot.waitUntil(lambda: w.inspector.title.text() == "A_0003.jpg")
     costs = w.inspector.face_costs
     assert costs and costs[0].faces == (0,) and costs[0].member == "eyes_open"
@@ -104,6 +110,14 @@ def test_inspector_says_which_face_cost_the_shot_its_rank(qtbot, analysed, catal
     assert "face 1: eyes closed (−" in w.inspector.costs.text() and w.inspector.costs.isVisibleTo(w.inspector)
     card = w.inspector.face_cards[0]
     assert "eyes closed" in card.cost.text() and card.cost.isVisibleTo(w.inspector)
+    assert "bold" in card.rows["eyes_open"][1].styleSheet()  # marked closed
+    # a squint held through its burst: the eye-state signal is low, the eyes are not marked
+    show_scene_of(w, "B_0004.jpg")
+    qtbot.waitUntil(lambda: w.inspector.title.text() == "B_0004.jpg")
+    card = w.inspector.face_cards[0]
+    assert float(card.rows["eyes_open"][1].text().rstrip("%")) < 35
+    assert card.rows["eyes_open"][1].styleSheet() == ""
+    assert not any(c.member == "eyes_open" for c in w.inspector.face_costs)
     # the points agree with the score: were the face's eyes as open as in the best frame, the
     # shot would score about the best frame's score
     best = w.session.group(w.session.shots["A_0003.jpg"].group_id).best  # type: ignore[union-attr,arg-type]
@@ -112,7 +126,7 @@ def test_inspector_says_which_face_cost_the_shot_its_rank(qtbot, analysed, catal
     assert s3 is not None and sb is not None
     assert s3 + sum(c.points for c in costs) >= sb - 8
     # the scene's best shot lost its rank to nothing
-    w.select_key(best)
+    show_scene_of(w, best)
     qtbot.waitUntil(lambda: w.inspector.title.text() == best)
     assert w.inspector.face_costs == [] and not w.inspector.costs.isVisibleTo(w.inspector)
     assert not w.inspector.face_cards[0].cost.isVisibleTo(w.inspector)
