@@ -227,7 +227,7 @@ class Inspector(QWidget):
         self.costs.setStyleSheet("color: #e5484d;")
         lay.addWidget(self.costs)
         self.face_costs: list[FaceCost] = []
-        self._eyes_flagged: list[int] | None = None  # faces whose eyes the engine judged closed
+        self._eyes: dict[int, bool] | None = None  # face -> eyes closed, as the engine judged them
         self.chart = RankChart()
         lay.addWidget(self.chart)
         self.taste_title = _section("Your taste")
@@ -260,7 +260,7 @@ class Inspector(QWidget):
             self.facts.setText("")
             self.set_mark(None, 0, None)
             self._set_costs([])
-            self._eyes_flagged = None
+            self._eyes = None
             self._set_faces([])
             self.chart.set_data({}, None, None)
             self.set_taste(None)
@@ -291,7 +291,7 @@ class Inspector(QWidget):
         self.set_mark(s.decision.flag, s.decision.stars, s.decision.label)
         # against the scene's best shot (the best against itself: nothing cost it its rank)
         self._set_costs(face_costs(explain, explain if s.is_best else best_explain) if explain else [])
-        self._eyes_flagged = W.eyes_judged(explain)
+        self._eyes = W.eyes_verdicts(explain)
         self._set_faces(faces or [])
         if not faces:
             self.no_faces.setText("Faces: pending (not analysed yet)" if s.status == "pending"
@@ -329,8 +329,7 @@ class Inspector(QWidget):
             self.faces_lay.insertWidget(card.idx, card)
             self._card_pool.append(card)
         for k, (card, face) in enumerate(zip(self._card_pool, faces)):
-            flagged = self._eyes_flagged
-            card.set_face(face, by_face.get(k), None if flagged is None else k in flagged)
+            card.set_face(face, by_face.get(k), (self._eyes or {}).get(k))
             card.show()
         for card in self._card_pool[len(faces):]:
             card.hide()

@@ -70,6 +70,19 @@ def eyes_judged(explain: Mapping[str, Any] | None) -> list[int] | None:
         return None
 
 
+def eyes_verdicts(explain: Mapping[str, Any] | None) -> dict[int, bool] | None:
+    """Face index -> eyes closed, for the faces the engine judged per person (important faces);
+    None when the record has no per-face eyes qualities."""
+    flagged = eyes_judged(explain)
+    if flagged is None:
+        return None
+    faces = (explain or {})[EYES_MEMBER]["faces"]
+    try:
+        return {int(k): int(k) in flagged for k in faces}
+    except (TypeError, ValueError):
+        return None
+
+
 def face_warnings(faces: Sequence[dict[str, Any]], group_best_sharpness: float | None,
                   explain: Mapping[str, Any] | None = None) -> list[str]:
     out: list[str] = []

@@ -96,6 +96,15 @@ def test_eyes_badge_judges_each_person_against_their_own_frames(qtbot, analysed,
     rows = {w.shots_model.record(r).key: w.shots_model.record(r) for r in range(w.shots_model.rowCount())}  # type: ignore[union-attr]
     assert W.EYES_CLOSED in rows["A_0003.jpg"].warnings
     assert all(W.EYES_CLOSED not in r.warnings for k, r in rows.items() if k != "A_0003.jpg")
+    # the faces page (R) says the same: closed only in the half-closed frame
+    qtbot.keyClick(w.grid, Qt.Key.Key_R)
+    qtbot.waitUntil(lambda: w.faces_view.keys and len(w.faces_view.cells) == 1)
+    fv = w.faces_view
+    assert [c.open_eyes for c in fv.cells[0]] == [k != "A_0003.jpg" for k in fv.keys]
+    assert fv.all_open == [k != "A_0003.jpg" for k in fv.keys]
+    show_scene_of(w, "B_0001.jpg")
+    qtbot.waitUntil(lambda: "B_0001.jpg" in w.faces_view.keys)
+    assert [c.open_eyes for c in w.faces_view.cells[0]] == [True] * 4 and all(w.faces_view.all_open)
 
 
 def test_inspector_says_which_face_cost_the_shot_its_rank(qtbot, analysed, catalog: Path,
