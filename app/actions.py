@@ -7,11 +7,21 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShortcut
 from PySide6.QtWidgets import QSizePolicy, QToolButton, QWidget
 
 if TYPE_CHECKING:
     from app.window import MainWindow
+
+# Cull › Suggest keeping: the strictness presets (engine.quality.suggest; culler rank --keep)
+KEEP_PRESETS = [
+    ("moments", "Distinct good moments"),
+    ("best:1", "The best shot of each scene"),
+    ("best:2", "The best 2 of each scene"),
+    ("best:3", "The best 3 of each scene"),
+    ("margin:5", "Every shot within 5 points of the best"),
+    ("margin:10", "Every shot within 10 points of the best"),
+]
 
 LABEL_KEYS = {"6": "Red", "7": "Yellow", "8": "Green", "9": "Blue", "V": "Purple"}
 
@@ -97,6 +107,20 @@ def build(win: MainWindow) -> None:
     win.act_accept_all = act(win, "Accept suggestions for all undecided shots…", "Shift+A", win.accept_all)
     m_cull.addAction(win.act_accept_group)
     m_cull.addAction(win.act_accept_all)
+    m_keep = m_cull.addMenu("Suggest keeping")  # the folder's strictness, kept in its catalog
+    win.keep_actions = {}
+    group = QActionGroup(win)
+    for value, text in KEEP_PRESETS:
+        a = QAction(text, win)
+        a.setCheckable(True)
+        a.setData(value)
+        a.triggered.connect(lambda _c=False, v=value: win.set_strictness(v))
+        group.addAction(a)
+        m_keep.addAction(a)
+        win.keep_actions[value] = a
+    m_keep.addSeparator()
+    m_keep.addAction(act(win, "Other… (Settings)", None, win.settings_dialog))
+    m_keep.aboutToShow.connect(win.show_strictness)
     m_cull.addSeparator()
     win.act_auto = act(win, "Auto-advance", "Ctrl+Shift+A", win.on_auto_advance, checkable=True)
     m_cull.addAction(win.act_auto)

@@ -34,7 +34,8 @@ class AnalysisRequest:
     root: Path
     catalog: Path
     recursive: bool = False
-    sensitivity: float = 0.5
+    sensitivity: float | None = None  # None: the catalog's stored value (``culler rank -s``)
+    strictness: str | None = None  # None: the catalog's stored value (``culler rank --keep``)
     members: list[str] | None = None
     workers: int | None = None
     device: str = "auto"
@@ -167,15 +168,17 @@ def list_folder(root: Path, recursive: bool) -> dict[str, tuple[Path, Path | Non
         raise AnalysisFailed(f"The folder {root} cannot be read: {exc.strerror or exc}.") from None
 
 
-def regroup_catalog(catalog: Path, members: list[str] | None, sensitivity: float) -> None:
+def regroup_catalog(catalog: Path, members: list[str] | None, sensitivity: float | None = None,
+                    strictness: str | None = None) -> None:
     """Worker body: group and rank the analysed shots again (no decoding,
-    :func:`engine.pipeline.regroup`)."""
+    :func:`engine.pipeline.regroup`).  ``sensitivity`` / ``strictness``: None keeps the
+    catalog's stored values; given ones are stored in the catalog by the regroup."""
     from engine.catalog import Catalog
     from engine.pipeline import regroup
 
     cat = Catalog(catalog)
     try:
-        regroup(cat, members, sensitivity)
+        regroup(cat, members, sensitivity, strictness=strictness)
     finally:
         cat.close()
 
@@ -188,18 +191,21 @@ def read_snapshot(session: Any) -> Any:
     return session.read_snapshot_async(Pacer())
 
 
-def provisional_groups(catalog: Path, sensitivity: float) -> dict[str, int]:
+def provisional_groups(catalog: Path, sensitivity: float | None = None) -> dict[str, int]:
     """Worker body: the scenes of the shots analysed so far ({key: scene number from 1}), by the
     engine's grouping (:func:`engine.grouping.group_shots`) on a read-only catalog, while the
-    analysis still runs; the engine's own grouping and ranking replace them at the end."""
+    analysis still runs; the engine's own grouping and ranking replace them at the end.
+    ``sensitivity`` None: the catalog's stored value (the one the analysis will group with)."""
     import numpy as np
 
     from engine.catalog import Catalog
     from engine.grouping import GroupItem, group_shots
+    from engine.pipeline import ranking_settings
 
     cat = Catalog(catalog, readonly=True)
     try:
         rows = [r for r in cat.grouping_rows() if r[7]]
+        sensitivity = ranking_settings(cat, sensitivity)[0]
     finally:
         cat.close()
     items = [GroupItem(key=r[0], ts=r[2], exif_time=r[3] == "exif", camera="|".join(x or "" for x in r[4:7]),

@@ -30,7 +30,8 @@ def run_child(req: Any, queue: Any, cancel: Any) -> None:  # child process
     from engine.pipeline import RankOptions, rank_folder
 
     opts = RankOptions(root=req.root, catalog=req.catalog, recursive=req.recursive, workers=req.workers,
-                       sensitivity=req.sensitivity, members=req.members, device=req.device)
+                       sensitivity=req.sensitivity, members=req.members, device=req.device,
+                       strictness=req.strictness)
     try:
         summary = rank_folder(opts, progress=lambda ev: queue.put(ChildProgress(ev)), cancel=cancel)
         queue.put(ChildDone(summary))

@@ -5,6 +5,10 @@ group has open, sharp eyes.
 Faces are matched across frames by position (a burst barely moves): each face of the frame
 with the most faces is followed into every other frame by the nearest face centre, at most
 one face width away, one-to-one.
+
+Open or closed is the engine's judgement when the rank's record has it (each person against
+their own frames, :func:`app.warnings.eyes_judged`, as the EYES badge): a squint held through
+the burst is not "closed"; for older catalogs, a fixed threshold on the eye-state signal.
 """
 
 from __future__ import annotations
@@ -48,7 +52,22 @@ def match_faces(frames: list[list[Box]]) -> list[list[int | None]]:
     return [tracks[t] for t in order]
 
 
-def best_frames(tracks: list[list[int | None]], faces: list[list[dict[str, Any]]]) -> list[int | None]:
+Verdicts = list[dict[int, bool] | None]  # per frame: face -> eyes closed, as the engine judged
+
+
+def eyes_closed(faces: list[list[dict[str, Any]]], verdicts: Verdicts | None, fi: int, bi: int) -> bool | None:
+    """Face ``bi`` of frame ``fi``: eyes closed?  The engine's per-person judgement of that
+    face (``verdicts[fi]``, :func:`app.warnings.eyes_verdicts`) when it judged it, else the
+    threshold; None when the eyes were not read at all."""
+    v = verdicts[fi] if verdicts is not None and fi < len(verdicts) else None
+    if v is not None and bi in v:
+        return v[bi]
+    eo = (faces[fi][bi].get("signals") or {}).get("eyes_open")
+    return None if eo is None else float(eo) < EYES_OPEN
+
+
+def best_frames(tracks: list[list[int | None]], faces: list[list[dict[str, Any]]],
+                flagged: Verdicts | None = None) -> list[int | None]:
     """Per track, the frame whose face has open eyes and the sharpest eyes."""
     out: list[int | None] = []
     for tr in tracks:
@@ -57,7 +76,7 @@ def best_frames(tracks: list[list[int | None]], faces: list[list[dict[str, Any]]
             if bi is None:
                 continue
             sig = faces[fi][bi].get("signals") or {}
-            if float(sig.get("eyes_open", 1.0)) < EYES_OPEN:
+            if eyes_closed(faces, flagged, fi, bi):
                 continue
             v = float(sig.get("eye_sharpness", 0.0) or 0.0)
             if v > best_v:
@@ -69,7 +88,8 @@ def best_frames(tracks: list[list[int | None]], faces: list[list[dict[str, Any]]
 class FaceCell(QFrame):
     clicked = Signal()
 
-    def __init__(self, face: dict[str, Any] | None, best: bool, parent: QWidget | None = None):
+    def __init__(self, face: dict[str, Any] | None, best: bool, parent: QWidget | None = None,
+                 closed: bool | None = None):
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         lay = QVBoxLayout(self)
@@ -99,7 +119,7 @@ class FaceCell(QFrame):
         sig = face.get("signals") or {}
         eo, es = sig.get("eyes_open"), sig.get("eye_sharpness")
         if eo is not None:
-            self.open_eyes = float(eo) >= EYES_OPEN
+            self.open_eyes = float(eo) >= EYES_OPEN if closed is None else not closed
             color = "#3fb950" if self.open_eyes else "#e5484d"
             self.eyes.setText(f"<span style='color:{color}'>eyes {'open' if self.open_eyes else 'closed'} "
                               f"{float(eo) * 100:.0f}%</span>")
@@ -133,19 +153,20 @@ class FaceReview(QWidget):
         self.all_open: list[bool] = []  # per frame: every face found has open eyes
         self.current: str | None = None
 
-    def set_scene(self, title: str, keys: list[str], names: list[str], faces: list[list[dict[str, Any]]]) -> None:
+    def set_scene(self, title: str, keys: list[str], names: list[str], faces: list[list[dict[str, Any]]],
+                  flagged: Verdicts | None = None) -> None:
+        """``flagged``: per frame, the engine's verdict on each face's eyes (None: not judged)."""
         self.keys = keys
         boxes = [[(float(f["x"]), float(f["y"]), float(f["w"]), float(f["h"])) for f in fs] for fs in faces]
         self.tracks = match_faces(boxes)
-        best = best_frames(self.tracks, faces)
+        best = best_frames(self.tracks, faces, flagged)
         body = QWidget()
         grid = QGridLayout(body)
         grid.setSpacing(4)
         self.headers, self.cells, self.all_open = [], [], []
         for fi, name in enumerate(names):
             found = [bi for bi in (tr[fi] for tr in self.tracks) if bi is not None]
-            flags = [(faces[fi][bi].get("signals") or {}).get("eyes_open") for bi in found]
-            ok = bool(flags) and all(v is None or float(v) >= EYES_OPEN for v in flags) \
+            ok = bool(found) and not any(eyes_closed(faces, flagged, fi, bi) for bi in found) \
                 and all(tr[fi] is not None for tr in self.tracks)
             self.all_open.append(ok)
             h = QLabel(("✓ " if ok else "") + name)
@@ -157,7 +178,8 @@ class FaceReview(QWidget):
             grid.addWidget(QLabel(f"Face {ti + 1}"), ti + 1, 0)
             row = []
             for fi, bi in enumerate(tr):
-                cell = FaceCell(faces[fi][bi] if bi is not None else None, best[ti] == fi)
+                cell = FaceCell(faces[fi][bi] if bi is not None else None, best[ti] == fi,
+                                closed=eyes_closed(faces, flagged, fi, bi) if bi is not None else None)
                 cell.clicked.connect(lambda k=keys[fi]: self.frame_clicked.emit(k))
                 grid.addWidget(cell, ti + 1, fi + 1)
                 row.append(cell)

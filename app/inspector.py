@@ -19,7 +19,9 @@ from PySide6.QtWidgets import (
 )
 
 from app import theme
+from app import warnings as W
 from app.explain import RankChart
+from app.facecosts import FaceCost, costs_by_face, face_costs
 from app.imaging import qimage_from_jpeg
 from app.session import ShotRecord
 from app.taste import TasteChart
@@ -69,11 +71,22 @@ class FaceCard(QFrame):
             grid.addWidget(val, row, 1)
             self.rows[k] = (name, val)
         lay.addLayout(grid)
+        self.cost = QLabel()  # what this face cost the shot (from the engine's record of the rank)
+        self.cost.setFont(f)
+        self.cost.setWordWrap(True)
+        self.cost.setStyleSheet("color: #e5484d; font-weight: bold;")
+        lay.addWidget(self.cost)
         self.setFixedWidth(132)
         if face is not None:
             self.set_face(face)
 
-    def set_face(self, face: dict[str, Any]) -> None:
+    def set_face(self, face: dict[str, Any], costs: list[FaceCost] | None = None,
+                 eyes_closed: bool | None = None) -> None:
+        """``eyes_closed``: the engine's per-person judgement of this face's eyes (None: not
+        judged; then a fixed threshold on the eye-state signal marks them)."""
+        costs = costs or []
+        self.cost.setText("\n".join(f"{c.what} −{c.points:.0f}" for c in costs))
+        self.cost.setVisible(bool(costs))
         img = qimage_from_jpeg(face.get("crop"))
         if not img.isNull():
             self.pic.setPixmap(QPixmap.fromImage(img).scaled(96, 96, Qt.AspectRatioMode.KeepAspectRatio,
@@ -92,9 +105,9 @@ class FaceCard(QFrame):
             val.setVisible(x is not None)
             if x is not None:
                 val.setText(fmt.format(x))
-                closed = k == "eyes_open" and x < 0.35
+                closed = k == "eyes_open" and (x < 0.35 if eyes_closed is None else eyes_closed)
                 val.setStyleSheet("color: #e5484d; font-weight: bold;" if closed else "")
-        self.setToolTip("\n".join(f"{k}: {v}" for k, v in sorted(sig.items())))
+        self.setToolTip("\n".join([c.text() for c in costs] + [f"{k}: {v}" for k, v in sorted(sig.items())]))
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self.clicked.emit(self.idx)
@@ -209,6 +222,12 @@ class Inspector(QWidget):
         lay.addWidget(self.no_faces)
 
         lay.addWidget(_section("Why this rank"))
+        self.costs = QLabel()  # "face 2: eyes closed (−18 points)": the faces that cost the rank
+        self.costs.setWordWrap(True)
+        self.costs.setStyleSheet("color: #e5484d;")
+        lay.addWidget(self.costs)
+        self.face_costs: list[FaceCost] = []
+        self._eyes: dict[int, bool] | None = None  # face -> eyes closed, as the engine judged them
         self.chart = RankChart()
         lay.addWidget(self.chart)
         self.taste_title = _section("Your taste")
@@ -240,6 +259,8 @@ class Inspector(QWidget):
             self.title.setText("No shot selected")
             self.facts.setText("")
             self.set_mark(None, 0, None)
+            self._set_costs([])
+            self._eyes = None
             self._set_faces([])
             self.chart.set_data({}, None, None)
             self.set_taste(None)
@@ -268,6 +289,9 @@ class Inspector(QWidget):
             parts.append("<span style='color:#f58220'>⚠ " + ", ".join(s.warnings) + "</span>")
         self.facts.setText("<br>".join(parts))
         self.set_mark(s.decision.flag, s.decision.stars, s.decision.label)
+        # against the scene's best shot (the best against itself: nothing cost it its rank)
+        self._set_costs(face_costs(explain, explain if s.is_best else best_explain) if explain else [])
+        self._eyes = W.eyes_verdicts(explain)
         self._set_faces(faces or [])
         if not faces:
             self.no_faces.setText("Faces: pending (not analysed yet)" if s.status == "pending"
@@ -291,15 +315,21 @@ class Inspector(QWidget):
         self.btn_reject.setChecked(flag == "reject")
         self.stars.set_value(stars, label)
 
+    def _set_costs(self, costs: list[FaceCost]) -> None:
+        self.face_costs = costs
+        self.costs.setText("<br>".join(c.text() for c in costs))
+        self.costs.setVisible(bool(costs))
+
     def _set_faces(self, faces: list[dict[str, Any]]) -> None:
         faces = faces[:12]
+        by_face = costs_by_face(self.face_costs)
         while len(self._card_pool) < len(faces):  # cards are made once, then reused
             card = FaceCard(len(self._card_pool))
             card.clicked.connect(self.face_clicked.emit)
             self.faces_lay.insertWidget(card.idx, card)
             self._card_pool.append(card)
-        for card, face in zip(self._card_pool, faces):
-            card.set_face(face)
+        for k, (card, face) in enumerate(zip(self._card_pool, faces)):
+            card.set_face(face, by_face.get(k), (self._eyes or {}).get(k))
             card.show()
         for card in self._card_pool[len(faces):]:
             card.hide()

@@ -318,7 +318,7 @@ class Session:
 
     def _warn(self, s: ShotRecord, sharp: dict[int, float] | None = None) -> None:
         sharp = self._sharp_by_group if sharp is None else sharp
-        ws = W.face_warnings(s.faces, sharp.get(s.group_id or 0))
+        ws = W.face_warnings(s.faces, sharp.get(s.group_id or 0), self._eyes_record(s))
         if s.status == "skipped":
             ws.insert(0, W.UNREADABLE)
         if s.missing:
@@ -326,6 +326,19 @@ class Session:
         if s.preview_note:
             ws.append(W.SMALL_PREVIEW if s.preview_note == W.SMALL_PREVIEW else s.preview_note)
         s.warnings = ws
+
+    @staticmethod
+    def _eyes_record(s: ShotRecord) -> dict[str, Any] | None:
+        """The rank's record when it judged eyes per person (else None: no JSON parsed)."""
+        if not s.explain or '"eyes_open"' not in s.explain or '"faces"' not in s.explain:
+            return None
+        import json
+
+        try:
+            d = json.loads(s.explain)
+        except ValueError:
+            return None
+        return d if isinstance(d, dict) else None
 
     @staticmethod
     def _build_groups(shots: dict[str, ShotRecord],

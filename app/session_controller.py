@@ -54,6 +54,7 @@ class SessionController(QObject):
     message = Signal(str, str)  # title, text
     status = Signal(str, int)  # status-bar text, timeout ms (0: until replaced)
     state_changed = Signal(object)  # State
+    ranking_changed = Signal()  # regrouped: the sensitivity / strictness shown may have changed
 
     LISTING_DELAY_MS = 150  # after the catalog is shown, before the folder is listed
     REFRESH_MS = 250
@@ -76,6 +77,7 @@ class SessionController(QObject):
         self._progressive = QTimer(self)
         self._progressive.timeout.connect(self._form_groups)
         self._analysed_since = 0  # shots analysed since the scenes were last formed
+        self._wanted: dict[str, Any] = {}  # set_ranking's values not grouped with yet
         self._last_form_s = 0.0
 
     # -- state ------------------------------------------------------------------------------
@@ -127,6 +129,7 @@ class SessionController(QObject):
         self.close()
         self.session = session
         self.last_summary = None
+        self._wanted = {}
         self._analyse_after_listing = analyse
         self._set_state(State.OPENING)
         self.opened.emit(session)
@@ -196,9 +199,11 @@ class SessionController(QObject):
             return
         s = self.settings
         device = str(s.get("device") or "auto")
+        # sensitivity and strictness: the catalog's own (culler rank -s / --keep), or what
+        # set_ranking stored there
         req = AnalysisRequest(self.session.root, self.session.catalog_path, self.session.recursive,
-                              sensitivity=float(s.get("sensitivity")), members=s.get("members") or None,
-                              workers=s.get("workers") or None, device=device)
+                              members=s.get("members") or None, workers=s.get("workers") or None,
+                              device=device)
         self._set_state(State.ANALYSING)
         self._start("analyse", run_analysis, req, self.rank_fn, on_return=self._on_analysis_done,
                     on_error=self._on_analysis_failed, on_yield=self._on_progress)
@@ -245,7 +250,7 @@ class SessionController(QObject):
             if self.session is session and self.analysing() and session.apply_provisional_groups(groups):
                 self.loaded.emit("progressive")
 
-        self._start("groups", provisional_groups, session.catalog_path, float(self.settings.get("sensitivity")),
+        self._start("groups", provisional_groups, session.catalog_path, None,
                     on_return=done, on_error=lambda _e: None)
 
     def _flush_dirty(self) -> None:
@@ -270,6 +275,7 @@ class SessionController(QObject):
         def then() -> None:
             self._set_state(State.IDLE)
             self.analysis_ended.emit(status, box)
+            self._regroup_if_changed()
 
         self.load("analysis", then)
 
@@ -291,15 +297,73 @@ class SessionController(QObject):
         self._end_analysis("Analysis stopped", box)
 
     # -- regrouping -------------------------------------------------------------------------------
+    def ranking(self) -> tuple[float, str] | None:
+        """The open folder's grouping sensitivity and strictness, as its catalog stores them
+        (:func:`engine.pipeline.ranking_settings`: what ``culler rank`` uses too); None
+        without a folder."""
+        if self.session is None:
+            return None
+        from engine.pipeline import ranking_settings
+
+        sens, strict = ranking_settings(self.session.catalog)
+        return sens, str(strict)
+
+    def set_ranking(self, sensitivity: float | None = None, strictness: str | None = None) -> bool:
+        """Store a new sensitivity and/or strictness in the folder's catalog (``culler rank``
+        then uses them too) and group and rank again off the GUI thread; while the folder is
+        busy, once it is done.  False (and a message) for a bad value or an unwritable catalog."""
+        if self.session is None:
+            return False
+        from engine.quality.suggest import Strictness
+
+        try:
+            strict = str(Strictness.parse(strictness)) if strictness is not None else None
+        except ValueError as exc:
+            self.message.emit("Cannot change the suggestions", str(exc))
+            return False
+        wanted = dict(self._wanted)
+        if sensitivity is not None:
+            wanted["sensitivity"] = float(min(1.0, max(0.0, sensitivity)))
+        if strict is not None:
+            wanted["strictness"] = strict
+        try:  # stored at once: an analysis running now groups with them at its end
+            cat = self.session.catalog
+            with cat.transaction():
+                if "sensitivity" in wanted:
+                    cat.set_meta("sensitivity", repr(wanted["sensitivity"]))
+                if "strictness" in wanted:
+                    cat.set_meta("strictness", wanted["strictness"])
+        except Exception as exc:
+            self.message.emit("Cannot change the suggestions", describe_error(exc))
+            return False
+        self._wanted = wanted
+        if not self.busy():
+            self.regroup()
+        return True
+
+    def _regroup_if_changed(self) -> None:
+        """After an analysis or a regroup: group again with what :meth:`set_ranking` asked for
+        while it ran (the run may have stored the values it started with)."""
+        if self._wanted and self.session is not None and not self.busy():
+            now = self.ranking()
+            want = (self._wanted.get("sensitivity", now[0] if now else None),
+                    self._wanted.get("strictness", now[1] if now else None))
+            if now is not None and (now[0], now[1]) != want:
+                self.regroup()
+            else:
+                self._wanted = {}
+
     def regroup(self) -> None:
-        """Group and rank again with the current sensitivity and members (no decoding)."""
+        """Group and rank again with the catalog's sensitivity and strictness (or those just
+        asked for by :meth:`set_ranking`) and the current members (no decoding)."""
         if self.session is None or self.busy():
             return
         self._set_state(State.REGROUPING)
         self.status.emit("Grouping scenes again…", 0)
         catalog = self.session.catalog_path
+        wanted, self._wanted = self._wanted, {}
         self._start("regroup", regroup_catalog, catalog, self.settings.get("members") or None,
-                    float(self.settings.get("sensitivity")), on_return=self._on_regrouped,
+                    wanted.get("sensitivity"), wanted.get("strictness"), on_return=self._on_regrouped,
                     on_error=self._on_regroup_failed)
 
     def _on_regrouped(self, _none: Any) -> None:
@@ -307,6 +371,8 @@ class SessionController(QObject):
             self._set_state(State.IDLE)
             n = sum(1 for g in self.session.groups if g.id >= 0) if self.session else 0
             self.status.emit(f"Grouped again: {n} scene{'' if n == 1 else 's'}", 8000)
+            self.ranking_changed.emit()
+            self._regroup_if_changed()
 
         self.load("regroup", then)
 

@@ -12,6 +12,8 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -23,8 +25,10 @@ from PySide6.QtWidgets import (
 ORG = "portrait-culler"
 APP = "portrait-culler"
 
+# The grouping sensitivity and the strictness of the suggestions belong to a folder: they are
+# kept in its catalog (engine.pipeline.ranking_settings), where `culler rank -s / --keep` reads
+# and writes them too, never here.
 DEFAULTS: dict[str, Any] = {
-    "sensitivity": 0.5,
     "members": [],  # empty: the engine's default members
     "device": "auto",
     "auto_advance": True,
@@ -129,19 +133,94 @@ def available_members() -> tuple[list[str], list[str]]:
         return [], []
 
 
+STRICTNESS_MODES = [
+    ("moments", "Distinct good moments (the best, and every other pose nearly as good)"),
+    ("best", "The best N of each scene"),
+    ("margin", "Every shot within a margin of the best"),
+]
+
+
+class StrictnessEdit(QWidget):
+    """The strictness of the suggestions (:class:`engine.quality.suggest.Strictness`): a mode
+    and its number; :meth:`value` is the text ``culler rank --keep`` takes."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.mode = QComboBox()
+        for mode, text in STRICTNESS_MODES:
+            self.mode.addItem(text, mode)
+        self.n = QSpinBox()
+        self.n.setRange(1, 99)
+        self.n.setPrefix("N = ")
+        self.margin = QDoubleSpinBox()
+        self.margin.setRange(0.0, 100.0)
+        self.margin.setSingleStep(1.0)
+        self.margin.setDecimals(1)
+        self.margin.setSuffix(" points")
+        row.addWidget(self.mode, 1)
+        row.addWidget(self.n)
+        row.addWidget(self.margin)
+        self.mode.currentIndexChanged.connect(self._show_arg)
+        self.set_value("moments")
+
+    def _show_arg(self) -> None:
+        m = self.mode.currentData()
+        self.n.setVisible(m == "best")
+        self.margin.setVisible(m == "margin")
+
+    def set_value(self, text: str) -> None:
+        from engine.quality.suggest import Strictness
+
+        st = Strictness.parse(text)
+        self.mode.setCurrentIndex(max(0, self.mode.findData(st.mode)))
+        self.n.setValue(st.n)
+        self.margin.setValue(st.margin)
+        self._show_arg()
+
+    def value(self) -> str:
+        m = self.mode.currentData()
+        if m == "best":
+            return f"best:{self.n.value()}"
+        if m == "margin":
+            return f"margin:{self.margin.value():g}"
+        return "moments"
+
+
 class SettingsDialog(QDialog):
-    def __init__(self, settings: AppSettings, parent: QWidget | None = None):
+    """The app's settings; with ``ranking`` (the open folder's (sensitivity, strictness), from
+    its catalog) also those of the folder, which :meth:`ranking` returns for the caller to store
+    in the catalog (``SessionController.set_ranking``)."""
+
+    def __init__(self, settings: AppSettings, parent: QWidget | None = None,
+                 ranking: tuple[float, str] | None = None):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.settings = settings
+        self._ranking = ranking
         lay = QVBoxLayout(self)
-        form = QFormLayout()
+        folder = QGroupBox("This folder (kept in its catalog; culler rank uses it too)")
+        ff = QFormLayout(folder)
         self.sensitivity = QDoubleSpinBox()
         self.sensitivity.setRange(0.0, 1.0)
         self.sensitivity.setSingleStep(0.05)
-        self.sensitivity.setValue(settings.get("sensitivity"))
-        self.sensitivity.setToolTip("Higher: more, smaller scene groups. Lower: fewer, larger groups.")
-        form.addRow("Grouping sensitivity", self.sensitivity)
+        self.sensitivity.setToolTip("Higher: more, smaller scene groups. Lower: fewer, larger groups "
+                                    "(culler rank -s).")
+        ff.addRow("Grouping sensitivity", self.sensitivity)
+        self.strictness = StrictnessEdit()
+        self.strictness.setToolTip("Which shots of each scene are suggested as picks; the rest, near-duplicates "
+                                   "of the picks first, are suggested rejects (culler rank --keep).")
+        ff.addRow("Suggest keeping", self.strictness)
+        if ranking is not None:
+            self.sensitivity.setValue(float(ranking[0]))
+            self.strictness.set_value(ranking[1])
+        else:
+            self.sensitivity.setValue(0.5)
+            folder.setEnabled(False)
+            folder.setToolTip("Open a folder first")
+        lay.addWidget(folder)
+        form = QFormLayout()
         self.device = QComboBox()
         self.device.addItems(available_devices())
         i = self.device.findText(str(settings.get("device")))
@@ -187,9 +266,15 @@ class SettingsDialog(QDialog):
         bb.rejected.connect(self.reject)
         lay.addWidget(bb)
 
+    def ranking(self) -> tuple[float, str] | None:
+        """The folder's (sensitivity, strictness) as set in the dialog (None without a folder)."""
+        if self._ranking is None:
+            return None
+        return round(float(self.sensitivity.value()), 4), self.strictness.value()
+
     def save(self) -> None:
+        """The app's settings (the folder's are the caller's, see :meth:`ranking`)."""
         s = self.settings
-        s.set("sensitivity", float(self.sensitivity.value()))
         s.set("device", self.device.currentText())
         s.set("workers", int(self.workers.value()))
         s.set("theme", self.theme.currentText())

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
+from app import warnings as W
 from app.imaging import full_size_of, preview_note_of
 from app.loupe import FIT, ViewAnchor, face_boxes
 from app.overlays import OverlayCache
@@ -176,7 +177,8 @@ class Viewer(QObject):
             self._faces_sig = sig
             names = [f"#{session.shots[k].rank} {session.shots[k].name}" if session.shots[k].rank
                      else session.shots[k].name for k in keys]
-            w.faces_view.set_scene(g.title if g else "", keys, names, [session.faces(k) for k in keys])
+            w.faces_view.set_scene(g.title if g else "", keys, names, [session.faces(k) for k in keys],
+                                   [W.eyes_verdicts(session.explain(k)) for k in keys])
         w.faces_view.set_current(s.key)
 
     def show_in_loupe(self, s: ShotRecord, faces: list[dict[str, Any]] | None = None) -> None:

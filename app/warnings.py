@@ -2,11 +2,18 @@
 
 Derived from the per-face signals the engine stores (``engine.faces``).  Only the faces that
 matter are looked at (at least a quarter of the largest face's area), as the members do.
+
+Eyes are judged per person, as the ranking judges them: when the engine's record of the rank
+(``shots.explain``) carries the eyes member's per-face qualities -- each person against their
+own frames of the burst -- a face is badged exactly when
+:func:`engine.quality.fusion.flagged_faces` says it cost the shot (a blink, half-closed eyes),
+so a burst of identical eyes (a squint, hard light, a JPEG-damaged frame) carries no badge.  The
+fixed threshold on the raw eye-state signal is only for catalogs without that record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 EYES_CLOSED = "eyes closed"
@@ -45,14 +52,50 @@ def shot_sharpness(faces: Sequence[dict[str, Any]]) -> float | None:
     return min(vals) if vals else None
 
 
-def face_warnings(faces: Sequence[dict[str, Any]], group_best_sharpness: float | None) -> list[str]:
+EYES_MEMBER = "eyes_open"
+
+
+def eyes_judged(explain: Mapping[str, Any] | None) -> list[int] | None:
+    """The faces (indices) whose eyes cost the shot its rank, judged per person by the engine
+    (:func:`engine.quality.fusion.flagged_faces`); None when the record has no per-face
+    eyes qualities (an older catalog, a shot without judged faces)."""
+    rec = (explain or {}).get(EYES_MEMBER)
+    if not isinstance(rec, dict) or not isinstance(rec.get("faces"), dict):
+        return None
+    from engine.quality.fusion import flagged_faces
+
+    try:
+        return flagged_faces(explain or {}, EYES_MEMBER)
+    except (TypeError, ValueError):
+        return None
+
+
+def eyes_verdicts(explain: Mapping[str, Any] | None) -> dict[int, bool] | None:
+    """Face index -> eyes closed, for the faces the engine judged per person (important faces);
+    None when the record has no per-face eyes qualities."""
+    flagged = eyes_judged(explain)
+    if flagged is None:
+        return None
+    faces = (explain or {})[EYES_MEMBER]["faces"]
+    try:
+        return {int(k): int(k) in flagged for k in faces}
+    except (TypeError, ValueError):
+        return None
+
+
+def face_warnings(faces: Sequence[dict[str, Any]], group_best_sharpness: float | None,
+                  explain: Mapping[str, Any] | None = None) -> list[str]:
     out: list[str] = []
+    flagged = eyes_judged(explain)
+    if flagged:
+        out.append(EYES_CLOSED)
     for f in important_faces(faces):
         s = f.get("signals") or {}
         if not isinstance(s, dict):
             continue
         eo = s.get("eyes_open")
-        if eo is not None and float(eo) < EYES_OPEN_MIN and EYES_CLOSED not in out:
+        if (flagged is None and eo is not None and float(eo) < EYES_OPEN_MIN
+                and EYES_CLOSED not in out):
             out.append(EYES_CLOSED)
         es = s.get("eye_sharpness")
         if (es is not None and group_best_sharpness and group_best_sharpness > 0

@@ -51,6 +51,7 @@ class MainWindow(Chrome, Culling, QMainWindow):
     act_redo: QAction
     act_accept_group: QAction
     act_accept_all: QAction
+    keep_actions: dict[str, QAction]  # Cull › Suggest keeping, by strictness
     act_auto: QAction
     act_grid: QAction
     act_loupe: QAction
@@ -218,6 +219,21 @@ class MainWindow(Chrome, Culling, QMainWindow):
 
     def regroup(self) -> None:
         self.ctl.regroup()
+
+    def set_strictness(self, value: str) -> None:
+        """Cull › Suggest keeping: the folder's strictness, stored in its catalog; the scenes are
+        ranked again off the GUI thread and the suggested picks and rejects follow."""
+        if self.session is None:
+            self.show_message("No folder open", "Open a folder first.")
+        else:
+            self.ctl.set_ranking(strictness=value)
+        self.show_strictness()
+
+    def show_strictness(self) -> None:
+        """Check the Suggest keeping entry of the folder's strictness (none for another value)."""
+        r = self.ctl.ranking()
+        for value, a in self.keep_actions.items():
+            a.setChecked(r is not None and r[1] == value)
 
     # -- messages ------------------------------------------------------------------------------------
     def show_message(self, title: str, text: str, icon: QMessageBox.Icon = QMessageBox.Icon.Warning) -> None:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from app.loupe import ComparePane, ImageView
     from app.navigation import Navigator
     from app.session import Session, ShotRecord
+    from app.session_controller import SessionController
     from app.settings import AppSettings
     from app.statusbar import StatusArea
     from app.taste import TasteController
@@ -56,6 +57,7 @@ class Chrome(_Base):
         PAGE_COMPARE: int
         PAGE_FACES: int
         faces_view: FaceReview
+        ctl: SessionController
         settings: AppSettings
         stack: QStackedWidget
         grid: ShotGrid
@@ -336,14 +338,21 @@ class Chrome(_Base):
         self.show_message("Keyboard shortcuts", html, QMessageBox.Icon.Information)
 
     def settings_dialog(self) -> None:
-        dlg = SettingsDialog(self.settings, self)
-        before = (self.settings.get("sensitivity"), self.settings.get("members"))
+        ranking = self.ctl.ranking()
+        dlg = SettingsDialog(self.settings, self, ranking)
+        members_before = self.settings.get("members")
         if dlg.exec() == SettingsDialog.DialogCode.Accepted:
             taste_before = self.taste.enabled()
             dlg.save()
             if bool(self.settings.get("taste")) != taste_before:
                 self.set_taste_enabled(bool(self.settings.get("taste")))
-            if (self.settings.get("sensitivity"), self.settings.get("members")) != before:
+            chosen = dlg.ranking()
+            if chosen is not None and ranking is not None and (
+                    chosen[0] != round(ranking[0], 4) or chosen[1] != ranking[1]):
+                # stored in the folder's catalog, then grouped and ranked again off the GUI thread
+                self.ctl.set_ranking(chosen[0] if chosen[0] != round(ranking[0], 4) else None,
+                                     chosen[1] if chosen[1] != ranking[1] else None)
+            elif self.settings.get("members") != members_before:
                 self.regroup()
             app = QApplication.instance()
             if isinstance(app, QApplication):

@@ -245,3 +245,31 @@ def fill_catalog_batched(root: Path, catalog_path: Path, per_group: int) -> int:
     finally:
         cat.close()
     return len(files)
+
+
+def make_eyes_session(out: Path, max_side: int = 480) -> dict[str, str]:
+    """Two hand-held bursts of the astronaut (:mod:`engine.demo_bursts`), 30 s apart, for the
+    real engine: ``A`` -- open eyes in every frame but one, half-closed there; ``B`` -- the
+    same eyes in every frame (half-closed throughout: a squint, not a blink; mirrored, so it
+    is a scene of its own).  Returns file
+    name -> what the frame shows (``open``, ``half-closed``, ``squint``)."""
+    from engine import demo, demo_bursts
+    from engine.faces import FaceDetector
+
+    rgb = portrait(max_side)
+    p = demo_bursts.detect_portrait("astronaut", rgb, FaceDetector())
+    assert p is not None
+    half = demo_bursts.shut_eyes(rgb, p.face, 0.6)
+    assert half is not None
+    rng = np.random.default_rng(3)
+    start = datetime(2026, 11, 28, 15, 0, 0)
+    truth: dict[str, str] = {}
+    for b, (prefix, frames, labels) in enumerate(
+            (("A", [rgb, rgb, half, rgb], ["open", "open", "half-closed", "open"]),
+             ("B", [np.ascontiguousarray(half[:, ::-1])] * 4, ["squint"] * 4))):
+        for i, (img, lab) in enumerate(zip(frames, labels)):
+            name = f"{prefix}_{i + 1:04d}.jpg"
+            t = start + timedelta(seconds=30 * b + 0.25 * i)
+            demo.save_jpeg(out / name, demo_bursts.handheld(img, rng), t)
+            truth[name] = lab
+    return truth

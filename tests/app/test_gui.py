@@ -404,14 +404,15 @@ def test_explain_math_matches_fusion() -> None:
 def test_settings_dialog_saves(qtbot, settings: AppSettings) -> None:
     from app.settings import SettingsDialog
 
-    dlg = SettingsDialog(settings)
+    dlg = SettingsDialog(settings, ranking=(0.5, "moments"))
     qtbot.addWidget(dlg)
     dlg.sensitivity.setValue(0.8)
     dlg.theme.setCurrentIndex(2)
     dlg.save()
     again = AppSettings(QSettings(settings.qs.fileName(), QSettings.Format.IniFormat))
-    assert again.get("sensitivity") == pytest.approx(0.8)
     assert again.get("theme") == "dark"
+    # the sensitivity is the folder's (its catalog's), for the window to store there
+    assert dlg.ranking() == (0.8, "moments") and again.qs.value("sensitivity") is None
 
 
 def test_export_dialog_copies_picks_and_writes_json(qtbot, settings: AppSettings, folder: Path,

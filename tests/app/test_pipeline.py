@@ -71,15 +71,13 @@ def test_regroup_with_another_sensitivity_keeps_decisions(qtbot, analysed: Path,
     key = w.current_key
     w.set_flag("pick")
     for sens in (0.0, 1.0):
-        settings.set("sensitivity", sens)
-        w.regroup()
+        assert w.ctl.set_ranking(sensitivity=sens)  # stored in the catalog, grouped again
         qtbot.waitUntil(lambda: not w.busy(), timeout=60000)
         assert not w.messages, w.messages
         assert w.session.shots[key].decision.flag == "pick"
         assert all(s.rank is not None for s in w.session.shots.values())
     n_fine = sum(1 for g in w.session.groups if g.id >= 0)
-    settings.set("sensitivity", 0.0)
-    w.regroup()
+    w.ctl.set_ranking(sensitivity=0.0)
     qtbot.waitUntil(lambda: not w.busy(), timeout=60000)
     assert sum(1 for g in w.session.groups if g.id >= 0) <= n_fine
 
