@@ -99,16 +99,62 @@ def parse_exif_time(dt: str | None, subsec: str | None = None, offset: str | Non
     return t
 
 
+def _is_cr3(p: Path) -> bool:
+    """An ISO-BMFF file whose ftyp brand is Canon's ``crx `` (CR3, and CRM movies)."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return head[4:12] == b"ftypcrx "
+
+
+def _cr3_tags(p: Path) -> tuple[dict[str, Any], str | None]:
+    """exifread's tags from a CR3's metadata TIFFs, named as exifread names a JPEG's: ``CMT1`` is
+    IFD0 (``Image Make``, ``Image Model``, ``Image Orientation``, ``Image DateTime``) and ``CMT2``
+    the Exif IFD, whose tags exifread reads as IFD0 ones and which are renamed ``EXIF ...``
+    (``EXIF DateTimeOriginal``, ``EXIF BodySerialNumber``, ``EXIF LensModel``).  exifread cannot
+    open the CR3 itself ("File format not recognized").  Returns (tags, one-line warning)."""
+    import io
+
+    import exifread
+
+    from engine.rawpreview import cr3_metadata_blocks
+
+    blocks = cr3_metadata_blocks(p)
+    if "CMT1" not in blocks and "CMT2" not in blocks:
+        return {}, "no readable CR3 metadata (CMT1/CMT2 boxes missing or corrupt); the file time is used"
+    tags: dict[str, Any] = {}
+    bad = []
+    for name, prefix in (("CMT1", "Image "), ("CMT2", "EXIF ")):
+        if name not in blocks:
+            continue
+        try:
+            got = exifread.process_file(io.BytesIO(blocks[name]), details=False, extract_thumbnail=False)
+        except Exception:  # exifread raises anything on a broken block
+            got = {}
+        if not got:
+            bad.append(name)
+        for key, val in got.items():
+            if key.startswith("Image "):
+                tags.setdefault(prefix + key[len("Image ") :], val)
+    return tags, (f"unreadable CR3 metadata block {', '.join(bad)}" if bad else None)
+
+
 def read_metadata(path: str | os.PathLike[str]) -> Metadata:
-    """EXIF of ``path``; never raises for bad EXIF (falls back to file time, with ``warning``)."""
+    """EXIF of ``path``; never raises for bad EXIF (falls back to file time, with ``warning``).
+    A CR3's EXIF comes from its ``CMT1``/``CMT2`` boxes (:func:`_cr3_tags`)."""
     p = Path(path)
     md = Metadata()
     tags: dict[str, Any] = {}
     try:
         import exifread
 
-        with open(p, "rb") as f:
-            tags = exifread.process_file(f, details=False, extract_thumbnail=False)
+        if _is_cr3(p):
+            tags, md.warning = _cr3_tags(p)
+        else:
+            with open(p, "rb") as f:
+                tags = exifread.process_file(f, details=False, extract_thumbnail=False)
     except Exception as exc:  # exifread raises anything on a broken block
         md.warning = f"unreadable EXIF ({type(exc).__name__})"
         tags = {}
@@ -144,6 +190,8 @@ def read_metadata(path: str | os.PathLike[str]) -> Metadata:
             md.capture_time = datetime.fromtimestamp(0, UTC).isoformat()
         md.capture_ts = mtime
         md.time_source = FILE_TIME
+        if md.warning and "file time" not in md.warning:
+            md.warning += "; the file time is used"
         if raw_time and raw_time.strip("\x00 :0"):  # an all-zero date is the usual "unset clock"
             md.time_source = FILE_TIME_BAD_EXIF
             md.warning = f"invalid EXIF date {raw_time!r}; the file time is used"

@@ -77,6 +77,14 @@ def _trak(offset: int, size: int, width: int, height: int) -> bytes:
     return _box(b"trak", _box(b"tkhd", b"\0" * 84) + _box(b"mdia", _box(b"minf", stbl)))
 
 
+# Exif IFD tags (CR3's CMT2 box)
+EXIF_DATETIME_ORIGINAL = 0x9003
+EXIF_OFFSET_TIME_ORIGINAL = 0x9011
+EXIF_SUBSEC_TIME_ORIGINAL = 0x9291
+EXIF_BODY_SERIAL = 0xA431
+EXIF_LENS_MODEL = 0xA434
+
+
 def cr3(
     path: Path,
     *,
@@ -85,16 +93,26 @@ def cr3(
     thmb: tuple[int, int] | None = (160, 120),
     orientation: int = 1,
     image: np.ndarray | None = None,
+    model: str = "Canon EOS R6",
+    exif: dict[int, str] | None = None,
+    cmt2: bytes | None = None,
 ) -> bytes:
     """A CR3 box tree: ftyp, moov (Canon uuid with CMT1 + THMB, trak1 = full JPEG, trak2 = sensor
-    data), the preview uuid with PRVW, then mdat.  Writes ``path`` and returns its bytes."""  # fmt: skip
+    data), the preview uuid with PRVW, then mdat.  Writes ``path`` and returns its bytes.
+    ``exif`` (Exif IFD tag -> ASCII value, e.g. ``{EXIF_DATETIME_ORIGINAL: "2026:06:01 08:00:00"}``)
+    adds a ``CMT2`` box, the Exif IFD as its own TIFF, as Canon writes it; ``cmt2`` gives that
+    box's raw bytes instead (a hostile block)."""  # fmt: skip
     full_jpg = jpeg(*full, image=image) if full else b""
     raw = fake_sensor_data()
     canon = (
         CANON_UUID
         + _box(b"CNCV", b"CanonCR3_001/00.09.00/00.00.00")
-        + _box(b"CMT1", _tiff_ifd0(orientation))
+        + _box(b"CMT1", _tiff_ifd0(orientation, model=model))
     )
+    if exif is not None:
+        cmt2 = tiff_bytes([[(tag, 2, val.encode() + b"\0") for tag, val in sorted(exif.items())]])
+    if cmt2 is not None:
+        canon += _box(b"CMT2", cmt2)
     if thmb:
         t = jpeg(*thmb, image=image)
         canon += _box(b"THMB", struct.pack(">IHHIHH", 0, thmb[0], thmb[1], len(t), 1, 0) + t)

@@ -157,7 +157,8 @@ def iter_results(
             actors = gpus * ACTORS_PER_GPU
         else:
             actor_args = {"num_cpus": ACTOR_CPUS}
-            actors = max(1, int(resources.get("CPU", 1) - DECODE_CPUS) // 1)
+            # one scorer per logical CPU; each CPU's remaining quarter runs a hash/decode task
+            actors = max(1, int(resources.get("CPU", 1)))
         actors = max(1, min(actors, len(tasks)))
         rows = [{"key": t["key"], "task": pickle.dumps(t)} for t in tasks]
         ds: Any = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // ROWS_PER_BLOCK)))

@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -53,11 +54,62 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def local_ray():  # type: ignore[no-untyped-def]
-    """One local 2-CPU Ray instance for the module (the backend joins it instead of starting its own)."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
+def thousand(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1,000 shots of 24 x 16 pixels (16 is the smallest side analysis accepts) in 50 scenes of 20
+    frames, on two cards and two cameras with EXIF times: the bench's generator, at test size."""
+    import cv2
+
+    root = tmp_path_factory.mktemp("ray1000") / "shoot"
+    w, h = 24, 16
+    for i in range(1000):
+        s = i // 20
+        base = np.random.default_rng(s).uniform(0, 255, (3, 4, 3)).astype(np.float32)
+        img = cv2.resize(base, (w + 4, h + 4), interpolation=cv2.INTER_CUBIC)
+        fr = np.random.default_rng(10_000_000 + i)
+        dx, dy = fr.integers(0, 3, 2)
+        img = np.clip(img[dy : dy + h, dx : dx + w] + fr.normal(0, 4, (h, w, 3)), 0, 255).astype(np.uint8)
+        when = datetime(2026, 6, 1, 8) + timedelta(seconds=60.0 * s + 0.3 * (i % 20))
+        demo.save_jpeg(root / f"card{s % 2}" / f"IMG_{i:05d}.jpg", img, when, camera=("Bench", f"Body {s % 2}"), quality=90)
+    return root
+
+
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One local 2-CPU Ray instance for the module (the backend joins it instead of starting its own).
+    Its session files (sockets, logs, spilled objects) live under pytest's tmp dir; it is shut down
+    at the end and leaves no Ray process behind."""
+    temp = tmp_path_factory.mktemp("r")  # short: Ray's socket paths must fit in 107 bytes
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=str(temp))
+    assert ray.cluster_resources().get("CPU") == 2
+    yield temp
     ray.shutdown()
+    assert not ray.is_initialized()
+    assert any(temp.glob("session_*/logs")), "Ray did not use the test's temp dir"
+    for _ in range(100):  # shutdown signals Ray's processes; give them up to 10 s to exit
+        alive = [p.parent.name for p in Path("/proc").glob("[0-9]*/cmdline") if str(temp).encode() in _reads(p)]
+        if not alive:
+            break
+        time.sleep(0.1)
+    assert not alive, f"Ray processes left running: {alive}"
+
+
+def _reads(p: Path) -> bytes:
+    try:
+        return p.read_bytes()
+    except OSError:
+        return b""
+
+
+def test_ray_run_of_1000_shots_matches_the_local_run(thousand: Path, tmp_path: Path, local_ray) -> None:  # type: ignore[no-untyped-def]
+    local = rank_folder(RankOptions(thousand, catalog=tmp_path / "local.sqlite", recursive=True, workers=2))
+    assert local.n_shots == 1000 and local.analysed == 1000 and local.n_groups == 50 and not local.skipped
+    on_ray = rank_folder(RankOptions(thousand, catalog=tmp_path / "ray.sqlite", recursive=True, workers=2, ray="auto"))
+    assert on_ray.n_shots == 1000 and on_ray.analysed == 1000 and on_ray.n_groups == 50 and not on_ray.skipped
+    assert ray.is_initialized()  # the run joined the module's instance and left it running
+    ours, theirs = _dump(tmp_path / "ray.sqlite"), _dump(tmp_path / "local.sqlite")
+    assert len(ours["shots"]) == 1000 and len(ours["scores"]) >= 1000
+    for table in COMPARED:
+        assert ours[table] == theirs[table], table
 
 
 def test_ray_run_matches_the_local_run_and_resumes(session: Path, tmp_path: Path, local_ray, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
