@@ -106,8 +106,10 @@ def _analysed(frames: list[np.ndarray]) -> list[dict]:
     from engine import demo, pipeline
     from engine.quality.registry import default_member_names
 
-    if not pipeline._WORKER.ready:
-        pipeline._init_worker(default_member_names(), "retinaface", "cpu", 1)
+    names = default_member_names()
+    if not pipeline._WORKER.ready or sorted(m.name for m in pipeline._WORKER.members) != sorted(names):
+        # an earlier test may have left this process's worker state with other members
+        pipeline._init_worker(names, "retinaface", "cpu", 1)
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         f = Path(tmp) / "f.jpg"
