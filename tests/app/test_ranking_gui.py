@@ -236,6 +236,12 @@ def test_settings_dialog_without_a_folder_offers_no_folder_settings(qtbot, tmp_p
     assert dlg.sensitivity.isEnabled() and dlg.ranking() == (0.7, "best:3")
     dlg.strictness.set_value("margin:7.5")
     assert dlg.ranking() == (0.7, "margin:7.5")
+    # a stored value the dialog cannot show exactly is kept unless changed
+    dlg = SettingsDialog(settings, ranking=(0.333, "margin:7.25"))
+    qtbot.addWidget(dlg)
+    assert dlg.ranking() == (0.333, "margin:7.25")
+    dlg.sensitivity.setValue(0.6)
+    assert dlg.ranking() == (0.6, "margin:7.25")
 
 
 def test_strictness_set_while_analysing_applies_when_the_analysis_ends(qtbot, tmp_path: Path) -> None:
