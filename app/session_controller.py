@@ -343,15 +343,9 @@ class SessionController(QObject):
 
     def _regroup_if_changed(self) -> None:
         """After an analysis or a regroup: group again with what :meth:`set_ranking` asked for
-        while it ran (the run may have stored the values it started with)."""
+        while it ran (the run may have grouped with the values it started with)."""
         if self._wanted and self.session is not None and not self.busy():
-            now = self.ranking()
-            want = (self._wanted.get("sensitivity", now[0] if now else None),
-                    self._wanted.get("strictness", now[1] if now else None))
-            if now is not None and (now[0], now[1]) != want:
-                self.regroup()
-            else:
-                self._wanted = {}
+            self.regroup()
 
     def regroup(self) -> None:
         """Group and rank again with the catalog's sensitivity and strictness (or those just

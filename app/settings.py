@@ -212,9 +212,11 @@ class SettingsDialog(QDialog):
         self.strictness.setToolTip("Which shots of each scene are suggested as picks; the rest, near-duplicates "
                                    "of the picks first, are suggested rejects (culler rank --keep).")
         ff.addRow("Suggest keeping", self.strictness)
+        self._shown: tuple[float, str] | None = None
         if ranking is not None:
             self.sensitivity.setValue(float(ranking[0]))
             self.strictness.set_value(ranking[1])
+            self._shown = (float(self.sensitivity.value()), self.strictness.value())
         else:
             self.sensitivity.setValue(0.5)
             folder.setEnabled(False)
@@ -268,9 +270,13 @@ class SettingsDialog(QDialog):
 
     def ranking(self) -> tuple[float, str] | None:
         """The folder's (sensitivity, strictness) as set in the dialog (None without a folder)."""
-        if self._ranking is None:
+        if self._ranking is None or self._shown is None:
             return None
-        return round(float(self.sensitivity.value()), 4), self.strictness.value()
+        # a field left as shown keeps the stored value (0.333 shows as 0.33: no change)
+        sens = float(self.sensitivity.value())
+        strict = self.strictness.value()
+        return (float(self._ranking[0]) if sens == self._shown[0] else sens,
+                self._ranking[1] if strict == self._shown[1] else strict)
 
     def save(self) -> None:
         """The app's settings (the folder's are the caller's, see :meth:`ranking`)."""

@@ -347,11 +347,11 @@ class Chrome(_Base):
             if bool(self.settings.get("taste")) != taste_before:
                 self.set_taste_enabled(bool(self.settings.get("taste")))
             chosen = dlg.ranking()
-            if chosen is not None and ranking is not None and (
-                    chosen[0] != round(ranking[0], 4) or chosen[1] != ranking[1]):
+            sens = chosen[0] if chosen and ranking and chosen[0] != ranking[0] else None
+            strict = chosen[1] if chosen and ranking and chosen[1] != ranking[1] else None
+            if sens is not None or strict is not None:
                 # stored in the folder's catalog, then grouped and ranked again off the GUI thread
-                self.ctl.set_ranking(chosen[0] if chosen[0] != round(ranking[0], 4) else None,
-                                     chosen[1] if chosen[1] != ranking[1] else None)
+                self.ctl.set_ranking(sens, strict)
             elif self.settings.get("members") != members_before:
                 self.regroup()
             app = QApplication.instance()

@@ -236,3 +236,28 @@ def test_settings_dialog_without_a_folder_offers_no_folder_settings(qtbot, tmp_p
     assert dlg.sensitivity.isEnabled() and dlg.ranking() == (0.7, "best:3")
     dlg.strictness.set_value("margin:7.5")
     assert dlg.ranking() == (0.7, "margin:7.5")
+    # a stored value the dialog cannot show exactly is kept unless changed
+    dlg = SettingsDialog(settings, ranking=(0.333, "margin:7.25"))
+    qtbot.addWidget(dlg)
+    assert dlg.ranking() == (0.333, "margin:7.25")
+    dlg.sensitivity.setValue(0.6)
+    assert dlg.ranking() == (0.6, "margin:7.25")
+
+
+def test_strictness_set_while_analysing_applies_when_the_analysis_ends(qtbot, tmp_path: Path) -> None:
+    d = tmp_path / "shoot"
+    d.mkdir()
+    gen.make_session(d, n_bursts=2, per_burst=4, max_side=320)
+    settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    w = gen.show_window(qtbot, MainWindow(settings, rank_fn=gen.fake_rank(4, delay=0.1)))
+    assert w.open_folder(d)
+    qtbot.waitUntil(w.analysis_running, timeout=10000)
+    w.keep_actions["best:3"].trigger()  # stored at once; the scenes are ranked again at the end
+    assert stored(w.session.catalog_path)[1] == "best:3"  # type: ignore[union-attr]
+    wait_idle(qtbot, w)
+    assert w.session is not None
+    scenes = [g for g in w.session.groups if g.id >= 0]
+    assert scenes
+    for g in scenes:  # the engine's regroup with best:3 (the stand-in analysis picks only one)
+        assert suggested(w, g.keys) == ["pick"] * min(3, len(g.keys)) + ["reject"] * (len(g.keys) - 3)
+    assert any(len(g.keys) > 3 for g in scenes)
