@@ -115,27 +115,32 @@ def _portraits(items: list[tuple[str, str | None]]) -> list[Any]:
     return out
 
 
-def _realistic_job(job: tuple[str, list[tuple[str, str | None]], int]) -> list[tuple[str, str, list[str], list[tuple[int, int]], list[dict]]]:
+def _realistic_job(job: tuple[str, list[tuple[str, str | None]], int, frozenset[str] | None]) -> list[tuple[str, str, list[str], list[tuple[int, int]], list[dict]]]:
     from engine import demo_bursts as B
 
-    kind, items, seed = job
+    kind, items, seed, only = job
+    if only is not None and kind != "single" and kind not in only:
+        return []
     ps = _portraits(items)
     if kind == "single":
-        bursts = [b for p in ps for b in B.single_bursts(p, seed)]
+        # every kind is generated (the hand-held jitter is one random sequence per portrait)
+        bursts = [b for p in ps for b in B.single_bursts(p, seed) if only is None or b.kind in only]
     else:
         b = B.group_burst(ps, kind, seed) if len(ps) >= (2 if kind == "duo" else 4) else None
         bursts = [b] if b is not None else []
     return [(b.kind, b.name, b.labels, b.better, analyse_frames(b.frames)) for b in bursts]
 
 
-def realistic_jobs(items: list[tuple[str, str | None]]) -> list[tuple[str, list[tuple[str, str | None]], int]]:
-    jobs: list[tuple[str, list[tuple[str, str | None]], int]] = [("single", [it], i) for i, it in enumerate(items)]
+def realistic_jobs(items: list[tuple[str, str | None]], only: frozenset[str] | None = None
+                   ) -> list[tuple[str, list[tuple[str, str | None]], int, frozenset[str] | None]]:
+    jobs: list[tuple[str, list[tuple[str, str | None]], int, frozenset[str] | None]] = [
+        ("single", [it], i, only) for i, it in enumerate(items)]
     piq = [it for it in items if it[1] is not None]
     for i in range(0, len(piq) - 1, 2):
-        jobs.append(("duo", piq[i : i + 2], 100 + i))
+        jobs.append(("duo", piq[i : i + 2], 100 + i, only))
     for i, n in zip(range(0, len(piq), 5), (4, 5, 6, 4, 5, 6, 4)):
         if len(piq[i : i + n]) >= 4:
-            jobs.append(("group", piq[i : i + n], 200 + i))
+            jobs.append(("group", piq[i : i + n], 200 + i, only))
     return jobs
 
 
@@ -182,6 +187,8 @@ def main() -> None:
     ap.add_argument("--only", choices=("defects", "realistic"))
     ap.add_argument("--verbose", action="store_true", help="list every mis-ordered pair")
     ap.add_argument("--cache", type=Path, help="pickle of the analysed bursts (reused when present; defects in NAME-defects.pkl)")
+    ap.add_argument("--redo", help="comma-separated realistic kinds to rebuild and re-analyse in the cache "
+                    "(after a change to their generator or to the analysis)")
     args = ap.parse_args()
     items: list[tuple[str, str | None]] = [("astronaut", None)]
     if EXAMPLES.is_dir():
@@ -210,8 +217,13 @@ def main() -> None:
         if args.only != "defects":
             import pickle
 
+            redo = frozenset(args.redo.split(",")) if args.redo else None
             if args.cache and args.cache.is_file():
                 bursts = pickle.loads(args.cache.read_bytes())
+                if redo:
+                    fresh = [b for part in pool.imap_unordered(_realistic_job, realistic_jobs(items, redo)) for b in part]
+                    bursts = [b for b in bursts if b[0] not in redo] + fresh
+                    args.cache.write_bytes(pickle.dumps(bursts))
             else:
                 bursts = [b for part in pool.imap_unordered(_realistic_job, realistic_jobs(items)) for b in part]
                 if args.cache:
