@@ -176,6 +176,37 @@ def failures(bursts: list[tuple[str, str, list[str], list[tuple[int, int]], list
     return out
 
 
+def eye_cues(items: list[tuple[str, str | None]]) -> None:
+    """Per portrait, both eye-state readings on the open eyes and on the synthetic half-closed
+    and closed lids: the aspect ratio (eye_aspect_ratio) and the iris visibility."""
+    from engine import demo_bursts as B
+    from engine.faces import analyse_faces
+
+    _init()
+    det, em = pipeline._detector(), pipeline._eye_model()
+    if em is None:
+        print("eye model not installed")
+        return
+    n = ear_ok = vis_ok = either = 0
+    print("| portrait | EAR open / half / closed | iris visibility open / half / closed |\n|---|---|---|")
+    for name, path in items:
+        p = B.detect_portrait(name, _load(path), det)
+        if p is None:
+            continue
+        imgs = [p.rgb, B.shut_eyes(p.rgb, p.face, 0.6), B.shut_eyes(p.rgb, p.face, 1.0)]
+        sig = []
+        for im in imgs:
+            fs = analyse_faces(im, det, eye_model=em) if im is not None else []
+            sig.append(fs[0].signals if fs else {})
+        ear = [s.get("eye_aspect_ratio", float("nan")) for s in sig]
+        vis = [s.get("iris_visibility", float("nan")) for s in sig]
+        n += 1
+        e_ok, v_ok = ear[2] < 0.9 * ear[0], vis[2] > vis[0] + 0.1
+        ear_ok, vis_ok, either = ear_ok + e_ok, vis_ok + v_ok, either + (e_ok or v_ok)
+        print(f"| {name[:24]} | {ear[0]:.2f} / {ear[1]:.2f} / {ear[2]:.2f} | {vis[0]:.2f} / {vis[1]:.2f} / {vis[2]:.2f} |")
+    print(f"closed lid read: EAR >= 10 % narrower {ear_ok}/{n}; iris visibility >= 0.1 higher {vis_ok}/{n}; either {either}/{n}")
+
+
 def _pct(a: int, b: int) -> str:
     return f"{100.0 * a / b:.0f} % ({a}/{b})" if b else "-"
 
@@ -187,6 +218,7 @@ def main() -> None:
     ap.add_argument("--only", choices=("defects", "realistic"))
     ap.add_argument("--verbose", action="store_true", help="list every mis-ordered pair")
     ap.add_argument("--cache", type=Path, help="pickle of the analysed bursts (reused when present; defects in NAME-defects.pkl)")
+    ap.add_argument("--eye-cues", action="store_true", help="only print both eye-state readings on open and synthetic closed eyes")
     ap.add_argument("--redo", help="comma-separated realistic kinds to rebuild and re-analyse in the cache "
                     "(after a change to their generator or to the analysis)")
     args = ap.parse_args()
@@ -198,6 +230,9 @@ def main() -> None:
     everyone = default_member_names()
     technical = [m for m in everyone if not m.startswith("pack:")]
     print(f"load average at start: {Path('/proc/loadavg').read_text().split()[:3]}", flush=True)
+    if args.eye_cues:
+        eye_cues(items)
+        return
     with mp.get_context("spawn").Pool(args.workers) as pool:
         if args.only != "realistic":
             import pickle

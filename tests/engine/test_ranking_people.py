@@ -266,3 +266,6 @@ def test_synthetic_blink_is_a_lid_not_a_smear() -> None:
     assert ear["closed"] < 0.7 * ear["open"] and ear["closed"] < ear["half"] < 0.9 * ear["open"], ear
     assert got["closed"]["eye_sharpness"] < f0.signals["eye_sharpness"]
     assert got["half"]["eye_sharpness"] < f0.signals["eye_sharpness"]
+    # the second reading, from the pixels: skin where the iris was
+    vis = {"open": f0.signals["iris_visibility"], **{k: s["iris_visibility"] for k, s in got.items()}}
+    assert vis["open"] < 0.7 and vis["half"] > vis["open"] + 0.1 and vis["closed"] > vis["open"] + 0.2, vis
