@@ -66,6 +66,7 @@ LOOKING_DOWN_DEG = 8.0  # a face this much lower in pitch than the person's usua
 EYES_SHARP_ENOUGH = 0.8  # faces softer than this share of the person's sharpest are not judged open/closed
 EYES_READABLE = 0.5  # a person whose eyes never read open (p below this in every frame) is not judged
 EYES_P_DEAD, EYES_P_SCALE = 0.2, 0.1  # eyes_open probability shortfall: jitter allowed, then the cost rate
+EYES_VIS_DEAD, EYES_VIS_SCALE = 0.15, 0.1  # iris_visibility rise over the person's clearest iris: jitter, then the rate
 
 
 def _eyes_factor(rows: Sequence[tuple[Any, ...]], eligible: set[int], scale: float) -> np.ndarray:
@@ -80,6 +81,11 @@ def _eyes_factor(rows: Sequence[tuple[Any, ...]], eligible: set[int], scale: flo
     zone 0.2) -- so that both readings must agree.  A person whose eyes never read open
     (``eyes_open`` < 0.5 in every frame: squints, hard light) is not judged.  A half-closed
     eye costs about as much as a closed one.
+
+    A second reading, from the pixels, can also cost the frame: ``iris_visibility`` (iris disc
+    over the skin around the eye) risen more than 0.15 above the person's clearest iris in the
+    burst, i.e. skin where the iris was.  The landmark model often keeps a wide aspect ratio on
+    a lowered lid, and this reading catches many of those lids (docs/benchmarks.md).
     """
     n = len(rows)
     ear = np.array([float(r[2]) for r in rows])
@@ -103,6 +109,10 @@ def _eyes_factor(rows: Sequence[tuple[Any, ...]], eligible: set[int], scale: flo
     f_ear = np.exp(-np.maximum(1.0 - ear / ear_ref - scale, 0.0) / (0.5 * scale))
     f_p = np.exp(-np.maximum(np.nan_to_num(p_ref - p, nan=0.0) - EYES_P_DEAD, 0.0) / EYES_P_SCALE)
     f = np.maximum(f_ear, f_p)  # both readings must agree: one alone jitters
+    vis = np.array([float(r[4].get("iris_visibility", np.nan)) for r in rows])
+    if np.isfinite(vis[ref_idx]).any():
+        rise = np.nan_to_num(vis - float(np.nanmin(vis[ref_idx])), nan=0.0)
+        f = np.minimum(f, np.exp(-np.maximum(rise - EYES_VIS_DEAD, 0.0) / EYES_VIS_SCALE))
     return np.where(judged, f, 1.0)
 
 

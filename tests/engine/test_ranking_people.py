@@ -102,6 +102,24 @@ def test_each_person_judged_against_their_own_eyes() -> None:
     assert flagged_faces(r.explain[3], "eyes_open") == []
 
 
+def test_iris_visibility_is_a_second_eye_reading() -> None:
+    """A lowered lid that the landmark model still reads wide open (aspect ratio and eyes_open
+    unchanged) but that puts skin where the iris was (iris_visibility up by 0.35) costs the
+    frame; jitter of 0.1 does not, and looking down is still not a blink."""
+
+    def frame(vis: float, pitch: float = 0.0) -> tuple[dict, list[dict]]:
+        f = _face(0.5, 0.4, 0.3, eye_sharpness=0.1, eyes_open=0.97, eye_aspect_ratio=0.31, iris_visibility=vis, pitch=pitch)
+        return _shot([f])
+
+    shots = [frame(0.40), frame(0.50), frame(0.75), frame(0.80, pitch=-18.0), frame(0.42)]
+    r = rank_group([s for s, _ in shots], SPECS, faces=[f for _, f in shots])
+    eyes = [e["eyes_open"] for e in r.effective]
+    assert eyes[0] == pytest.approx(1.0) and eyes[1] == pytest.approx(1.0) and eyes[4] == pytest.approx(1.0)
+    assert eyes[2] < 0.2  # skin over the iris: a blink the aspect ratio missed
+    assert eyes[3] == pytest.approx(1.0)  # looking down
+    assert r.ranks[2] == 5
+
+
 def _analysed(frames: list[np.ndarray]) -> list[dict]:
     from engine import demo, pipeline
     from engine.quality.registry import default_member_names
