@@ -120,11 +120,15 @@ def test_inspector_says_which_face_cost_the_shot_its_rank(qtbot, analysed, catal
     card = w.inspector.face_cards[0]
     assert "eyes closed" in card.cost.text() and card.cost.isVisibleTo(w.inspector)
     assert "bold" in card.rows["eyes_open"][1].styleSheet()  # marked closed
-    # a squint held through its burst: the eye-state signal is low, the eyes are not marked
+    # a squint held through its burst: the eye-state signal is well below an open eye's, yet the
+    # eyes are not marked (the person is judged against their own frames)
+    show_scene_of(w, "A_0001.jpg")
+    qtbot.waitUntil(lambda: w.inspector.title.text() == "A_0001.jpg")
+    open_eyes = float(w.inspector.face_cards[0].rows["eyes_open"][1].text().rstrip("%"))
     show_scene_of(w, "B_0004.jpg")
     qtbot.waitUntil(lambda: w.inspector.title.text() == "B_0004.jpg")
     card = w.inspector.face_cards[0]
-    assert float(card.rows["eyes_open"][1].text().rstrip("%")) < 35
+    assert float(card.rows["eyes_open"][1].text().rstrip("%")) < open_eyes - 20
     assert card.rows["eyes_open"][1].styleSheet() == ""
     assert not any(c.member == "eyes_open" for c in w.inspector.face_costs)
     # the points agree with the score: were the face's eyes as open as in the best frame, the
@@ -133,7 +137,9 @@ def test_inspector_says_which_face_cost_the_shot_its_rank(qtbot, analysed, catal
     assert best != "A_0003.jpg"
     s3, sb = w.session.shots["A_0003.jpg"].score, w.session.shots[best].score
     assert s3 is not None and sb is not None
-    assert s3 + sum(c.points for c in costs) >= sb - 8
+    # (within 12 points: a closed lid also has less detail than an open eye, so the sharpness
+    # members take a few points of their own)
+    assert s3 + sum(c.points for c in costs) >= sb - 12
     # the scene's best shot lost its rank to nothing
     show_scene_of(w, best)
     qtbot.waitUntil(lambda: w.inspector.title.text() == best)
