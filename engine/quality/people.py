@@ -97,7 +97,12 @@ def important_people(faces: Sequence[Sequence[Face]], people: Sequence[Sequence[
     if not seen:
         return set()
     need = max(1, int(np.ceil(MIN_PRESENCE * n - 1e-9)))
-    present = {p for p, hs in seen.items() if len(hs) >= need} or set(seen)
+    # A "person" in fewer than half of the frames is no evidence about the burst (a face found by
+    # noise or blocking in two frames of a scene without people, as a cat's): nobody counts then,
+    # and the frames are judged as wholes.
+    present = {p for p, hs in seen.items() if len(hs) >= need}
+    if not present:
+        return set()
     size = {p: float(np.median(seen[p])) for p in present}
     top = max(size.values())
     near = {p for p in present if size[p] >= MIN_REL_HEIGHT * top}

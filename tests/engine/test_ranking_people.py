@@ -289,3 +289,21 @@ def test_synthetic_blink_is_a_lid_not_a_smear() -> None:
     # the second reading, from the pixels: skin where the iris was
     vis = {"open": f0.signals["iris_visibility"], **{k: s["iris_visibility"] for k, s in got.items()}}
     assert vis["open"] < 0.7 and vis["half"] > vis["open"] + 0.1 and vis["closed"] > vis["open"] + 0.2, vis
+
+
+def test_a_face_found_in_a_minority_of_frames_is_nobody() -> None:
+    """A "face" found by noise in 2 of 19 frames of a scene without people (the demo's cat) is no
+    person: the frames are judged as wholes, so a face-less clean frame keeps its own exposure
+    comparison instead of taking the worst value of the two frames with a face."""
+    face = {"x": 0.4, "y": 0.3, "w": 0.1, "h": 0.12, "signals": {"eye_sharpness": 5.0, "yaw": 0.0},
+            "scores": {"exposure": [0.2, 0.9]}}
+    faces: list[list[dict]] = [[] for _ in range(19)]
+    faces[9], faces[14] = [face], [dict(face)]
+    assert important_people(faces, match_people(faces)) == set()
+
+    spec = MemberSpec("exposure", 1.0, relative="median", relative_scale=0.6, face_relative="median")
+    ev = [0.0] * 19
+    ev[5] = 1.0  # one frame a stop brighter than the rest of the burst
+    group = [{"exposure": (v, 1.0)} for v in ev]
+    r = rank_group(group, {"exposure": spec}, faces=faces)
+    assert r.effective[0]["exposure"] > r.effective[5]["exposure"]
