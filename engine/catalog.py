@@ -27,6 +27,7 @@ SCHEMA_VERSION = 1
 CATALOG_SUFFIX = ".culler.sqlite"
 
 FLAGS = ("pick", "reject")
+_FACE_JSON = ("landmarks", "signals", "scores")  # face columns stored as JSON text
 LABELS = ("Red", "Yellow", "Green", "Blue", "Purple")
 
 
@@ -640,7 +641,7 @@ class Catalog:
                 analysis_rows.append({"hash": content_hash, **analysis})
                 for i, f in enumerate(faces):
                     row = {**f, "hash": content_hash, "idx": i}
-                    for k in ("landmarks", "signals", "scores"):
+                    for k in _FACE_JSON:
                         if k in row and not isinstance(row[k], str):
                             row[k] = json.dumps(row[k])
                     face_rows.append(row)
@@ -794,25 +795,9 @@ class Catalog:
         identities: dict[str, str] | None = None,
     ) -> None:
         """Store one shot's analysis atomically: the analysis row, its faces and member scores
-        (``identities``: member -> cache identity, see ``MemberSpec.cache_id``)."""
-        with self.transaction() as c:
-            c.execute("DELETE FROM faces WHERE hash = ?", (content_hash,))
-            c.execute("DELETE FROM scores WHERE hash = ?", (content_hash,))
-            self.db.table("analysis").upsert({"hash": content_hash, **analysis}, pk="hash")
-            for i, f in enumerate(faces):
-                row = dict(f)
-                row["hash"] = content_hash
-                row["idx"] = i
-                for k in ("landmarks", "signals", "scores"):
-                    if k in row and not isinstance(row[k], str):
-                        row[k] = json.dumps(row[k])
-                self.db.table("faces").insert(row, pk=("hash", "idx"))
-            ids = identities or {}
-            for member, (value, quality) in scores.items():
-                c.execute(
-                    "INSERT OR REPLACE INTO scores(hash, member, value, quality, identity) VALUES (?,?,?,?,?)",
-                    (content_hash, member, value, quality, ids.get(member, member)),
-                )
+        (``identities``: member -> cache identity, see ``MemberSpec.cache_id``); one
+        :meth:`store_batch` entry."""
+        self.store_batch([(content_hash, analysis, faces, scores, identities)])
 
     def previews(self) -> dict[str, dict[str, Any]]:
         """Per analysed RAW shot: the embedded preview it was analysed from, its size and note."""
@@ -894,7 +879,7 @@ class Catalog:
     def faces_of(self, content_hash: str) -> list[dict[str, Any]]:
         rows = list(self.db.table("faces").rows_where("hash = ?", [content_hash], order_by="idx"))
         for r in rows:
-            for k in ("landmarks", "signals", "scores"):
+            for k in _FACE_JSON:
                 if r.get(k):
                     r[k] = json.loads(r[k])
         return rows
