@@ -850,6 +850,10 @@ class Catalog:
             out.setdefault(h, {})[member] = (value, quality)
         return out
 
+    def scored_members(self) -> set[str]:
+        """The names of every member with at least one stored score."""
+        return {m for (m,) in self.conn.execute("SELECT DISTINCT member FROM scores")}
+
     def scores_by_hash(self, identities: dict[str, str]) -> dict[str, dict[str, tuple[float, float]]]:
         """hash -> {member: (value, quality)} for the members of ``identities`` (member -> cache
         identity), keeping only scores stored under that identity: an older model's scores

@@ -157,12 +157,14 @@ FLAG_RANK = {"pick": 1, None: 0, "reject": -1}
 def load_groups(catalog: Any, session: str) -> list[Group]:
     """Every ranked group of a catalog with its shots, default log-scores and decisions."""
     rows = catalog.grouped_shots()
+    # only scores made by the members as they are now (a pack's scores are stored under its
+    # name, version and model checksum): an older model's values never become features
+    specs = _specs_for(catalog.scored_members())
     scores: dict[str, dict[str, tuple[float, float]]] = {}
-    for h, by_member in catalog.all_scores().items():
+    for h, by_member in catalog.scores_by_hash({n: s.cache_id for n, s in specs.items()}).items():
         for m, (v, q) in by_member.items():
             if v is not None and q is not None:
                 scores.setdefault(h, {})[m] = (float(v), float(q))
-    specs = _specs_for({m for s in scores.values() for m in s})
     faces = face_signals_by_hash(catalog)
     decisions = catalog.decisions()
     by_gid: dict[int, Group] = {}

@@ -224,3 +224,20 @@ def test_ranking_with_a_profile_needs_no_scikit_learn(tmp_path: Path, taste_dir:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     agreement, imported = r.stdout.split()
     assert float(agreement) >= 0.9 and imported == "False"
+
+
+def test_features_ignore_scores_of_another_model(tmp_path: Path) -> None:
+    """A score stored under another identity (an older pack, say) is not a feature: the taste
+    ranker reads what the ranking itself reads, never an outdated model's values."""
+    from engine.taste.features import load_groups
+
+    path = sim.make_session(tmp_path / "stale.sqlite", 5, n_groups=2, group_size=3)
+    member = sim.MEMBERS[0]
+    with Catalog(path) as cat:
+        h = next(iter(cat.all_scores()))
+        value, quality = cat.all_scores()[h][member]
+        cat.store_analysis(h, {}, [], {member: (value, quality)}, {member: "old-model@0.9#deadbeef"})
+    with Catalog(path, readonly=True) as cat:
+        shots = {s.hash: s for g in load_groups(cat, "t") for s in g.shots}
+    assert member not in shots[h].scores
+    assert all(member in s.scores for k, s in shots.items() if k != h)
