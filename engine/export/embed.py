@@ -66,6 +66,22 @@ def current_values(path: Path, kind: str, exe: et.ExiftoolLike | None) -> tuple[
         raise EmbedError(str(exc)) from None
 
 
+def _check_existing_packet(src: Path) -> None:
+    """The packet already in a TIFF/DNG/HEIC goes through the hardened parser before exiftool
+    rewrites it, as a JPEG's does: a DOCTYPE, an entity or nesting past 100 levels is refused
+    in one line (:class:`engine.export.xmp.XmpError`) and the file is left as it is."""
+    from engine.export.packets import embedded_packet
+
+    try:
+        existing = embedded_packet(src)
+    except Exception as exc:  # a damaged container: one line, never a crash
+        raise EmbedError(
+            f"{src}: cannot read its embedded XMP ({type(exc).__name__}: {exc})".splitlines()[0]
+        ) from None
+    if existing is not None:
+        xmp.check_safe(existing, str(src))
+
+
 def _fsync_file(p: Path) -> None:
     fd = os.open(p, os.O_RDONLY)
     try:
@@ -120,6 +136,7 @@ def embed_into(
         raise EmbedError(f"{src}: cannot embed XMP in this kind of file")
     if exe is None:
         raise EmbedError(NEEDS_EXIFTOOL)
+    _check_existing_packet(src)
     if not replace and os.path.lexists(dst):
         raise SafeIOError(f"{dst} already exists; nothing was overwritten", path=dst)
     tmp = temp_path_for(dst)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.catalog import LABELS, Decision
+from engine.export.packets import embedded_packet
 
 MAX_SIDECAR = 8 * 1024 * 1024
-JPEG_HEAD = 1 << 20  # the XMP APP1 segment sits before the image data
 
 
 @dataclass
@@ -28,41 +28,6 @@ class Found:
     rating: int | None
     label: str | None
     source: Path
-
-
-def _packet_of(path: Path) -> bytes | None:
-    """The embedded XMP packet of an image file, or None."""
-    from engine.export.formats import kind
-
-    k = kind(path)
-    if k == "jpeg":
-        from engine.export import jpeg
-
-        with open(path, "rb") as f:
-            data = f.read(JPEG_HEAD)
-        try:
-            return jpeg.read_xmp(data, str(path))
-        except jpeg.JpegError:
-            with open(path, "rb") as f:  # APP segments longer than the head: read it all
-                return jpeg.read_xmp(f.read(), str(path))
-    if k in ("tiff", "dng"):
-        import tifffile
-
-        with tifffile.TiffFile(path) as tif:
-            tag = tif.pages.first.tags.get(700)
-            if tag is None:
-                return None
-            v = tag.value
-            return bytes(v) if isinstance(v, (bytes, bytearray)) else str(v).encode()
-    if k == "heif":
-        from engine.images import _register_heif
-
-        _register_heif()
-        import pillow_heif
-
-        x = pillow_heif.open_heif(str(path)).info.get("xmp")
-        return bytes(x) if x else None
-    return None
 
 
 def read_decision(files: Sequence[Path]) -> tuple[Found | None, list[str]]:
@@ -89,7 +54,7 @@ def read_decision(files: Sequence[Path]) -> tuple[Found | None, list[str]]:
                 return Found(r, lab, sc), problems
     for f in files:
         try:
-            packet = _packet_of(f)
+            packet = embedded_packet(f)
             if packet is None:
                 continue
             r, lab = read_rating_label(packet, f"{f} (embedded XMP)")

@@ -364,3 +364,35 @@ def test_a_path_stored_as_bytes_is_checked_like_text(session: Session, capsys: p
     assert exiftool_read([plain])[str(plain.absolute())] == (-1, "Red")
     assert run("check", session.root, "--json") == 1
     assert "lead out of the session folder" in capsys.readouterr().out
+
+
+@needs_exiftool
+def test_deep_xml_already_in_a_dng_or_heic_is_refused_before_exiftool_rewrites_it(
+    session: Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hardened parser sees the packet already embedded in a DNG (tag 700) or a HEIC
+    before exiftool is asked to rewrite it, as it sees a JPEG's: one line, file untouched,
+    the rest of the export goes on."""
+    import numpy as np
+    import pillow_heif
+    import tifffile
+
+    root = session.root
+    packet = deep_xmp()
+    arr = (np.random.default_rng(4).random((40, 56, 3)) * 255).astype(np.uint8)
+    tifffile.imwrite(
+        root / "IMG_0004.dng", arr, photometric="rgb",
+        extratags=[(50706, "B", 4, (1, 4, 0, 0), True), (700, "B", len(packet), packet, True)],
+    )  # fmt: skip
+    heif = pillow_heif.from_bytes(mode="RGB", size=(56, 40), data=arr.tobytes())
+    heif.save(str(root / "IMG_0005.HEIC"), quality=80, xmp=packet)
+    rescan(session, "IMG_0004.dng")
+    rescan(session, "IMG_0005.HEIC")
+    before = {n: (root / n).read_bytes() for n in ("IMG_0004.dng", "IMG_0005.HEIC")}
+    assert run("export", root, "--embed") == 1
+    err = capsys.readouterr().err
+    for n in before:
+        assert f"{n}: refused: it contains elements nested more than 100 levels deep" in err, err
+    assert "Traceback" not in err
+    assert {n: (root / n).read_bytes() for n in before} == before
+    assert exiftool_read([root / "IMG_0001.JPG"])[str((root / "IMG_0001.JPG").absolute())] == (3, "Green")
