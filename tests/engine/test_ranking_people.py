@@ -291,6 +291,64 @@ def test_synthetic_blink_is_a_lid_not_a_smear() -> None:
     assert vis["open"] < 0.7 and vis["half"] > vis["open"] + 0.1 and vis["closed"] > vis["open"] + 0.2, vis
 
 
+def _eye_regions(shape: tuple[int, ...], landmarks: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """Per eye, in the eye's own frame (iod units from the pupil): the brow band above the eye,
+    the middle of the eye opening, and the skin under the eye."""
+    lm = np.asarray(landmarks, np.float64)
+    iod = float(np.linalg.norm(lm[1] - lm[0]))
+    u = (lm[1] - lm[0]) / iod
+    v = np.array([-u[1], u[0]])
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    out = []
+    for e in lm[:2]:
+        a = ((xx - e[0]) * u[0] + (yy - e[1]) * u[1]) / iod
+        b = ((xx - e[0]) * v[0] + (yy - e[1]) * v[1]) / iod
+        out.append({"brow": (abs(a) < 0.3) & (b > -0.5) & (b < -0.25),
+                    "eye": (abs(a) < 0.15) & (b > -0.08) & (b < 0.06),
+                    "under": (abs(a) < 0.15) & (b > 0.2) & (b < 0.3)})
+    return out
+
+
+def test_synthetic_blink_keeps_the_brow_and_draws_skin() -> None:
+    """A blink moves the upper lid, never the brow: everything from 0.25 iod above the pupil up
+    is untouched, and the closed lid is skin, about as light as the skin under the eye.  The
+    first lid generator stretched the band from 0.36 iod above the pupil down, so on low, thick
+    brows the brow hair was dragged over the eye (a dark, hairy band at 0.2-0.4 of the
+    under-eye skin's luminance on Indoor_Scene_13, Indoor_Scene_8, Outdoor_Scene_41)."""
+    from engine import demo
+    from engine.demo_bursts import detect_portrait, shut_eyes
+    from engine.faces import FaceDetector
+
+    det = FaceDetector()
+    sources = [("astronaut", demo.demo_sources(1200)["astronaut"])]
+    if EXAMPLES.is_dir():
+        from PIL import Image
+
+        for path in sorted(EXAMPLES.glob("*.[jJ][pP][gG]")):
+            im = Image.open(path)
+            im.draft("RGB", (1400, 1400))
+            im = im.convert("RGB")
+            im.thumbnail((1400, 1400), Image.Resampling.LANCZOS)
+            sources.append((path.name, np.asarray(im)))
+    checked = 0
+    for name, rgb in sources:
+        p = detect_portrait(name, rgb, det)
+        if p is None:
+            continue
+        gray = rgb.astype(np.float64).mean(axis=2)
+        for amount in (0.6, 1.0):
+            out = shut_eyes(rgb, p.face, amount)
+            assert out is not None, name
+            lid = out.astype(np.float64).mean(axis=2)
+            for k, r in enumerate(_eye_regions(rgb.shape, p.face.landmarks)):
+                assert np.array_equal(out[r["brow"]], rgb[r["brow"]]), (name, amount, k, "the brow moved")
+                if amount == 1.0:
+                    ratio = lid[r["eye"]].mean() / gray[r["under"]].mean()
+                    assert ratio > 0.6, (name, k, f"closed lid at {ratio:.2f} of the under-eye skin's luminance")
+        checked += 1
+    assert checked >= (25 if EXAMPLES.is_dir() else 1)
+
+
 def test_a_face_found_in_a_minority_of_frames_is_nobody() -> None:
     """A "face" found by noise in 2 of 19 frames of a scene without people (the demo's cat) is no
     person: the frames are judged as wholes, so a face-less clean frame keeps its own exposure
