@@ -120,6 +120,47 @@ def test_iris_visibility_is_a_second_eye_reading() -> None:
     assert r.ranks[2] == 5
 
 
+def test_one_clear_eye_reading_is_enough_to_lose_to_sharpness() -> None:
+    """A half-closed lid that the aspect ratio reads 17 % narrower while the eyes-open
+    probability stays inside its dead zone (0.12 lower) ranks below the person's open frames,
+    even when it is the sharpest frame of the hand-held burst (10 % sharper eyes).  When the
+    smaller of the two costs was taken, the probability vetoed the aspect ratio and the lid won
+    on sharpness (Indoor_Scene_13 of bench_ranking).  Jitter inside both dead zones costs nothing."""
+
+    def frame(ear: float, p: float, sharp: float) -> tuple[dict, list[dict]]:
+        return _shot([_face(0.5, 0.4, 0.3, eye_sharpness=sharp, eyes_open=p, eye_aspect_ratio=ear, iris_visibility=0.3)])
+
+    shots = [frame(0.306, 0.97, 0.100), frame(0.300, 0.96, 0.098), frame(0.254, 0.85, 0.110), frame(0.291, 0.88, 0.099)]
+    r = rank_group([s for s, _ in shots], SPECS, faces=[f for _, f in shots])
+    eyes = [e["eyes_open"] for e in r.effective]
+    assert eyes[0] == pytest.approx(1.0) and eyes[1] == pytest.approx(1.0)
+    assert eyes[3] == pytest.approx(1.0)  # 5 % narrower, 0.09 lower: jitter
+    assert eyes[2] < 0.6
+    assert r.ranks[2] == 4, r.ranks
+
+
+def test_a_catalog_of_the_previous_analysis_version_is_reanalysed(tmp_path: Path) -> None:
+    """A catalog analysed by 0.1 (analysis version "1": no per-face scores, no iris_visibility)
+    is analysed again on the next run, so its faces are judged person by person; a current one
+    is reused."""
+    from datetime import datetime
+
+    from engine import ANALYSIS_VERSION, demo
+    from engine.pipeline import RankOptions, rank_folder
+
+    root = tmp_path / "s"
+    demo.write_burst(root, demo.demo_sources(400)["astronaut"], "A", datetime(2026, 1, 1), plan=demo.burst_plan(["noise"]))
+    cat = tmp_path / "c.sqlite"
+    assert rank_folder(RankOptions(root, catalog=cat, workers=1)).analysed == 4
+    with Catalog(cat) as c, c.transaction() as conn:
+        conn.execute("UPDATE analysis SET engine_version = '1'")
+    again = rank_folder(RankOptions(root, catalog=cat, workers=1))
+    assert (again.analysed, again.reused) == (4, 0)
+    with Catalog(cat, readonly=True) as c:
+        assert len(c.current_analyses(ANALYSIS_VERSION)) == 4 and not c.current_analyses("1")
+    assert rank_folder(RankOptions(root, catalog=cat, workers=1)).analysed == 0
+
+
 def _analysed(frames: list[np.ndarray]) -> list[dict]:
     from engine import demo, pipeline
     from engine.quality.registry import default_member_names
