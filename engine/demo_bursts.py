@@ -13,8 +13,8 @@ usually goes wrong on one face.  The kinds built here (:data:`KINDS`):
     the "clean" frame has a deliberately blurred background (shallow depth of field) and a
     sharp face; the others have a sharp background and a soft face -- the sharp face wins;
 ``closed_eyes``
-    half-closed and closed eyes on the subject (synthetic: the upper lid's skin and lashes
-    stretched down over the eye, :func:`shut_eyes`);
+    half-closed and closed eyes on the subject (synthetic: the upper lid slides down with its
+    lashes, lid skin over the eye, the brow unmoved, :func:`shut_eyes`);
 ``duo`` / ``group``
     two or four to six portraits side by side (a couple, a family formal), exactly one face
     spoiled per frame (defocus, motion, closed eyes), a different face in each frame.
