@@ -13,8 +13,8 @@ usually goes wrong on one face.  The kinds built here (:data:`KINDS`):
     the "clean" frame has a deliberately blurred background (shallow depth of field) and a
     sharp face; the others have a sharp background and a soft face -- the sharp face wins;
 ``closed_eyes``
-    half-closed and closed eyes on the subject (synthetic: the upper lid's skin and lashes
-    stretched down over the eye, :func:`shut_eyes`);
+    half-closed and closed eyes on the subject (synthetic: the upper lid slides down with its
+    lashes, lid skin over the eye, the brow unmoved, :func:`shut_eyes`);
 ``duo`` / ``group``
     two or four to six portraits side by side (a couple, a family formal), exactly one face
     spoiled per frame (defocus, motion, closed eyes), a different face in each frame.
@@ -140,15 +140,21 @@ def shut_eyes(rgb: np.ndarray, face: Face, amount: float = 1.0) -> np.ndarray | 
     """The upper lids lowered: closed (``amount`` 1) or half-closed (0.6, the lid margin
     down over most of the iris).
 
-    A blink is the upper lid sliding down over the eye, so that is what is drawn: in the
-    eye's own frame (along the eye line, so roll and a tilted head are followed) the skin
-    between the brow and the eye is stretched down, with its lash line, until the lid margin
-    reaches the lower lid (closed) or ``amount`` of the way there; below the new margin the
-    eye stays as it was.  The stretch fades out towards the corners along an almond profile,
-    so the closed eye is a curved lid with real skin texture and real lashes -- no pasted
-    patch, no drawn line.  Geometry in inter-ocular distances (iod) from the eye landmark
-    (the pupil): opening +-0.09, stretch to a half-width of 0.36, stretched band from
-    0.32 above.  None when an eye is too near the border.
+    A blink is the upper lid sliding down over the eye, the brow staying where it is, so that
+    is what is drawn, in the eye's own frame (along the eye line, so roll and a tilted head
+    are followed):
+
+    - above the upper lid margin nothing moves: brow, crease and the skin between stay;
+    - the lash line (the band just above the margin) slides down to the new margin;
+    - between the old margin and the lashes the eye is covered by lid skin.  The skin is
+      sourced from just below the lower lid, mirrored and stretched (smooth skin of the same
+      face and light, behind the same glasses), never from the band above the eye, which on
+      low, thick brows holds brow hair;
+    - below the new margin the eye stays as it was (half-closed: the lower iris shows).
+
+    The lid fades out towards the corners along an almond profile and is feathered into the
+    skin above.  Geometry in inter-ocular distances (iod) from the eye landmark (the pupil):
+    opening -0.13 / +0.12 mid-eye, half-width 0.38.  None when an eye is too near the border.
     """
     cv2 = _cv2()
     lm = np.asarray(face.landmarks, np.float64)
@@ -158,10 +164,14 @@ def shut_eyes(rgb: np.ndarray, face: Face, amount: float = 1.0) -> np.ndarray | 
     u = (lm[1] - lm[0]) / iod  # along the eye line
     v = np.array([-u[1], u[0]])  # perpendicular, pointing down the face
     h, w = rgb.shape[:2]
+    half_w, upper, lower = 0.38 * iod, 0.13 * iod, 0.12 * iod
+    lash = max(1.5, 0.035 * iod)  # lash line: the band just above the margin
+    feather = max(1.5, 0.04 * iod)  # lid skin blended into the skin above over this much
+    gap = 0.05 * iod  # skin source starts this far below the lower lid margin
     map_x, map_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    half_w, top, upper, lower = 0.38 * iod, 0.36 * iod, 0.13 * iod, 0.12 * iod
+    weight = np.zeros((h, w), np.float32)
     for e in lm[:2]:
-        r = int(math.ceil(0.45 * iod)) + 2
+        r = int(math.ceil(0.45 * iod + gap + 0.3 * iod)) + 2
         x0, y0, x1, y1 = int(e[0]) - r, int(e[1]) - r, int(e[0]) + r + 1, int(e[1]) + r + 1
         if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
             return None
@@ -169,30 +179,33 @@ def shut_eyes(rgb: np.ndarray, face: Face, amount: float = 1.0) -> np.ndarray | 
         a = (gx - e[0]) * u[0] + (gy - e[1]) * u[1]  # along the eye
         b = (gx - e[0]) * v[0] + (gy - e[1]) * v[1]  # down the face
         t = np.clip(1.0 - (a / half_w) ** 2, 0.0, 1.0)  # almond profile: 1 mid-eye, 0 at the corners
-        margin = -upper * t  # upper lid margin now
-        target = margin + amount * (lower * t - margin)  # where it comes down to
-        # rows between -top and target sample from -top .. margin (stretched skin and lashes)
-        k = (margin + top) / np.maximum(target + top, 1e-6)
-        inside = (b >= -top) & (b <= target) & (t > 0)
-        src_b = np.where(inside, -top + (b + top) * k, b)
+        m0 = -upper * t  # upper lid margin now
+        lo = lower * t  # lower lid margin
+        target = m0 + amount * (lo - m0)  # where the margin comes down to
+        drop = target - m0
+        top = m0 - lash * t - feather  # the lid's top edge (feathered up to here)
+        in_lash = (b > target - lash * t) & (b <= target) & (t > 0)
+        in_skin = (b > top) & (b <= target - lash * t) & (t > 0)
+        # lashes: the band above the old margin, moved down by the drop
+        src_b = np.where(in_lash, b - drop, b)
+        # lid skin: mirrored from below the lower lid, stretched 2x (smooth, as a closed lid
+        # is); towards the corners from a little deeper, so that the lower lashes of a tilted
+        # eye's corners stay out of it
+        src_b = np.where(in_skin, 0.5 * (lo + lower) + gap + 0.5 * (target - lash * t - b), src_b)
         sx = e[0] + a * u[0] + src_b * v[0]
         sy = e[1] + a * u[1] + src_b * v[1]
-        map_x[y0:y1, x0:x1] = sx.astype(np.float32)
-        map_y[y0:y1, x0:x1] = sy.astype(np.float32)
-    out = cv2.remap(rgb, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
-    # the new lid margin is a fold, not a cut: soften it over about a pixel
-    soft = cv2.GaussianBlur(out, (0, 0), max(0.6, 0.008 * iod))
-    m = np.zeros((h, w), np.float32)
-    for e in lm[:2]:
-        for s in np.linspace(-1.0, 1.0, 41):
-            a = s * half_w
-            t = max(0.0, 1.0 - s * s)
-            margin = -upper * t
-            b = margin + amount * (lower * t - margin)
-            p = e + a * u + b * v
-            cv2.circle(m, (int(round(p[0])), int(round(p[1]))), max(1, int(round(0.012 * iod))), 1.0, -1)
-    m = cv2.GaussianBlur(m, (0, 0), max(0.6, 0.006 * iod))[..., None]
-    return _blend(out, soft, np.clip(m, 0, 1))
+        lid_here = in_lash | in_skin  # the windows of the two eyes may overlap
+        map_x[y0:y1, x0:x1] = np.where(lid_here, sx, map_x[y0:y1, x0:x1]).astype(np.float32)
+        map_y[y0:y1, x0:x1] = np.where(lid_here, sy, map_y[y0:y1, x0:x1]).astype(np.float32)
+        # blend weight: 1 over the lid, ramping from 0 at its top edge over the feather
+        ramp = np.clip((b - top) / feather, 0.0, 1.0)
+        wgt = np.where(lid_here, np.where(in_skin, ramp, 1.0), 0.0) * np.clip(drop / (0.05 * iod), 0.0, 1.0)
+        weight[y0:y1, x0:x1] = np.maximum(weight[y0:y1, x0:x1], wgt.astype(np.float32))
+    lid = cv2.remap(rgb, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    # the seam between skin and lashes is a fold, not a cut: soften it over about a pixel
+    lid = cv2.GaussianBlur(lid, (0, 0), max(0.5, 0.006 * iod))
+    weight = cv2.GaussianBlur(weight, (0, 0), max(0.5, 0.006 * iod))
+    return _blend(rgb, lid, np.clip(weight, 0, 1)[..., None])
 
 
 # ------------------------------------------------------------------------------------ camera

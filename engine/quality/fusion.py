@@ -76,9 +76,13 @@ def _eyes_factor(rows: Sequence[tuple[Any, ...]], eligible: set[int], scale: flo
     at least 0.8 of their sharpest: a blurred eye fools the landmark model either way; the
     sharpness member speaks for those frames) and where the face is not looking down
     (pitch 8 degrees under the person's usual: lowered lids are a pose, not a blink).  The
-    cost is the smaller of two shortfalls from the person's best judged frame -- the eye
-    aspect ratio (relative, dead zone ``scale``) and the eyes-open probability (absolute, dead
-    zone 0.2) -- so that both readings must agree.  A person whose eyes never read open
+    cost comes from two shortfalls from the person's best judged frame -- the eye aspect ratio
+    (relative, dead zone ``scale``) and the eyes-open probability (absolute, dead zone 0.2) --
+    as the geometric mean of their factors: each reading carries half the evidence, so a
+    half-closed lid that the aspect ratio reads 17 % narrower while the probability stays
+    inside its dead zone costs the frame more than the sharpness gain between two hand-held
+    frames (with the smaller of the two, one reading vetoed the other and such lids won on
+    sharpness).  A person whose eyes never read open
     (``eyes_open`` < 0.5 in every frame: squints, hard light) is not judged.  A half-closed
     eye costs about as much as a closed one.
 
@@ -108,7 +112,10 @@ def _eyes_factor(rows: Sequence[tuple[Any, ...]], eligible: set[int], scale: flo
     p_ref = float(np.nanmax(p[ref_idx]))
     f_ear = np.exp(-np.maximum(1.0 - ear / ear_ref - scale, 0.0) / (0.5 * scale))
     f_p = np.exp(-np.maximum(np.nan_to_num(p_ref - p, nan=0.0) - EYES_P_DEAD, 0.0) / EYES_P_SCALE)
-    f = np.maximum(f_ear, f_p)  # both readings must agree: one alone jitters
+    # each reading carries half the evidence (log-space mean): a lid that one reading sees
+    # clearly and the other only inside its dead zone still costs the frame (half the cost
+    # of both), while jitter inside both dead zones costs nothing
+    f = np.sqrt(f_ear * f_p)
     vis = np.array([float(r[4].get("iris_visibility", np.nan)) for r in rows])
     if np.isfinite(vis[ref_idx]).any():
         rise = np.nan_to_num(vis - float(np.nanmin(vis[ref_idx])), nan=0.0)
