@@ -36,6 +36,21 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("CULLER_ORT_THREADS", "1")
 
 
+def pack_versions(packs: Sequence[str]) -> str:
+    """NAME VERSION (model.onnx sha256 prefix) of each pack member, so a table names its weights."""
+    from engine.packs.search import find_packs
+
+    found = {p.name: p.manifest for p in find_packs(verify=False)}
+    out = []
+    for n in packs:
+        m = found.get(n.removeprefix("pack:"))
+        if m is None:
+            out.append(n)
+            continue
+        out.append(f"{m.name} {m.version} (model.onnx sha256 {m.files.get('model.onnx', '?')[:12]})")
+    return ", ".join(out) or "none"
+
+
 def median_ms(fn: Callable[[], object], n_items: int, runs: int) -> float:
     fn()  # warm-up (session creation, caches)
     times = []
@@ -175,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--piq23-limit", type=int, default=None, help="use only the first N PIQ23 example portraits")
     ap.add_argument("--no-ranking", action="store_true", help="speed only")
     args = ap.parse_args(argv)
+    load_start = os.getloadavg()
 
     import onnxruntime as ort
 
@@ -241,11 +257,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines = [
         "# Benchmarks: model packs and quality members",
         "",
-        f"Command: `/work/venv/bin/python bench/bench_packs.py --runs {args.runs}`  ",
+        f"Command: `python bench/bench_packs.py --runs {args.runs}`  ",
         f"Machine: {model}, {os.cpu_count()} cores; onnxruntime {ort.__version__} "
         f"(providers: {', '.join(ort.get_available_providers())}); one onnxruntime thread per member.  ",
         f"Shots: {len(shots)} demo photographs at the analysis size (long side 1600 px), "
-        f"{sum(len(s.faces) for s in shots)} faces in all; medians of {args.runs} runs.",
+        f"{sum(len(s.faces) for s in shots)} faces in all; medians of {args.runs} runs.  ",
+        f"Packs: {pack_versions(packs)}.  ",
+        f"Load average (1, 5, 15 min) at start {' '.join(f'{v:.2f}' for v in load_start)}, "
+        f"at end {' '.join(f'{v:.2f}' for v in os.getloadavg())} (the machine is shared: speed figures are upper bounds).",
         "",
         "## Speed on this CPU (ms per shot)",
         "",

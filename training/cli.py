@@ -81,7 +81,8 @@ def _common_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ddp-find-unused", dest="ddp_find_unused", action="store_true", default=S, help="DDP find_unused_parameters (on by itself when the scene head gets no gradient)")
     p.add_argument("--device", default=S, help="auto, cpu, cuda, cuda:N")
     p.add_argument("--workers", type=int, default=S, help="data loader processes")
-    p.add_argument("--threads", type=int, default=S, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=S, help="torch CPU threads (bit-identical reruns need the same count)")
+    p.add_argument("--deterministic", action="store_true", default=S, help="deterministic kernels only (torch.use_deterministic_algorithms; an op without one stops the run, as some CUDA backward passes do); with --threads a CPU rerun is bit-identical on the same torch build")
     p.add_argument("--eval-batch", type=int, default=S)
     p.add_argument("--eval-at-start", action="store_true", default=S, help="evaluate the untrained model first")
     p.add_argument("--max-minutes", type=float, default=S, help="stop past this wall-clock time (rank 0 decides for all ranks), then evaluate")
@@ -323,3 +324,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; resume with --resume OUT/last.pt", file=sys.stderr)
         return 130
+    except RuntimeError as exc:
+        if "deterministic" not in str(exc):
+            raise
+        first = str(exc).strip().splitlines()[0]
+        print(f"{PROG}: --deterministic: {first} (run on the CPU with --device cpu, or drop --deterministic)", file=sys.stderr)
+        return 2

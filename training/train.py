@@ -112,6 +112,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None  # torch CPU threads (1 is fastest on a busy 2-core machine)
     workers: int = 0
+    deterministic: bool = False  # torch.use_deterministic_algorithms(True) (and deterministic cuDNN): a run is bit-reproducible on one machine / torch build / thread count
     eval_batch: int = 16
     eval_at_start: bool = False
     max_minutes: float | None = None  # wall-clock stop (decided on rank 0's clock for every rank)
@@ -184,6 +185,17 @@ def pick_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise DataError(f"device {name!r} requested but CUDA is not available")
     return torch.device(name)
+
+
+def set_deterministic() -> None:
+    """Deterministic kernels only (an op without one raises instead of silently varying), cuDNN
+    without autotuning; cuBLAS needs CUBLAS_WORKSPACE_CONFIG before its first call.  On the CPU
+    the training path already runs deterministic kernels, so this costs nothing there: what a CPU
+    run still depends on is the torch build and the thread count (``--threads``)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
 
 
 def seed_everything(seed: int) -> None:
@@ -515,6 +527,8 @@ def fit(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, 
         raise DataError(f"select_on must be score, srcc, plcc or krcc, got {cfg.select_on!r}")
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
+    if cfg.deterministic:
+        set_deterministic()
     device = pick_device(cfg.device)
     dist = _setup_distributed(device)
     if dist.world > 1 and device.type == "cuda":

@@ -399,3 +399,31 @@ def test_tensorboard_log(tiny_piq23: Path, tmp_path: Path, monkeypatch: pytest.M
     cfg.tensorboard, cfg.out = False, str(tmp_path / "r2")
     fit(cfg, progress=lambda s: None)
     assert len(made) == 1  # --no-tensorboard
+
+
+def test_deterministic_synthetic_run_rebuilds_the_same_onnx(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The default pack's recipe (pretrain-synthetic --threads 1 --deterministic --max-steps) run
+    twice -- once with a data-loader process, once without -- ends with the same parameters, and
+    the two exports are byte-identical model.onnx files (what scripts/reproduce-default-pack
+    checks on the real pack)."""
+    import hashlib
+
+    base = ["pretrain-synthetic", "--arch", "global_local", "--backbone", "test_efficientnet",
+            "--model-opt", "pretrained=\"none\"", "--input-size", "64x64", "--epochs", "3", "--steps-per-epoch", "2",
+            "--scenes-per-batch", "2", "--val-groups", "2", "--max-steps", "3", "--threads", "1", "--deterministic",
+            "--log-every", "0", "--json"]
+    digests, hashes = [], []
+    try:
+        for run, workers in (("a", "0"), ("b", "1")):
+            assert training_main([*base, "--workers", workers, "--out", str(tmp_path / run)]) == 0
+            assert torch.are_deterministic_algorithms_enabled()
+            res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+            assert res["steps"] == 3
+            digests.append(res["param_digest"])
+            pack = tmp_path / f"pack-{run}"
+            assert training_main(["export", str(tmp_path / run / "best.pt"), "--out", str(pack), "--name", "t"]) == 0
+            hashes.append(hashlib.sha256((pack / "model.onnx").read_bytes()).hexdigest())
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert digests[0] == digests[1]
+    assert hashes[0] == hashes[1]
