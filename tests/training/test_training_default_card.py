@@ -36,3 +36,17 @@ def test_card_arguments_are_training_options() -> None:
     cmd = _card_commands()[0].split()[3:]  # after "python -m training"
     args = build_parser().parse_args(cmd)
     assert args.max_steps == 80 and args.arch == "global_local" and args.backbone == "mobilenetv2_100"
+    # nothing left to chance or to the machine: seed, the CPU, one thread, no loader process, deterministic kernels
+    assert args.seed == 0 and args.device == "cpu" and args.threads == 1 and args.workers == 0 and args.deterministic is True
+
+
+def test_card_records_the_reproduction_of_the_shipped_weights() -> None:
+    """The card names scripts/reproduce-default-pack and the sha256 of the model it reproduced,
+    which is the shipped model.onnx; the export command makes the manifest's version."""
+    card = (PACK / "MODEL_CARD.md").read_text()
+    manifest = json.loads((PACK / "manifest.json").read_text())
+    assert "scripts/reproduce-default-pack" in card
+    sha = manifest["files"]["model.onnx"]
+    assert sha in card.replace("\n", "")
+    export = next(c for c in _card_commands() if c.startswith("python -m training export"))
+    assert f"--version {manifest['version']}" in export and f"{manifest['name']} {manifest['version']}" in card
