@@ -67,6 +67,7 @@ EYES_SHARP_ENOUGH = 0.8  # faces softer than this share of the person's sharpest
 EYES_READABLE = 0.5  # a person whose eyes never read open (p below this in every frame) is not judged
 EYES_P_DEAD, EYES_P_SCALE = 0.2, 0.1  # eyes_open probability shortfall: jitter allowed, then the cost rate
 EYES_VIS_DEAD, EYES_VIS_SCALE = 0.15, 0.1  # iris_visibility rise over the person's clearest iris: jitter, then the rate
+EYES_REF_QUANTILE = 0.75  # the person's open eyes: this quantile of their judged readings, not the extreme
 
 
 def _eyes_factor(rows: Sequence[tuple[Any, ...]], eligible: set[int], scale: float) -> np.ndarray:
@@ -76,7 +77,9 @@ def _eyes_factor(rows: Sequence[tuple[Any, ...]], eligible: set[int], scale: flo
     at least 0.8 of their sharpest: a blurred eye fools the landmark model either way; the
     sharpness member speaks for those frames) and where the face is not looking down
     (pitch 8 degrees under the person's usual: lowered lids are a pose, not a blink).  The
-    cost comes from two shortfalls from the person's best judged frame -- the eye aspect ratio
+    cost comes from two shortfalls from the person's open eyes -- the upper quartile of their
+    judged frames' readings, not the single widest, which on a noisy face (glasses, hard light)
+    is an outlier that every other frame of a burst of identical eyes falls short of -- the eye aspect ratio
     (relative, dead zone ``scale``) and the eyes-open probability (absolute, dead zone 0.2) --
     as the geometric mean of their factors: each reading carries half the evidence, so a
     half-closed lid that the aspect ratio reads 17 % narrower while the probability stays
@@ -87,8 +90,8 @@ def _eyes_factor(rows: Sequence[tuple[Any, ...]], eligible: set[int], scale: flo
     eye costs about as much as a closed one.
 
     A second reading, from the pixels, can also cost the frame: ``iris_visibility`` (iris disc
-    over the skin around the eye) risen more than 0.15 above the person's clearest iris in the
-    burst, i.e. skin where the iris was.  The landmark model often keeps a wide aspect ratio on
+    over the skin around the eye) risen more than 0.15 above the person's clear iris (the lower
+    quartile of their judged frames' readings), i.e. skin where the iris was.  The landmark model often keeps a wide aspect ratio on
     a lowered lid, and this reading catches many of those lids (docs/benchmarks.md).
     """
     n = len(rows)
@@ -108,8 +111,10 @@ def _eyes_factor(rows: Sequence[tuple[Any, ...]], eligible: set[int], scale: flo
         # the model never sees this person's eyes open (squints, hard light): it cannot tell
         # a blink for them (the aspect ratio alone reorders motion-blurred frames)
         return factor
-    ear_ref = max(float(ear[ref_idx].max()), 1e-6)
-    p_ref = float(np.nanmax(p[ref_idx]))
+    # the reference is a high quantile, not the single widest reading: on a noisy face (glasses,
+    # hard light) the widest of 19 identical frames is an outlier every other frame falls short of
+    ear_ref = max(float(np.quantile(ear[ref_idx], EYES_REF_QUANTILE)), 1e-6)
+    p_ref = float(np.nanquantile(p[ref_idx], EYES_REF_QUANTILE))
     f_ear = np.exp(-np.maximum(1.0 - ear / ear_ref - scale, 0.0) / (0.5 * scale))
     f_p = np.exp(-np.maximum(np.nan_to_num(p_ref - p, nan=0.0) - EYES_P_DEAD, 0.0) / EYES_P_SCALE)
     # each reading carries half the evidence (log-space mean): a lid that one reading sees
@@ -118,7 +123,7 @@ def _eyes_factor(rows: Sequence[tuple[Any, ...]], eligible: set[int], scale: flo
     f = np.sqrt(f_ear * f_p)
     vis = np.array([float(r[4].get("iris_visibility", np.nan)) for r in rows])
     if np.isfinite(vis[ref_idx]).any():
-        rise = np.nan_to_num(vis - float(np.nanmin(vis[ref_idx])), nan=0.0)
+        rise = np.nan_to_num(vis - float(np.nanquantile(vis[ref_idx], 1.0 - EYES_REF_QUANTILE)), nan=0.0)
         f = np.minimum(f, np.exp(-np.maximum(rise - EYES_VIS_DEAD, 0.0) / EYES_VIS_SCALE))
     return np.where(judged, f, 1.0)
 

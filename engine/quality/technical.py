@@ -35,11 +35,8 @@ def _face_region(shot: ShotInput, face) -> np.ndarray:  # type: ignore[no-untype
     return shot.gray[y0:y1, x0:x1]
 
 
-def _subject_region(shot: ShotInput) -> np.ndarray | None:
-    """The grey pixels of the bounding box of the important faces' heads and shoulders."""
-    faces = shot.important_faces()
-    if not faces:
-        return None
+def _head_and_shoulders(shot: ShotInput, faces: list) -> np.ndarray | None:  # type: ignore[type-arg]
+    """The grey pixels of the bounding box of these faces' heads and shoulders (None under 96 px)."""
     H, W = shot.gray.shape
     x0 = min(f.box[0] - 0.6 * f.box[2] for f in faces)
     x1 = max(f.box[0] + 1.6 * f.box[2] for f in faces)
@@ -49,6 +46,19 @@ def _subject_region(shot: ShotInput) -> np.ndarray | None:
     if xs1 - xs0 < 96 or ys1 - ys0 < 96:
         return None
     return shot.gray[ys0:ys1, xs0:xs1]
+
+
+def _subject_regions(shot: ShotInput) -> list[np.ndarray]:
+    """Each important person's head and shoulders; when none is 96 px or more, the bounding
+    box of them all (a group of small faces); [] without important faces."""
+    faces = shot.important_faces()
+    if not faces:
+        return []
+    each = [r for r in (_head_and_shoulders(shot, [f]) for f in faces) if r is not None]
+    if each:
+        return each
+    together = _head_and_shoulders(shot, faces)
+    return [] if together is None else [together]
 
 
 def _eyes_measurable(face) -> bool:  # type: ignore[no-untyped-def]
@@ -74,9 +84,13 @@ class FrameSharpness(QualityMember):
 
     def score(self, shot: ShotInput) -> MemberScore:
         # With faces, the subject (heads and shoulders) is what must be sharp: a sharp
-        # background behind a soft face is missed focus, a blurred one is a choice.
-        region = _subject_region(shot)
-        s = signals.sharpness(shot.gray if region is None else region, _sigma(shot))
+        # background behind a soft face is missed focus, a blurred one is a choice.  Each
+        # important person is measured on their own head and shoulders and the least sharp
+        # counts: in a group, the background between people (or a hard edge there) is not
+        # the subject, and one soft person is a soft shot.
+        regions = _subject_regions(shot)
+        sigma = _sigma(shot)
+        s = min(signals.sharpness(r, sigma) for r in regions) if regions else signals.sharpness(shot.gray, sigma)
         return MemberScore(s, self.quality_of(s))
 
 

@@ -139,6 +139,31 @@ def test_one_clear_eye_reading_is_enough_to_lose_to_sharpness() -> None:
     assert r.ranks[2] == 4, r.ranks
 
 
+def test_noisy_eye_readings_of_identical_eyes_cost_nothing_but_a_blink_does() -> None:
+    """The 13 sharp frames (clean, noise, under- and over-exposure, JPEG) of a burst with
+    identical eyes whose readings scatter as they did on a night portrait behind glasses
+    (bench_ranking's Night_Scene_25 defect burst: aspect ratio 0.22-0.30, eyes-open 0.62-0.91,
+    iris visibility 0.56-1.0).  Judged against the person's single widest reading, the clean
+    frame (0.228) paid a 76 % eyes cost; against the upper quartile it pays nothing, and only
+    the over-exposed frames, whose readings jump, may pay.  A real blink still costs."""
+    ears = [0.228, 0.231, 0.239, 0.231, 0.252, 0.244, 0.249, 0.220, 0.246, 0.296, 0.229, 0.260, 0.263]
+    ps = [0.68, 0.71, 0.78, 0.72, 0.84, 0.80, 0.83, 0.62, 0.80, 0.91, 0.72, 0.86, 0.89]
+    vis = [0.59, 0.63, 0.67, 0.67, 0.56, 0.58, 0.58, 0.73, 1.01, 0.91, 0.60, 0.59, 0.66]
+
+    def frame(ear: float, p: float, v: float) -> tuple[dict, list[dict]]:
+        return _shot([_face(0.5, 0.4, 0.3, eye_sharpness=0.09, face_detail=0.045, eyes_open=p,
+                            eye_aspect_ratio=ear, iris_visibility=v)])  # fmt: skip
+
+    shots = [frame(e, p, v) for e, p, v in zip(ears, ps, vis)]
+    r = rank_group([s for s, _ in shots], SPECS, faces=[f for _, f in shots])
+    eyes = [e["eyes_open"] for e in r.effective]
+    assert eyes[0] > 0.95, eyes
+    assert set(i for i, e in enumerate(eyes) if e < 0.9) <= {7, 8, 9}, eyes  # over-exposed: readings jump
+    blink = frame(0.12, 0.05, 0.95)
+    r = rank_group([s for s, _ in shots + [blink]], SPECS, faces=[f for _, f in shots + [blink]])
+    assert r.effective[-1]["eyes_open"] < 0.3 and r.ranks[-1] == len(shots) + 1
+
+
 def test_a_catalog_of_the_previous_analysis_version_is_reanalysed(tmp_path: Path) -> None:
     """A catalog analysed by 0.1 (analysis version "1": no per-face scores, no iris_visibility)
     is analysed again on the next run, so its faces are judged person by person; a current one
