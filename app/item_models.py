@@ -8,14 +8,13 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
-from app.session import PENDING_GROUP, GroupRecord, Session, ShotRecord
+from app.session import PENDING_GROUP, SORTS, GroupRecord, Session, ShotRecord
 
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1
 RECORD_ROLE = Qt.ItemDataRole.UserRole + 2
 GROUP_ROLE = Qt.ItemDataRole.UserRole + 3
 SCENE_START_ROLE = Qt.ItemDataRole.UserRole + 4  # the scene's title on its first tile (all shots)
 
-SORTS = ("rank", "time", "name")
 FLAG_FILTERS = ("all", "picks", "rejects", "unflagged")
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -82,10 +81,21 @@ class ShotListModel(QAbstractListModel):
         s = self.session
         if s is None:
             return []
-        groups = s.groups if self.scope is None else [g for g in s.groups if g.id in self.scope]
+        flt = self.filter
+        if self.scope is None:
+            # every scene (50,000 shots): the session's cached order, filtered; a filter keeps
+            # the order, so this is the order of sorting the filtered keys
+            keys = s.ordered_keys(self.sort_mode)
+            if not flt.active:
+                return keys  # shared with the session's cache: never modified
+            shots = s.shots
+            if flt.min_stars == 0 and flt.label is None and flt.flags in FLAG_OF:
+                have = s.flag_index().get(FLAG_OF[flt.flags], set())
+                return [k for k in keys if k in have]
+            return [k for k in keys if flt.accepts(shots[k])]
+        groups = [g for g in s.groups if g.id in self.scope]
         keys = [k for g in groups for k in g.keys]
         shots = s.shots
-        flt = self.filter
         # 50,000 shots: the common filters without a method call per shot
         if not flt.active:
             keys = [k for k in keys if k in shots]
@@ -119,19 +129,24 @@ class ShotListModel(QAbstractListModel):
     def scene_start(self, row: int) -> str | None:
         return self._starts.get(row)
 
+    def _rows_of(self, keys: list[str]) -> dict[str, int]:
+        s = self.session
+        if s is not None and self.scope is None and keys is s.ordered_keys(self.sort_mode):
+            return s.order_rows(self.sort_mode)  # cached with the order
+        return dict(zip(keys, range(len(keys))))
+
     def rebuild(self) -> None:
         self.beginResetModel()
         self.keys = self._ordered()
-        self._row = dict(zip(self.keys, range(len(self.keys))))
+        self._row = self._rows_of(self.keys)
         self._starts = self._scene_starts()
         self.endResetModel()
 
     def refresh_layout(self) -> None:
         """Reload after a re-grouping, keeping persistent indexes (selection) where possible."""
         self.layoutAboutToBeChanged.emit()
-        old = {k: i for i, k in enumerate(self.keys)}
         new_keys = self._ordered()
-        new_row = {k: i for i, k in enumerate(new_keys)}
+        new_row = self._rows_of(new_keys)
         from_list, to_list = [], []
         for idx in self.persistentIndexList():
             key = self.keys[idx.row()] if 0 <= idx.row() < len(self.keys) else None
@@ -141,7 +156,6 @@ class ShotListModel(QAbstractListModel):
         self._starts = self._scene_starts()
         self.changePersistentIndexList(from_list, to_list)
         self.layoutChanged.emit()
-        del old
 
     def row_of(self, key: str) -> int:
         return self._row.get(key, -1)

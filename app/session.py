@@ -10,6 +10,8 @@ through :class:`engine.catalog.Catalog` (the only door to SQL); a decision is th
 from __future__ import annotations
 
 import dataclasses
+import gc
+import math
 import os
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -106,7 +108,8 @@ def quick_listing(root: Path, recursive: bool,
     keys and RAW+JPEG pairing are the catalog's.  ``pace``: see :mod:`app.pacing`."""
     from engine.scan import scan_folder
 
-    res = scan_folder(root, recursive=recursive, pace=pace)
+    res = scan_folder(root, recursive=recursive, pace=_freezing(pace))  # 50,000 paths: see _freezing
+    gc.freeze()
     if not res.shots and res.skipped and res.skipped[0][0] in (".", ""):
         raise PermissionError(res.skipped[0][1])
     out: dict[str, tuple[Path, Path | None]] = {}
@@ -116,11 +119,69 @@ def quick_listing(root: Path, recursive: bool,
     return out
 
 
+SORTS = ("rank", "time", "name")
+
+
+def build_order(shots: dict[str, ShotRecord], groups: list[GroupRecord], sort: str,
+                by_rank: list[str] | None = None) -> list[str]:
+    """Every key of every scene in the grid's order for ``sort`` ("rank": scene by scene;
+    "time": capture time, then key, shots without one last; "name": file name, case ignored,
+    then rank order).  ``by_rank``: the "rank" order when it is known already."""
+    if sort == "rank":
+        return [k for g in groups for k in g.keys if k in shots]
+    keys = build_order(shots, groups, "rank") if by_rank is None else by_rank
+    if sort == "time":
+        # two stable sorts with plain keys (no tuple per shot): by key, then by time
+        inf = math.inf
+        ts = {k: (inf if (v := shots[k].capture_ts) is None else v) for k in keys}
+        keys = sorted(keys)
+        keys.sort(key=ts.__getitem__)
+        return keys
+    if sort == "name":
+        names = {k: k.rsplit("/", 1)[-1].lower() for k in keys}
+        return sorted(keys, key=names.__getitem__)
+    raise ValueError(sort)
+
+
+def _freezing(pace: Callable[[], None], every: int = 2000) -> Callable[[], None]:
+    """``pace``, calling ``gc.freeze()`` every ``every`` calls.  A worker building 50,000
+    records set off full collections (the heap is frozen, so each walks everything built so
+    far: 25-90 ms, GIL held, the window frozen meanwhile); frozen in steps, each walks only the
+    last step's records.  They are long-lived (the snapshot the window takes in) and hold no
+    reference cycles, so freezing them keeps nothing alive: see :func:`app.startup.settle_heap`."""
+    n = 0
+
+    def step() -> None:
+        nonlocal n
+        n += 1
+        if n % every == 0:
+            gc.freeze()
+        pace()
+
+    return step
+
+
 @dataclass
 class Snapshot:
     shots: dict[str, ShotRecord]
     groups: list[GroupRecord]
     sharpness: dict[int, float]  # sharpest face per group (for "out of focus")
+    # worked out with the snapshot (off the GUI thread), for the catalog's decisions
+    orders: dict[str, tuple[list[str], dict[str, int]]] = field(default_factory=dict)
+    counts: dict[str, int] | None = None
+    flags: dict[str | None, set[str]] | None = None
+
+
+def count_flags(shots: dict[str, ShotRecord]) -> tuple[dict[str, int], dict[str | None, set[str]]]:
+    """The session's counts ({"pick", "reject", "unflagged", "total"}) and its flag index
+    (flag -> keys, see :meth:`Session.flag_index`)."""
+    fi: dict[str | None, set[str]] = {"pick": set(), "reject": set(), None: set()}
+    for key, s in shots.items():
+        fi.setdefault(s.decision.flag, set()).add(key)
+    c = {"pick": 0, "reject": 0, "unflagged": 0, "total": len(shots)}
+    for flag, keys in fi.items():
+        c[flag or "unflagged"] += len(keys)
+    return c, fi
 
 
 def check_folder(folder: Path) -> Path:
@@ -168,6 +229,11 @@ class Session:
         self._counts: tuple[int, dict[str, int]] | None = None
         self._group_counts: dict[int, tuple[int, int, int]] = {}
         self._sharp_by_group: dict[int, float] = {}
+        # the grid's orders of every scene's keys (see ordered_keys): bumped when the scenes,
+        # the shots or their capture times change, not by a decision
+        self.order_version = 0
+        self._orders: dict[str, tuple[int, list[str], dict[str, int]]] = {}
+        self._flag_index: dict[str | None, set[str]] | None = None  # flag -> keys (see flag_index)
 
     @classmethod
     def open(cls, folder: Path, catalog_path: Path | None = None, recursive: bool = False,
@@ -248,6 +314,7 @@ class Session:
         the session's settled attributes, so it may run in a worker thread with its own
         catalog while the GUI goes on (a 2,000-shot catalog takes ~0.05 s of Python);
         ``pace`` is called once per shot in each pass (see :mod:`app.pacing`)."""
+        pace = _freezing(pace)
         rows = cat.shot_view_rows()
         decisions = cat.decisions()
         shots: dict[str, ShotRecord] = {}
@@ -291,12 +358,21 @@ class Session:
         for s in shots.values():
             pace()
             self._warn(s, sharp)
-        return Snapshot(shots, self._build_groups(shots, cat.group_meta()), sharp)
+        groups = self._build_groups(shots, cat.group_meta())
+        snap = Snapshot(shots, groups, sharp)
+        by_rank = build_order(shots, groups, "rank")
+        for sort in SORTS:
+            keys = by_rank if sort == "rank" else build_order(shots, groups, sort, by_rank)
+            snap.orders[sort] = (keys, dict(zip(keys, range(len(keys)))))
+        snap.counts, snap.flags = count_flags(shots)
+        gc.freeze()
+        return snap
 
     def apply_snapshot(self, snap: Snapshot) -> None:
         """Take a snapshot in (GUI thread).  Decisions made in memory since it was read win: every
         decision is applied in memory first, so memory is never behind the catalog."""
         old = self.shots
+        fresh = not old and not self.pending_writes  # the catalog's decisions stand as read
         for key, s in snap.shots.items():
             o = old.get(key)
             if o is not None:
@@ -307,6 +383,11 @@ class Session:
         self.groups = snap.groups
         self._sharp_by_group = snap.sharpness
         self.version += 1
+        self.order_version += 1
+        self._orders = {sort: (self.order_version, keys, rows) for sort, (keys, rows) in snap.orders.items()}
+        self._flag_index = snap.flags if fresh else None
+        if fresh and snap.counts is not None:
+            self._counts = (self.version, snap.counts)
 
     _SIGNALS = ("eye_sharpness", "eyes_open", "face_exposure", "face_clip_low", "face_clip_high")
 
@@ -403,6 +484,7 @@ class Session:
         if changed:
             self.groups = self._build_groups(self.shots, {})
             self.version += 1
+            self.order_version += 1
         return changed
 
     def group(self, gid: int) -> GroupRecord | None:
@@ -482,12 +564,16 @@ class Session:
         """
         shots = self.shots
         c = self._counts[1] if self._counts is not None and self._counts[0] == self.version else None
+        fi = self._flag_index
         for key, d in changes.items():
             s = shots.get(key)
             if s is not None:
                 if c is not None:  # kept up to date: recounting 50,000 shots per change stalls
                     c[s.decision.flag or "unflagged"] -= 1
                     c[d.flag or "unflagged"] += 1
+                if fi is not None and s.decision.flag != d.flag:
+                    fi.setdefault(s.decision.flag, set()).discard(key)
+                    fi.setdefault(d.flag, set()).add(key)
                 s.decision = d
         self.version += 1
         if c is not None:
@@ -514,12 +600,38 @@ class Session:
             if self.pending_writes.get(key) == m:
                 del self.pending_writes[key]
 
+    # -- the grid's orders (50,000 shots: no Python sort or filter per shot on each change) -----
+    def ordered_keys(self, sort: str) -> list[str]:
+        """Every key of every scene in the grid's order for ``sort`` ("rank": scene by scene,
+        "time": capture time, then key, shots without one last; "name": file name, case
+        ignored, then rank order).  Cached until the scenes change: never modify it."""
+        return self._order(sort)[0]
+
+    def order_rows(self, sort: str) -> dict[str, int]:
+        """key -> position in :meth:`ordered_keys` (cached with it: never modify it)."""
+        return self._order(sort)[1]
+
+    def _order(self, sort: str) -> tuple[list[str], dict[str, int]]:
+        hit = self._orders.get(sort)
+        if hit is not None and hit[0] == self.order_version:
+            return hit[1], hit[2]
+        keys = build_order(self.shots, self.groups, sort,
+                           None if sort == "rank" else self.ordered_keys("rank"))
+        rows = dict(zip(keys, range(len(keys))))
+        self._orders[sort] = (self.order_version, keys, rows)
+        return keys, rows
+
+    def flag_index(self) -> dict[str | None, set[str]]:
+        """flag ("pick", "reject" or None) -> the keys of the shots with it; built on first
+        use after a catalog read, then kept up to date by :meth:`set_decisions`."""
+        if self._flag_index is None:
+            self._flag_index = count_flags(self.shots)[1]
+        return self._flag_index
+
     def counts(self) -> dict[str, int]:
         if self._counts is not None and self._counts[0] == self.version:
             return self._counts[1]
-        c = {"pick": 0, "reject": 0, "unflagged": 0, "total": len(self.shots)}
-        for s in self.shots.values():
-            c[s.decision.flag or "unflagged"] += 1
+        c = count_flags(self.shots)[0]
         self._counts = (self.version, c)
         return c
 
