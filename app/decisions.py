@@ -129,8 +129,10 @@ def write_decisions(catalog_path: Path, decisions: list[Decision], block: int = 
 
 
 class DecisionController(QObject):
-    applied = Signal(dict)  # {key: Decision} just applied (memory and, unless failed, catalog)
-    undone = Signal(list)  # keys whose decisions an undo just restored
+    # object, not dict / list: PySide converts those to Qt containers and back on every emit
+    # (15 ms for the 50,000 keys of an undone accept-all, 3 ms per 2,500-shot slice)
+    applied = Signal(object)  # {key: Decision} just applied (memory and, unless failed, catalog)
+    undone = Signal(object)  # [key] whose decisions an undo just restored
     write_failed = Signal(str)  # once, until writing works again
     saved_again = Signal()
     RETRY_MS = 5000

@@ -365,6 +365,8 @@ def main() -> int:
             inter[name].append(meter.stop())
         w.select_group_row(1)
         spin(qapp, lambda: False, 0.3)
+    for name, xs in inter.items():
+        print(f"{name}: longest stall of each run {', '.join(f'{x * 1000:.0f}' for x in xs)} ms", flush=True)
     # every thumbnail once: scroll the grid from top to bottom
     w.show_grid()
     w.select_group_row(0)
