@@ -28,7 +28,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from app.pacing import Pacer, no_pace
-from app.session import DecisionWriteError, Session, ShotRecord
+from app.session import DecisionWriteError, Session, ShotRecord, freezing
 from app.workers import Worker
 from engine.catalog import Decision
 
@@ -60,12 +60,14 @@ def suggestion(s: ShotRecord) -> str | None:
     return "pick" if s.rank == 1 else "reject"
 
 
-def accepted(shots: Iterable[ShotRecord], only_undecided: bool) -> dict[str, Decision]:
+def accepted(shots: Iterable[ShotRecord], only_undecided: bool,
+             pace: Callable[[], None] = no_pace) -> dict[str, Decision]:
     """The new decisions when the suggestions are accepted.  A shot with stars or a colour label
     counts as looked at: it is never rejected, and with ``only_undecided`` (Shift+A) never
-    touched; a flagged shot is left alone by Shift+A too."""
+    touched; a flagged shot is left alone by Shift+A too.  ``pace``: called once per shot."""
     out: dict[str, Decision] = {}
     for s in shots:
+        pace()
         sug = suggestion(s)
         d = s.decision
         if sug is None or (only_undecided and s.decided):
@@ -96,6 +98,7 @@ def plan_accept_all(session: Session, pace: Callable[[], None] = no_pace) -> Acc
     :class:`Pacer`), since it reads every shot and makes a decision for most."""
     version = session.version
     shots = session.shots
+    pace = freezing(pace)  # 50,000 new decisions: see app.session.freezing
 
     def scenes() -> Iterable[ShotRecord]:
         for g in list(session.groups):
@@ -105,8 +108,13 @@ def plan_accept_all(session: Session, pace: Callable[[], None] = no_pace) -> Acc
                     yield shots[k]
 
     listed = list(scenes())
-    after = accepted(listed, True)
-    before = {k: shots[k].decision for k in after}
+    # paced too: unpaced, making 50,000 decisions (~0.1 s of Python) stretched the window's
+    # paints meanwhile to 35-45 ms (see app.pacing)
+    after = accepted(listed, True, pace)
+    before: dict[str, Decision] = {}
+    for k in after:
+        pace()
+        before[k] = shots[k].decision
     picks = sum(1 for d in after.values() if d.flag == "pick")
     return AcceptPlan(session, version, before, after, picks, sum(1 for s in listed if s.decided), len(listed))
 

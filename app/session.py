@@ -108,7 +108,7 @@ def quick_listing(root: Path, recursive: bool,
     keys and RAW+JPEG pairing are the catalog's.  ``pace``: see :mod:`app.pacing`."""
     from engine.scan import scan_folder
 
-    res = scan_folder(root, recursive=recursive, pace=_freezing(pace))  # 50,000 paths: see _freezing
+    res = scan_folder(root, recursive=recursive, pace=freezing(pace))  # 50,000 paths: see freezing
     gc.freeze()
     if not res.shots and res.skipped and res.skipped[0][0] in (".", ""):
         raise PermissionError(res.skipped[0][1])
@@ -143,7 +143,7 @@ def build_order(shots: dict[str, ShotRecord], groups: list[GroupRecord], sort: s
     raise ValueError(sort)
 
 
-def _freezing(pace: Callable[[], None], every: int = 2000) -> Callable[[], None]:
+def freezing(pace: Callable[[], None], every: int = 2000) -> Callable[[], None]:
     """``pace``, calling ``gc.freeze()`` every ``every`` calls.  A worker building 50,000
     records set off full collections (the heap is frozen, so each walks everything built so
     far: 25-90 ms, GIL held, the window frozen meanwhile); frozen in steps, each walks only the
@@ -314,7 +314,7 @@ class Session:
         the session's settled attributes, so it may run in a worker thread with its own
         catalog while the GUI goes on (a 2,000-shot catalog takes ~0.05 s of Python);
         ``pace`` is called once per shot in each pass (see :mod:`app.pacing`)."""
-        pace = _freezing(pace)
+        pace = freezing(pace)
         rows = cat.shot_view_rows()
         decisions = cat.decisions()
         shots: dict[str, ShotRecord] = {}
