@@ -79,14 +79,20 @@ def flags(folder: Path) -> list[str | None]:
         cat.close()
 
 
-def test_accept_all_and_undo_on_20000_shots_never_freeze_the_window(qtbot, tmp_path: Path, big: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def open_big(qtbot, tmp_path: Path, big: Path) -> MainWindow:  # type: ignore[no-untyped-def]
+    """The window on the big session, opened and settled (no auto-advance)."""
     settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     settings.set("auto_advance", False)
     w = gen.show_window(qtbot, MainWindow(settings, rank_fn=gen.fake_rank(PER_GROUP)))
     assert w.open_folder(big), w.messages
     qtbot.waitUntil(lambda: not w.busy() and w.shots_model.rowCount() > 0 and w.current_key is not None,
                     timeout=60000)
+    return w
+
+
+def test_accept_all_and_undo_on_20000_shots_never_freeze_the_window(qtbot, tmp_path: Path, big: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    w = open_big(qtbot, tmp_path, big)
     assert len(w.session.shots) == N
     w.select_group_row(1)
     current = w.current_key
@@ -151,12 +157,7 @@ def test_filter_and_sort_of_20000_shots_go_through_no_shot_on_the_gui_thread(
     """Every scene shown (20,000 tiles): a filter by flag or a sort by time reads no shot's
     decision or capture time on the GUI thread (the session keeps each order and the keys of
     each flag); the grid shows exactly what the slow way gives, and the current shot stays."""
-    settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    settings.set("auto_advance", False)
-    w = gen.show_window(qtbot, MainWindow(settings, rank_fn=gen.fake_rank(PER_GROUP)))
-    assert w.open_folder(big), w.messages
-    qtbot.waitUntil(lambda: not w.busy() and w.shots_model.rowCount() > 0 and w.current_key is not None,
-                    timeout=60000)
+    w = open_big(qtbot, tmp_path, big)
     w.select_group_row(0)  # every scene
     m, shots = w.shots_model, w.session.shots
     by_rank = [k for g in w.session.groups for k in g.keys]
