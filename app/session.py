@@ -409,9 +409,9 @@ class Session:
         s.warnings = ws
 
     @staticmethod
-    def _eyes_record(s: ShotRecord) -> dict[str, Any] | None:
-        """The rank's record when it judged eyes per person (else None: no JSON parsed)."""
-        if not s.explain or '"eyes_open"' not in s.explain or '"faces"' not in s.explain:
+    def _explain_of(s: ShotRecord) -> dict[str, Any] | None:
+        """The shot's explain record, parsed (None without one, or when it is not a JSON object)."""
+        if not s.explain:
             return None
         import json
 
@@ -420,6 +420,13 @@ class Session:
         except ValueError:
             return None
         return d if isinstance(d, dict) else None
+
+    @staticmethod
+    def _eyes_record(s: ShotRecord) -> dict[str, Any] | None:
+        """The rank's record when it judged eyes per person (else None: no JSON parsed)."""
+        if not s.explain or '"eyes_open"' not in s.explain or '"faces"' not in s.explain:
+            return None
+        return Session._explain_of(s)
 
     @staticmethod
     def _build_groups(shots: dict[str, ShotRecord],
@@ -531,16 +538,8 @@ class Session:
         return self.catalog.scores_of(s.hash)
 
     def explain(self, key: str) -> dict[str, dict[str, float]] | None:
-        import json
-
         s = self.shots.get(key)
-        if s is None or not s.explain:
-            return None
-        try:
-            d = json.loads(s.explain)
-        except ValueError:
-            return None
-        return d if isinstance(d, dict) else None
+        return None if s is None else self._explain_of(s)
 
     def full_size(self, key: str) -> tuple[int, int] | None:
         s = self.shots.get(key)

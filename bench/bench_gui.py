@@ -101,34 +101,6 @@ def vmhwm_mb() -> float:
     return float("nan")
 
 
-class StallMeter:
-    """Largest gap between ticks of a 5 ms timer: how long the event loop was blocked."""
-
-    def __init__(self) -> None:
-        from PySide6.QtCore import QTimer
-
-        self.timer = QTimer()
-        self.timer.setInterval(5)
-        self.timer.timeout.connect(self._tick)
-        self.last = 0.0
-        self.worst = 0.0
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        if self.last:
-            self.worst = max(self.worst, now - self.last)
-        self.last = now
-
-    def start(self) -> None:
-        # counting from now: a call made right after start() that blocks is a stall too
-        self.last, self.worst = time.perf_counter(), 0.0
-        self.timer.start()
-
-    def stop(self) -> float:
-        self.timer.stop()
-        return self.worst
-
-
 def spin(app, cond, timeout: float) -> bool:  # type: ignore[no-untyped-def]
     t0 = time.perf_counter()
     while not cond():
@@ -202,7 +174,7 @@ def main() -> int:
         for p in (cat, Path(str(cat) + "-wal"), Path(str(cat) + "-shm")):
             p.unlink(missing_ok=True)
         w = window(None if args.engine == "real" else gen.fake_rank(10, delay=0.002))
-        meter = StallMeter()
+        meter = gen.StallMeter()
         meter.start()
         t0 = time.perf_counter()
         w.open_folder(folder)
@@ -238,7 +210,7 @@ def main() -> int:
         for p in (sub_cat, Path(str(sub_cat) + "-wal"), Path(str(sub_cat) + "-shm")):
             p.unlink(missing_ok=True)
         w = window(None)
-        meter = StallMeter()
+        meter = gen.StallMeter()
         meter.start()
         t0 = time.perf_counter()
         w.open_folder(sub)
@@ -275,7 +247,7 @@ def main() -> int:
     reopen_call, reopen_open, reopen_first, reopen_stall = [], [], [], []
     for r in range(args.runs):
         w = window(gen.fake_rank(10))
-        meter = StallMeter()
+        meter = gen.StallMeter()
         meter.start()
         t0 = time.perf_counter()
         w.open_folder(folder)
@@ -355,7 +327,7 @@ def main() -> int:
     inter: dict[str, list[float]] = {name: [] for name, _ in interactions}
     for _ in range(args.runs):
         for name, fn in interactions:
-            meter = StallMeter()
+            meter = gen.StallMeter()
             meter.start()
             fn()
             # a large change is applied in slices and written by a worker: until it is done
@@ -370,7 +342,7 @@ def main() -> int:
     # every thumbnail once: scroll the grid from top to bottom
     w.show_grid()
     w.select_group_row(0)
-    meter = StallMeter()
+    meter = gen.StallMeter()
     meter.start()
     t0 = time.perf_counter()
     sb = w.grid.verticalScrollBar()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from engine.export import exiftool as et
@@ -82,6 +82,18 @@ def _check_existing_packet(src: Path) -> None:
         xmp.check_safe(existing, str(src))
 
 
+@contextlib.contextmanager
+def _removed_on_error(tmp: Path) -> Iterator[Path]:
+    """``tmp`` for the block; deleted when the block fails (whatever the error), so that a
+    refused or interrupted embed leaves no temporary file behind."""
+    try:
+        yield tmp
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def _fsync_file(p: Path) -> None:
     fd = os.open(p, os.O_RDONLY)
     try:
@@ -122,14 +134,9 @@ def embed_into(
         if before_publish is None:
             write_bytes_atomic(dst, out, replace=replace, mode=mode, mtime_ns=mtime)
             return
-        tmp = temp_path_for(dst)
-        try:
+        with _removed_on_error(temp_path_for(dst)) as tmp:
             write_bytes_atomic(tmp, out, replace=False, mode=mode, mtime_ns=mtime)
             before_publish(src, tmp)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
         publish(tmp, dst, replace=replace)
         return
     if kind not in ("tiff", "dng", "heif"):
@@ -139,8 +146,7 @@ def embed_into(
     _check_existing_packet(src)
     if not replace and os.path.lexists(dst):
         raise SafeIOError(f"{dst} already exists; nothing was overwritten", path=dst)
-    tmp = temp_path_for(dst)
-    try:
+    with _removed_on_error(temp_path_for(dst)) as tmp:
         try:
             et.write_copy(exe, src, tmp, rating, label)
         except et.ExiftoolError as exc:
@@ -164,10 +170,6 @@ def embed_into(
             raise EmbedError(f"{src} changed while it was being written; left untouched")
         if before_publish is not None:
             before_publish(src, tmp)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
     publish(tmp, dst, replace=replace)
 
 

@@ -12,6 +12,33 @@ from pathlib import Path
 import numpy as np
 
 
+class StallMeter:
+    """Largest gap between ticks of a 5 ms timer: how long the event loop was blocked.  Counted
+    from start() (a call made right after it that blocks is a stall too) up to stop()."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.timer = QTimer()
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(self._tick)
+        self.last = self.worst = 0.0
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.worst = max(self.worst, now - self.last)
+        self.last = now
+
+    def start(self) -> None:
+        self.last, self.worst = time.perf_counter(), 0.0
+        self.timer.start()
+
+    def stop(self) -> float:
+        self.timer.stop()
+        self._tick()
+        return self.worst
+
+
 def show_window(qtbot, w, size: tuple[int, int] = (1280, 800)):  # type: ignore[no-untyped-def]
     """Show ``w`` the way a user sees it: sized, exposed and the active window (keyboard
     shortcuts only reach the active window on a real display; offscreen, every window is)."""

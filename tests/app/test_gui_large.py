@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen  # noqa: E402
-from PySide6.QtCore import QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
 
 from app.settings import AppSettings  # noqa: E402
 from app.window import MainWindow  # noqa: E402
@@ -45,30 +44,6 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip(f"no hard links on this file system ({exc})")
     gen.fill_catalog_batched(folder, base / "shoot.culler.sqlite", PER_GROUP)
     return folder
-
-
-class Gaps:
-    """The longest gap between ticks of a 5 ms timer (counted from start())."""
-
-    def __init__(self) -> None:
-        self.timer = QTimer()
-        self.timer.setInterval(5)
-        self.timer.timeout.connect(self._tick)
-        self.last = self.worst = 0.0
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.worst = max(self.worst, now - self.last)
-        self.last = now
-
-    def start(self) -> None:
-        self.last, self.worst = time.perf_counter(), 0.0
-        self.timer.start()
-
-    def stop(self) -> float:
-        self.timer.stop()
-        self._tick()
-        return self.worst
 
 
 def flags(folder: Path) -> list[str | None]:
@@ -106,7 +81,7 @@ def test_accept_all_and_undo_on_20000_shots_never_freeze_the_window(qtbot, tmp_p
     monkeypatch.setattr(Catalog, "set_decisions", recorded)
     busy = getattr(w.decisions, "busy", lambda: False)
 
-    gaps = Gaps()
+    gaps = gen.StallMeter()
     gaps.start()
     w.accept_all()
     qtbot.waitUntil(lambda: not busy(), timeout=60000)
